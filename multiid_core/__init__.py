@@ -1,0 +1,1 @@
+"""Identity-preserving video generation methods (ConsisID, Ingredients, Concat-ID), free of ComfyUI."""

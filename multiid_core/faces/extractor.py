@@ -1,0 +1,182 @@
+"""Photos of a person -> Identity, following the authors' preprocessing step by step.
+
+ConsisID (`process_face_embeddings_infer`): long edge <= 1024 (Lanczos), largest face, raw ArcFace,
+FFHQ-512 alignment, BiSeNet background labels painted white, grey face -> EVA at 336. Ingredients
+(`process_face_embeddings_split`): colour crop -> EVA, ArcFace on the 512 crop. Concat-ID
+(`get_face_image`): `norm_crop` 448, parsed face on black (BiSeNet stands in for its SegFormer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import MultiIDError
+from .alignment import align_ffhq, norm_crop
+from .detection import DetectedFace, FaceDetector
+from .eva_clip import EvaClipVision
+from .identity import Identity, PhotoFeatures
+from .parsing import CONCAT_ID_BACKGROUND_LABELS, CONSISID_BACKGROUND_LABELS, background_mask, parse_face
+
+FaceChoice = Literal["largest", "index", "central"]
+FACE_CHOICES: tuple[FaceChoice, ...] = ("largest", "index", "central")
+MAX_LONG_EDGE = 1024
+MIN_SHORT_EDGE = 64
+CONCAT_ID_CROP = 448
+CONCAT_ID_MIN_FOREGROUND = 0.4  # Concat-ID keeps the parsing mask only if it keeps this much of the crop
+
+
+@dataclass
+class FaceExtractor:
+    """The face models one EncodeIdentity needs: detector + ArcFace (ONNX), BiSeNet, EVA (torch)."""
+
+    detector: FaceDetector
+    parser: torch.nn.Module
+    eva: EvaClipVision
+
+
+def to_uint8_rgb(image: torch.Tensor) -> np.ndarray:
+    """A ComfyUI IMAGE frame [H,W,C] in 0..1 -> uint8 RGB (grey repeated, alpha dropped)."""
+    if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
+        raise MultiIDError(f"Expected an image of shape [height, width, channels], got {tuple(image.shape)}.")
+    if image.shape[-1] in (1, 2):
+        image = image[..., :1].expand(*image.shape[:2], 3)
+    array = image[..., :3].float().cpu().numpy()
+    return np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
+
+
+def limit_long_edge(image: np.ndarray, long_edge: int = MAX_LONG_EDGE) -> np.ndarray:
+    """ConsisID's `resize_numpy_image_long`: shrink (never enlarge) with Lanczos, sizes truncated."""
+    h, w = image.shape[:2]
+    if max(h, w) <= long_edge:
+        return image
+    k = long_edge / max(h, w)
+    return cv2.resize(image, (int(w * k), int(h * k)), interpolation=cv2.INTER_LANCZOS4)
+
+
+def faces_left_to_right(faces: list[DetectedFace]) -> list[DetectedFace]:
+    """The numbering users see on the detections preview and choose from with `index`."""
+    return sorted(faces, key=lambda f: (f.bbox[0] + f.bbox[2]) / 2)
+
+
+def choose_face(
+    faces: list[DetectedFace], image_size: tuple[int, int], choice: FaceChoice, index: int, photo: str
+) -> DetectedFace:
+    """The face to use from one photo; `image_size` is (height, width)."""
+    if not faces:
+        raise MultiIDError(
+            f"No face found in {photo}. Use a photo where the face is clearly visible, frontal or three-quarter, "
+            f"and at least about 80 pixels wide."
+        )
+    if choice == "largest":
+        return max(faces, key=lambda f: f.area)
+    if choice == "central":
+        cy, cx = image_size[0] / 2, image_size[1] / 2
+        return min(
+            faces, key=lambda f: ((f.bbox[0] + f.bbox[2]) / 2 - cx) ** 2 + ((f.bbox[1] + f.bbox[3]) / 2 - cy) ** 2
+        )
+    ordered = faces_left_to_right(faces)
+    if not 0 <= index < len(ordered):
+        raise MultiIDError(
+            f"face_index {index} is out of range for {photo}: {len(ordered)} face(s) were found, numbered 0 to "
+            f"{len(ordered) - 1} from left to right (see the detections preview). Pick one of those."
+        )
+    return ordered[index]
+
+
+def to_gray(rgb: torch.Tensor) -> torch.Tensor:
+    """ConsisID's luminance, repeated on three channels: [B,3,H,W] -> [B,3,H,W]."""
+    gray = 0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]
+    return gray.repeat(1, 3, 1, 1)
+
+
+def _concat_id_face(parser: torch.nn.Module, image: np.ndarray, kps: np.ndarray) -> torch.Tensor:
+    """448 `norm_crop`, parsed; background black when the mask keeps enough of the crop."""
+    crop = torch.from_numpy(norm_crop(image, kps, CONCAT_ID_CROP)).permute(2, 0, 1)[None].float() / 255.0
+    labels = parse_face(parser, F.interpolate(crop, size=(512, 512), mode="bilinear", align_corners=False))
+    labels = F.interpolate(labels[:, None].float(), size=crop.shape[-2:], mode="nearest")[:, 0].long()
+    background = background_mask(labels, CONCAT_ID_BACKGROUND_LABELS)[:, None]
+    if (~background).float().mean() >= CONCAT_ID_MIN_FOREGROUND:
+        crop = torch.where(background, torch.zeros_like(crop), crop)
+    return crop[0].permute(1, 2, 0)
+
+
+def encode_photo(
+    extractor: FaceExtractor,
+    image: np.ndarray,
+    choice: FaceChoice = "largest",
+    index: int = 0,
+    photo: str = "the photo",
+) -> tuple[PhotoFeatures, np.ndarray, list[DetectedFace]]:
+    """One uint8 RGB photo -> its features, the (resized) photo the detector saw, and all faces found."""
+    h, w = image.shape[:2]
+    if min(h, w) < MIN_SHORT_EDGE:
+        raise MultiIDError(
+            f"{photo} is only {w}x{h} pixels, too small to find and align a face. Use a photo at least "
+            f"{MIN_SHORT_EDGE} pixels on its short side (256 or more gives a far better identity)."
+        )
+    image = limit_long_edge(image)
+    faces = extractor.detector.detect(image)
+    face = choose_face(faces, image.shape[:2], choice, index, photo)
+    arcface = torch.from_numpy(extractor.detector.embed(image, face))
+
+    aligned = align_ffhq(image, face.kps)
+    arcface_crop = torch.from_numpy(extractor.detector.embed_aligned(aligned))
+    crop = torch.from_numpy(aligned).permute(2, 0, 1)[None].float() / 255.0
+    background = background_mask(parse_face(extractor.parser, crop), CONSISID_BACKGROUND_LABELS)[:, None].cpu()
+    white = torch.ones_like(crop)
+    face_on_white = torch.where(background, white, crop)
+    gray_on_white = torch.where(background, white, to_gray(crop))
+
+    with torch.inference_mode():
+        cls_parsed, hidden_parsed = extractor.eva(gray_on_white)
+        cls_crop, hidden_crop = extractor.eva(crop)
+
+    def cpu(t: torch.Tensor) -> torch.Tensor:
+        return t[0].float().cpu()
+
+    features = PhotoFeatures(
+        arcface=arcface,
+        arcface_crop=arcface_crop,
+        eva_cls_parsed=cpu(cls_parsed),
+        eva_hidden_parsed=[cpu(h) for h in hidden_parsed],
+        eva_cls_crop=cpu(cls_crop),
+        eva_hidden_crop=[cpu(h) for h in hidden_crop],
+        aligned_crop=crop[0].permute(1, 2, 0),
+        face_on_white=face_on_white[0].permute(1, 2, 0),
+        face_on_black=_concat_id_face(extractor.parser, image, face.kps),
+        bbox=face.bbox,
+        kps=face.kps,
+    )
+    return features, image, faces
+
+
+def encode_identity(
+    extractor: FaceExtractor,
+    photos: torch.Tensor,
+    choice: FaceChoice = "largest",
+    index: int = 0,
+    label: str = "",
+    on_photo: Callable[[int], None] | None = None,
+) -> tuple[Identity, list[tuple[np.ndarray, list[DetectedFace], DetectedFace]]]:
+    """A ComfyUI IMAGE batch [P,H,W,C] of one person -> Identity, plus per photo what was detected."""
+    if photos.ndim == 3:
+        photos = photos[None]
+    if photos.ndim != 4 or photos.shape[0] == 0:
+        raise MultiIDError(f"Expected a batch of photos [count, height, width, channels], got {tuple(photos.shape)}.")
+    features, seen = [], []
+    for i in range(photos.shape[0]):
+        name = f"photo {i + 1} of {photos.shape[0]}" if photos.shape[0] > 1 else "the photo"
+        feats, image, faces = encode_photo(extractor, to_uint8_rgb(photos[i]), choice, index, name)
+        chosen = next(f for f in faces if np.array_equal(f.bbox, feats.bbox))
+        features.append(feats)
+        seen.append((image, faces, chosen))
+        if on_photo is not None:
+            on_photo(i + 1)
+    return Identity(photos=features, label=label), seen

@@ -1,0 +1,260 @@
+"""BiSeNet face parsing (19 CelebAMask-HQ classes), the parser ConsisID uses to blank the background.
+
+Same network and state-dict keys as facexlib's `BiSeNet(num_class=19)` (`parsing_bisenet.pth`,
+facexlib release v0.2.0), written against an `operations` namespace so ComfyUI can pass its own layers.
+The "spatial path" of the paper is facexlib's ResNet18 1/8 feature; the two auxiliary heads are kept
+only so the released file loads strictly, and are not run.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import MultiIDError
+
+PARSER_SOURCE = (
+    "parsing_bisenet.pth from the face_encoder/ folder of "
+    "https://huggingface.co/BestWishYsh/ConsisID-preview (or facexlib release v0.2.0)"
+)
+NUM_CLASSES = 19
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Labels ConsisID paints white: background, cloth, hat, ears, earring, neck, necklace.
+CONSISID_BACKGROUND_LABELS = (0, 16, 18, 7, 8, 9, 14, 15)
+# Labels painted black for Concat-ID: background, neck, necklace, cloth, hat. Concat-ID itself parses with
+# a SegFormer face parser; this BiSeNet subset is our documented substitute for it.
+CONCAT_ID_BACKGROUND_LABELS = (0, 14, 15, 16, 18)
+
+# A namespace of layer classes (`Conv2d`, `BatchNorm2d`): `torch.nn` or ComfyUI's casting ops.
+Operations = Any
+
+
+class ConvBNReLU(nn.Module):
+    """Bias-free conv, batch norm, ReLU: the unit every BiSeNet head is made of."""
+
+    def __init__(self, ops: Operations, in_ch: int, out_ch: int, kernel: int = 3):
+        super().__init__()
+        self.conv = ops.Conv2d(in_ch, out_ch, kernel, padding=kernel // 2, bias=False)
+        self.bn = ops.BatchNorm2d(out_ch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(x)))
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block; a 1x1 projection shortcut where width or stride changes."""
+
+    def __init__(self, ops: Operations, in_ch: int, out_ch: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = ops.Conv2d(in_ch, out_ch, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = ops.BatchNorm2d(out_ch)
+        self.conv2 = ops.Conv2d(out_ch, out_ch, 3, padding=1, bias=False)
+        self.bn2 = ops.BatchNorm2d(out_ch)
+        self.downsample = None
+        if in_ch != out_ch or stride != 1:
+            self.downsample = nn.Sequential(
+                ops.Conv2d(in_ch, out_ch, 1, stride=stride, bias=False), ops.BatchNorm2d(out_ch)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return F.relu(shortcut + residual)
+
+
+def _stage(ops: Operations, in_ch: int, out_ch: int, stride: int) -> nn.Sequential:
+    """Two basic blocks, the first one changing width/stride."""
+    return nn.Sequential(BasicBlock(ops, in_ch, out_ch, stride), BasicBlock(ops, out_ch, out_ch))
+
+
+class ResNet18(nn.Module):
+    """ResNet18 trunk returning the 1/8, 1/16 and 1/32 features."""
+
+    def __init__(self, ops: Operations):
+        super().__init__()
+        self.conv1 = ops.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = ops.BatchNorm2d(64)
+        self.layer1 = _stage(ops, 64, 64, 1)
+        self.layer2 = _stage(ops, 64, 128, 2)
+        self.layer3 = _stage(ops, 128, 256, 2)
+        self.layer4 = _stage(ops, 256, 512, 2)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), kernel_size=3, stride=2, padding=1)
+        feat8 = self.layer2(self.layer1(x))
+        feat16 = self.layer3(feat8)
+        return feat8, feat16, self.layer4(feat16)
+
+
+def _global_pool(x: torch.Tensor) -> torch.Tensor:
+    """Global average pool written as facexlib writes it, so results match it bit for bit."""
+    return F.avg_pool2d(x, x.shape[2:])
+
+
+class AttentionRefinement(nn.Module):
+    """Reweights channels by a sigmoid of their global average."""
+
+    def __init__(self, ops: Operations, in_ch: int, out_ch: int):
+        super().__init__()
+        self.conv = ConvBNReLU(ops, in_ch, out_ch)
+        self.conv_atten = ops.Conv2d(out_ch, out_ch, 1, bias=False)
+        self.bn_atten = ops.BatchNorm2d(out_ch)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feat = self.conv(x)
+        return feat * torch.sigmoid(self.bn_atten(self.conv_atten(_global_pool(feat))))
+
+
+class ContextPath(nn.Module):
+    """ResNet18 plus the top-down refinement that brings global context to 1/8 resolution."""
+
+    def __init__(self, ops: Operations):
+        super().__init__()
+        self.resnet = ResNet18(ops)
+        self.arm16 = AttentionRefinement(ops, 256, 128)
+        self.arm32 = AttentionRefinement(ops, 512, 128)
+        self.conv_head32 = ConvBNReLU(ops, 128, 128)
+        self.conv_head16 = ConvBNReLU(ops, 128, 128)
+        self.conv_avg = ConvBNReLU(ops, 512, 128, kernel=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Returns the 1/8 trunk feature and the refined 1/8 context feature."""
+        feat8, feat16, feat32 = self.resnet(x)
+        context = self.arm32(feat32) + self.conv_avg(_global_pool(feat32))
+        up32 = self.conv_head32(F.interpolate(context, feat16.shape[2:], mode="nearest"))
+        up16 = F.interpolate(self.arm16(feat16) + up32, feat8.shape[2:], mode="nearest")
+        return feat8, self.conv_head16(up16)
+
+
+class FeatureFusion(nn.Module):
+    """Fuses trunk and context features with a squeeze-excitation residual."""
+
+    def __init__(self, ops: Operations, in_ch: int, out_ch: int):
+        super().__init__()
+        self.convblk = ConvBNReLU(ops, in_ch, out_ch, kernel=1)
+        self.conv1 = ops.Conv2d(out_ch, out_ch // 4, 1, bias=False)
+        self.conv2 = ops.Conv2d(out_ch // 4, out_ch, 1, bias=False)
+
+    def forward(self, spatial: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        feat = self.convblk(torch.cat([spatial, context], dim=1))
+        atten = torch.sigmoid(self.conv2(F.relu(self.conv1(_global_pool(feat)))))
+        return feat * atten + feat
+
+
+class OutputHead(nn.Module):
+    """3x3 ConvBNReLU then a 1x1 classifier."""
+
+    def __init__(self, ops: Operations, in_ch: int, mid_ch: int, num_classes: int):
+        super().__init__()
+        self.conv = ConvBNReLU(ops, in_ch, mid_ch)
+        self.conv_out = ops.Conv2d(mid_ch, num_classes, 1, bias=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv_out(self.conv(x))
+
+
+class BiSeNet(nn.Module):
+    """Face parser with facexlib's key names; `forward` returns only the main logits at input size."""
+
+    def __init__(self, num_classes: int = NUM_CLASSES, operations: Operations = nn):
+        super().__init__()
+        self.cp = ContextPath(operations)
+        self.ffm = FeatureFusion(operations, 256, 256)
+        self.conv_out = OutputHead(operations, 256, 256, num_classes)
+        # Training-time auxiliary heads: unused at inference, present so released files load strictly.
+        self.conv_out16 = OutputHead(operations, 128, 64, num_classes)
+        self.conv_out32 = OutputHead(operations, 128, 64, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: normalised [B,3,H,W] -> logits [B,classes,H,W] (facexlib's `out`, its output [0])."""
+        feat8, context8 = self.cp(x)
+        logits = self.conv_out(self.ffm(feat8, context8))
+        return F.interpolate(logits, x.shape[2:], mode="bilinear", align_corners=True)
+
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a .pth (weights_only) or .safetensors file, or a MultiIDError saying why not."""
+    if not path.is_file():
+        raise MultiIDError(f"Face parser file {path} does not exist. Download {PARSER_SOURCE}.")
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            sd = load_file(str(path), device="cpu")
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        # torch's own message suggests weights_only=False, which would run code from the file: not shown.
+        raise MultiIDError(
+            f"Face parser file {path} could not be read: it is corrupt, or holds Python objects besides "
+            f"tensors, which are not loaded for safety. Download {PARSER_SOURCE}."
+        ) from exc
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {str(exc).strip().split('. ')[0][:150]}"
+        raise MultiIDError(
+            f"Face parser file {path} could not be read ({reason}); it is truncated, corrupt or not "
+            f"a weights file. Download {PARSER_SOURCE}."
+        ) from exc
+    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
+        raise MultiIDError(
+            f"Face parser file {path} is not a state dict (a mapping of names to tensors). Download {PARSER_SOURCE}."
+        )
+    return sd
+
+
+def load_face_parser(
+    path: str | os.PathLike, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
+) -> BiSeNet:
+    """Builds BiSeNet from `parsing_bisenet.pth` (or a .safetensors copy), strictly, in eval mode."""
+    path = Path(path)
+    sd = _read_state_dict(path)
+    with torch.device("meta"):
+        net = BiSeNet()
+    expected = net.state_dict()
+    mismatched = [
+        f"{k} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
+        for k, v in sd.items()
+        if k in expected and v.shape != expected[k].shape
+    ]
+    if mismatched:
+        raise MultiIDError(
+            f"Face parser file {path} is not facexlib's BiSeNet: {len(mismatched)} tensors have the wrong "
+            f"shape (e.g. {', '.join(mismatched[:3])}). Download {PARSER_SOURCE}."
+        )
+    missing, unexpected = net.load_state_dict(sd, strict=False, assign=True)
+    if missing or unexpected:
+        raise MultiIDError(
+            f"Face parser file {path} is not facexlib's BiSeNet: {len(missing)} missing tensors "
+            f"(e.g. {missing[:3]}) and {len(unexpected)} unexpected (e.g. {unexpected[:3]}). "
+            f"Download {PARSER_SOURCE}."
+        )
+    return net.to(device=device, dtype=dtype).eval()
+
+
+def parse_face(net: BiSeNet, face_rgb: torch.Tensor) -> torch.Tensor:
+    """face_rgb: [B,3,H,W] RGB in 0..1 (the aligned face) -> CelebAMask-HQ labels [B,H,W] int64.
+
+    ImageNet-normalised in fp32 as ConsisID does with torchvision's `normalize`, then cast to the net.
+    """
+    if face_rgb.ndim != 4 or face_rgb.shape[1] != 3:
+        raise MultiIDError(f"Face parsing needs an RGB batch [B,3,H,W], got shape {tuple(face_rgb.shape)}.")
+    param = next(net.parameters())
+    with torch.inference_mode():
+        x = face_rgb.to(device=param.device, dtype=torch.float32)
+        mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(-1, 1, 1)
+        std = torch.tensor(IMAGENET_STD, device=x.device).view(-1, 1, 1)
+        return net((x - mean).div(std).to(param.dtype)).argmax(dim=1)
+
+
+def background_mask(labels: torch.Tensor, background_labels: tuple[int, ...]) -> torch.Tensor:
+    """True where a label map holds one of `background_labels` (the pixels a method paints over)."""
+    wanted = torch.tensor(background_labels, dtype=labels.dtype, device=labels.device)
+    return torch.isin(labels, wanted)
