@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 
 from ..faces.eva_clip import timm_to_eva_clip
+from .tiny_faces import write_tiny_antelopev2
+from .tiny_parsing import write_random_face_parser
 
 
 def write_tiny_eva_clip(path: str | os.PathLike, width: int = 64, depth: int = 24, seed: int = 0) -> Path:
@@ -54,9 +56,24 @@ def main(argv: list[str] | None = None) -> None:
         print(path)
 
 
+def write_face_models(multiid_dir: Path, snapshot: str = "ConsisID-preview") -> list[Path]:
+    """The face_encoder/ folder exactly as it sits in the ConsisID-preview and Ingredients snapshots."""
+    face_encoder = multiid_dir / snapshot / "face_encoder"
+    antelope = write_tiny_antelopev2(face_encoder / "models" / "antelopev2")
+    parser = face_encoder / "parsing_bisenet.pth"
+    write_random_face_parser(parser)
+    return [
+        antelope / "scrfd_10g_bnkps.onnx",
+        antelope / "glintr100.onnx",
+        write_tiny_eva_clip(face_encoder / "EVA02_CLIP_L_336_psz14_s6B.pt"),
+        parser,
+    ]
+
+
 def write_all(base_dir: Path) -> list[Path]:
     """Every tiny model, at the paths the workflows expect; returns the files written."""
-    raise NotImplementedError
+    models = Path(base_dir) / "models"
+    return write_face_models(models / "multiid")
 
 
 if __name__ == "__main__":

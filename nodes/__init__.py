@@ -1,0 +1,19 @@
+"""The pack's V3 extension: registers model folders and lists the nodes."""
+
+from __future__ import annotations
+
+from comfy_api.latest import ComfyExtension, io
+
+from .face_nodes import EncodeIdentity, LoadFaceExtractor
+from .model_folders import register_model_folders
+
+register_model_folders()
+
+
+class MultiIDExtension(ComfyExtension):
+    async def get_node_list(self) -> list[type[io.ComfyNode]]:
+        return [LoadFaceExtractor, EncodeIdentity]
+
+
+async def comfy_entrypoint() -> MultiIDExtension:
+    return MultiIDExtension()

@@ -1,0 +1,29 @@
+"""ComfyUI model management for the pack's torch modules: devices, dtypes, ModelPatchers."""
+
+from __future__ import annotations
+
+import comfy.model_management as mm
+import comfy.model_patcher
+import torch
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+
+
+def compute_dtype(choice: str, device: torch.device | None = None) -> torch.dtype:
+    """`auto`: bf16 where the device handles it well, else fp16, else fp32 (CPU)."""
+    if choice != "auto":
+        return _DTYPES[choice]
+    device = device or mm.get_torch_device()
+    if mm.should_use_bf16(device):
+        return torch.bfloat16
+    if mm.should_use_fp16(device):
+        return torch.float16
+    return torch.float32
+
+
+def patcher(module: torch.nn.Module) -> comfy.model_patcher.ModelPatcher:
+    """Hands a module to ComfyUI: built on the offload device, moved by `load_models_gpu`."""
+    return comfy.model_patcher.ModelPatcher(
+        module, load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device()
+    )

@@ -1,0 +1,108 @@
+"""Where the pack's files live in a ComfyUI install, honouring extra_model_paths.yaml.
+
+Model combos list what is found, plus the canonical location from the catalog, so a workflow loads even
+before files are downloaded and the node then says exactly which file to put where.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import folder_paths
+
+from ..multiid_core.errors import MultiIDError
+from ..multiid_core.models import ANTELOPEV2_RECOGNIZER, EVA_CLIP, FACE_PARSER, ModelFile
+
+FOLDERS = {
+    "multiid": {".safetensors", ".pt", ".pth", ".bin", ".onnx", ".json"},
+    "insightface": {".onnx"},
+    "facexlib": {".pth", ".safetensors"},
+}
+
+
+def register_model_folders() -> None:
+    """Adds models/multiid, models/insightface and models/facexlib unless the user already set them."""
+    for name, extensions in FOLDERS.items():
+        default = os.path.join(folder_paths.models_dir, name)
+        if name in folder_paths.folder_names_and_paths:
+            paths, existing = folder_paths.folder_names_and_paths[name]
+            if default not in paths:
+                paths.append(default)
+            folder_paths.folder_names_and_paths[name] = (paths, set(existing) | extensions)
+        else:
+            folder_paths.folder_names_and_paths[name] = ([default], extensions)
+
+
+def _roots(kind: str) -> list[Path]:
+    return [Path(p) for p in folder_paths.get_folder_paths(kind) if os.path.isdir(p)]
+
+
+def _snapshot_candidates(relative: str) -> dict[str, Path]:
+    """`<snapshot>/<relative>` in every models/multiid folder, e.g. ConsisID-preview/face_encoder/..."""
+    found = {}
+    for root in _roots("multiid"):
+        for snapshot in sorted(p for p in root.iterdir() if p.is_dir()):
+            candidate = snapshot / relative
+            if candidate.exists():
+                found.setdefault(f"{snapshot.name}/{relative}", candidate)
+    return found
+
+
+def _choices(found: dict[str, Path], canonical: str) -> list[str]:
+    return list(found) + ([canonical] if canonical not in found else [])
+
+
+def antelopev2_choices() -> dict[str, Path]:
+    found = _snapshot_candidates("face_encoder/models/antelopev2")
+    for root in _roots("insightface"):
+        folder = root / "models" / "antelopev2"
+        if folder.is_dir():
+            found.setdefault("insightface/models/antelopev2", folder)
+    return found
+
+
+def eva_choices() -> dict[str, Path]:
+    found = _snapshot_candidates("face_encoder/EVA02_CLIP_L_336_psz14_s6B.pt")
+    for root in _roots("clip_vision"):
+        for file in sorted(root.glob("EVA02_CLIP_L_336*")):
+            found.setdefault(f"clip_vision/{file.name}", file)
+    return found
+
+
+def parser_choices() -> dict[str, Path]:
+    found = _snapshot_candidates("face_encoder/parsing_bisenet.pth")
+    for root in _roots("facexlib"):
+        if (root / "parsing_bisenet.pth").is_file():
+            found.setdefault("facexlib/parsing_bisenet.pth", root / "parsing_bisenet.pth")
+    return found
+
+
+def choice_list(kind: str) -> list[str]:
+    found, entry = _CHOICES[kind]
+    return _choices(found(), _canonical(entry, kind))
+
+
+def resolve(kind: str, label: str) -> Path:
+    """The path behind a combo value, or an error naming the exact expected path and its download."""
+    found, entry = _CHOICES[kind]
+    candidates = found()
+    if label in candidates:
+        return candidates[label]
+    roots = ", ".join(str(r) for r in _roots("multiid")) or os.path.join(folder_paths.models_dir, "multiid")
+    raise MultiIDError(
+        f"The {entry.purpose} files were not found at '{label}'. Expected {entry.where} "
+        f"(model folders searched: {roots}). Download {entry.url} (or the whole {entry.repo} snapshot) "
+        f"and put it there, then refresh the node (press R in the editor)."
+    )
+
+
+def _canonical(entry: ModelFile, kind: str) -> str:
+    return str(Path(entry.path).parent) if kind == "antelopev2" else entry.path
+
+
+_CHOICES = {
+    "antelopev2": (antelopev2_choices, ANTELOPEV2_RECOGNIZER),
+    "eva_clip": (eva_choices, EVA_CLIP),
+    "face_parser": (parser_choices, FACE_PARSER),
+}
