@@ -190,7 +190,7 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
             if position < len(values):
                 inputs[name] = values[position]
             position += 1
-            if options.get("control_after_generate") or name == "seed" or name == "noise_seed":
+            if options.get("control_after_generate"):
                 position += 1  # the editor stores the 'control after generate' choice next to the value
             if options.get("image_upload"):
                 position += 1  # and an 'upload' widget after an image combo
