@@ -6,6 +6,7 @@ becomes a MultiIDError naming the file and where to get a good copy.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 from pathlib import Path
@@ -60,3 +61,50 @@ def _is_zip(path: Path) -> bool:
     """torch's zip format can be memory-mapped (large files read lazily); legacy pickles cannot."""
     with open(path, "rb") as f:
         return f.read(4) == b"PK\x03\x04"
+
+
+def load_sharded_folder(folder: str | os.PathLike, what: str, source: str) -> dict[str, torch.Tensor]:
+    """Every `*.safetensors` shard of a diffusers/transformers folder, merged.
+
+    All shards are read, not the ones the index names: Ingredients ships an index that misses its
+    router tensors. A shard the index names but the folder lacks means an unfinished download.
+    """
+    folder = Path(folder)
+    shards = sorted(folder.glob("*.safetensors"))
+    if not shards:
+        raise MultiIDError(f"No .safetensors files in {folder} for the {what}. Download {source}.")
+    for index in folder.glob("*.safetensors.index.json"):
+        named = set(json.loads(index.read_text()).get("weight_map", {}).values())
+        missing = sorted(name for name in named if not (folder / name).is_file())
+        if missing:
+            raise MultiIDError(
+                f"The {what} in {folder} is incomplete: {', '.join(missing)} listed in {index.name} "
+                f"is missing. Finish the download of {source}."
+            )
+    merged: dict[str, torch.Tensor] = {}
+    for shard in shards:
+        merged.update(load_state_dict(shard, what, source))
+    return merged
+
+
+def check_keys(
+    expected: dict[str, torch.Size], found: dict[str, torch.Tensor], what: str, path: str | os.PathLike, source: str
+) -> None:
+    """Strict key and shape check with a readable report (never a silent non-strict load)."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    wrong = sorted(k for k in set(expected) & set(found) if tuple(found[k].shape) != tuple(expected[k]))
+    if not (missing or unexpected or wrong):
+        return
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing tensors (e.g. {', '.join(missing[:4])})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected tensors (e.g. {', '.join(unexpected[:4])})")
+    if wrong:
+        k = wrong[0]
+        parts.append(
+            f"{len(wrong)} tensors of the wrong shape (e.g. {k}: {tuple(found[k].shape)} instead of "
+            f"{tuple(expected[k])})"
+        )
+    raise MultiIDError(f"{path} does not match the {what}: {'; '.join(parts)}. Download {source}.")

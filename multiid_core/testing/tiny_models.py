@@ -18,6 +18,7 @@ import torch
 from ..faces.eva_clip import timm_to_eva_clip
 from .tiny_faces import write_tiny_antelopev2
 from .tiny_parsing import write_random_face_parser
+from .tiny_t5 import write_tiny_t5_snapshot
 
 
 def write_tiny_eva_clip(path: str | os.PathLike, width: int = 64, depth: int = 24, seed: int = 0) -> Path:
@@ -73,7 +74,7 @@ def write_face_models(multiid_dir: Path, snapshot: str = "ConsisID-preview") -> 
 def write_all(base_dir: Path) -> list[Path]:
     """Every tiny model, at the paths the workflows expect; returns the files written."""
     models = Path(base_dir) / "models"
-    return write_face_models(models / "multiid")
+    return write_face_models(models / "multiid") + write_tiny_t5_snapshot(models / "multiid" / "ConsisID-preview")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,194 @@
+"""Loading CogVideoX-family models (ConsisID, Ingredients) from the released diffusers layout.
+
+A snapshot folder (`transformer/`, `vae/`, `scheduler/`) is read as released; single files from
+ComfyUI's diffusion_models / vae folders get the released configs, with the transformer's sizes read
+from its tensors. Every load is strict: a mismatch is reported key by key, never silently skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..dit.cogvideox import CogVideoXConfig, CogVideoXTransformer
+from ..errors import MultiIDError
+from ..families import Family, detect_family
+from ..loading import check_keys, load_sharded_folder, load_state_dict
+
+# BestWishYsh/ConsisID-preview transformer/config.json (the 5B I2V layout with ConsisID's modules).
+RELEASED_TRANSFORMER_CONFIG: dict[str, Any] = {
+    "num_attention_heads": 48,
+    "attention_head_dim": 64,
+    "in_channels": 32,
+    "out_channels": 16,
+    "time_embed_dim": 512,
+    "text_embed_dim": 4096,
+    "num_layers": 42,
+    "sample_width": 90,
+    "sample_height": 60,
+    "sample_frames": 49,
+    "patch_size": 2,
+    "max_text_seq_length": 226,
+    "use_rotary_positional_embeddings": True,
+    "use_learned_positional_embeddings": True,
+    "is_train_face": True,
+    "cross_attn_interval": 2,
+    "cross_attn_dim_head": 128,
+    "LFE_dim_head": 64,
+    "cross_attn_num_heads": 16,
+    "local_face_scale": 1.0,
+}
+LFE_HEAD_DIM = 64  # head sizes are not in the tensors; single files use the released ones
+CROSS_ATTN_HEAD_DIM = 128
+
+# CogVideoX-5B's VAE (diffusers AutoencoderKLCogVideoX defaults, with the 5B's scaling factor).
+RELEASED_VAE_CONFIG: dict[str, Any] = {"scaling_factor": 0.7, "temporal_compression_ratio": 4}
+
+# CogVideoX-5B's scheduler/scheduler_config.json.
+RELEASED_SCHEDULER_CONFIG: dict[str, Any] = {
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "clip_sample": False,
+    "clip_sample_range": 1.0,
+    "num_train_timesteps": 1000,
+    "prediction_type": "v_prediction",
+    "rescale_betas_zero_snr": True,
+    "sample_max_value": 1.0,
+    "set_alpha_to_one": True,
+    "snr_shift_scale": 1.0,
+    "steps_offset": 0,
+    "timestep_spacing": "trailing",
+}
+
+
+@dataclass
+class CogVideoXModel:
+    """Everything the sampler and decoder need of one loaded model."""
+
+    family: Family
+    transformer: CogVideoXTransformer
+    vae: torch.nn.Module  # diffusers AutoencoderKLCogVideoX
+    scheduler_config: dict[str, Any]
+    dtype: torch.dtype
+    source: str
+
+    @property
+    def vae_scale(self) -> tuple[int, int]:
+        """(spatial, temporal) compression of the VAE."""
+        return 2 ** (len(self.vae.config.block_out_channels) - 1), self.vae.config.temporal_compression_ratio
+
+
+def _read_json(path: Path, what: str, source: str) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise MultiIDError(f"{path} is missing: the {what} folder is incomplete. Download {source}.") from None
+    except json.JSONDecodeError as err:
+        raise MultiIDError(f"{path} is not valid JSON ({err}). Download it again from {source}.") from None
+
+
+def _count(sd: dict[str, torch.Tensor], prefix: str, suffix: str) -> int:
+    """How many indexed modules `prefix.<i>...suffix` the state dict holds."""
+    return sum(1 for k in sd if k.startswith(prefix) and k.endswith(suffix))
+
+
+def sizes_from_state_dict(sd: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Widths and depths a single-file transformer's tensors fix (the rest comes from the release)."""
+    head_dim = sd["transformer_blocks.0.attn1.norm_q.weight"].shape[0]
+    inner, in_channels, patch, _ = sd["patch_embed.proj.weight"].shape
+    sizes = {
+        "num_layers": _count(sd, "transformer_blocks.", ".norm1.linear.weight"),
+        "attention_head_dim": head_dim,
+        "num_attention_heads": inner // head_dim,
+        "in_channels": in_channels,
+        "patch_size": patch,
+        "out_channels": sd["proj_out.weight"].shape[0] // patch**2,
+        "text_embed_dim": sd["patch_embed.text_proj.weight"].shape[1],
+        "time_embed_dim": sd["time_embedding.linear_1.weight"].shape[0],
+    }
+    if "local_facial_extractor.latents" in sd:
+        _, queries, vit_dim = sd["local_facial_extractor.latents"].shape
+        cross = _count(sd, "perceiver_cross_attention.", ".to_q.weight")
+        sizes.update(
+            LFE_vit_dim=vit_dim,
+            LFE_num_querie=queries,
+            LFE_output_dim=sd["local_facial_extractor.proj_out"].shape[1],
+            LFE_id_dim=sd["local_facial_extractor.id_embedding_mapping.0.weight"].shape[1],
+            LFE_depth=_count(sd, "local_facial_extractor.layers.", ".0.to_q.weight"),
+            LFE_num_scale=_count(sd, "local_facial_extractor.mapping_", ".0.weight"),
+            LFE_num_id_token=sd["local_facial_extractor.id_embedding_mapping.6.weight"].shape[0] // vit_dim,
+            LFE_num_heads=sd["local_facial_extractor.layers.0.0.to_q.weight"].shape[0] // LFE_HEAD_DIM,
+            cross_attn_interval=sizes["num_layers"] // max(cross, 1),
+            cross_attn_num_heads=sd["perceiver_cross_attention.0.to_q.weight"].shape[0] // CROSS_ATTN_HEAD_DIM,
+        )
+    return sizes
+
+
+def load_transformer(
+    path: Path, dtype: torch.dtype, operations: Any = torch.nn, device: torch.device | str = "cpu"
+) -> tuple[CogVideoXTransformer, Family]:
+    """A snapshot's `transformer/` folder (config.json + shards) or one safetensors file."""
+    if path.is_dir():
+        config_dict = _read_json(path / "config.json", "transformer", "the model's Hugging Face repository")
+        sd = load_sharded_folder(path, "transformer", "the model's Hugging Face repository")
+    else:
+        sd = load_state_dict(path, "transformer", "the model's Hugging Face repository")
+        if "transformer_blocks.0.attn1.norm_q.weight" not in sd:
+            raise MultiIDError(
+                f"{path} is not a diffusers-format CogVideoX/ConsisID transformer (no transformer_blocks.* keys)."
+            )
+        config_dict = {**RELEASED_TRANSFORMER_CONFIG, **sizes_from_state_dict(sd)}
+    family = detect_family(config_dict, sd.keys(), str(path))
+    if family.learned_router:
+        config_dict = {**config_dict, "num_routers": _count(sd, "router.", ".to_q.weight")}
+    config = CogVideoXConfig.from_dict(config_dict)
+    expected = {k: v.shape for k, v in CogVideoXTransformer(config, device="meta").state_dict().items()}
+    check_keys(expected, sd, f"{family.name} transformer", path, f"https://huggingface.co/{family.repo}")
+    return CogVideoXTransformer.from_state_dict(config, sd, operations, dtype=dtype, device=device), family
+
+
+def load_vae(path: Path, dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.nn.Module:
+    """A snapshot's `vae/` folder, or a single diffusers-format CogVideoX VAE file."""
+    from diffusers import AutoencoderKLCogVideoX
+
+    source = "the vae/ folder of https://huggingface.co/BestWishYsh/ConsisID-preview"
+    if path.is_dir():
+        config = _read_json(path / "config.json", "VAE", source)
+        sd = load_sharded_folder(path, "CogVideoX VAE", source)
+    else:
+        config = RELEASED_VAE_CONFIG
+        sd = load_state_dict(path, "CogVideoX VAE", source)
+    config = {k: v for k, v in config.items() if not k.startswith("_")}
+    with torch.device("meta"):
+        vae = AutoencoderKLCogVideoX.from_config(config)
+    check_keys({k: v.shape for k, v in vae.state_dict().items()}, sd, "CogVideoX VAE", path, source)
+    vae.load_state_dict(sd, strict=True, assign=True)
+    return vae.to(device=device, dtype=dtype).eval()
+
+
+def load_snapshot(
+    folder: Path,
+    dtype: torch.dtype,
+    operations: Any = torch.nn,
+    transformer_file: Path | None = None,
+    vae_file: Path | None = None,
+    device: torch.device | str = "cpu",
+) -> CogVideoXModel:
+    """A released snapshot folder; `transformer_file`/`vae_file` replace its parts with single files."""
+    transformer, family = load_transformer(transformer_file or folder / "transformer", dtype, operations, device)
+    vae = load_vae(vae_file or folder / "vae", dtype, device)
+    scheduler_json = folder / "scheduler" / "scheduler_config.json"
+    scheduler = _read_json(scheduler_json, "scheduler", family.repo) if scheduler_json.exists() else None
+    return CogVideoXModel(
+        family=family,
+        transformer=transformer,
+        vae=vae,
+        scheduler_config=scheduler or dict(RELEASED_SCHEDULER_CONFIG),
+        dtype=dtype,
+        source=str(transformer_file or folder),
+    )

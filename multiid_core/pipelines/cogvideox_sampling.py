@@ -1,0 +1,221 @@
+"""Sampling CogVideoX-family identity models, step for step as the authors' pipelines do.
+
+Order of random draws (one CPU generator seeded once, as diffusers' pipeline with a seeded generator):
+the VAE encode of the first frame samples its latent distribution, then the initial noise, then the
+CogVideoX DPM solver's own noise at every step. Same seed, same inputs -> same latents as
+`ConsisIDPipeline(output_type="latent")`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..dit.cogvideox import cogvideox_rope
+from ..errors import MultiIDError
+from ..faces.identity import Identity
+from .cogvideox_loading import CogVideoXModel
+
+SCHEDULERS = ("CogVideoX DPM", "DDIM")
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    width: int = 720
+    height: int = 480
+    frames: int = 49
+    steps: int = 50
+    cfg: float = 6.0
+    dynamic_cfg: bool = False
+    scheduler: str = "CogVideoX DPM"
+    seed: int = 0
+    identity_strength: float = 1.0
+
+
+@dataclass(frozen=True)
+class LatentGrid:
+    frames: int
+    height: int
+    width: int
+
+
+def latent_grid(model: CogVideoXModel, settings: SamplerSettings) -> LatentGrid:
+    spatial, temporal = model.vae_scale
+    return LatentGrid((settings.frames - 1) // temporal + 1, settings.height // spatial, settings.width // spatial)
+
+
+def validate(model: CogVideoXModel, settings: SamplerSettings) -> None:
+    """What the model can do, said in the user's units (pixels, frames)."""
+    spatial, temporal = model.vae_scale
+    multiple = spatial * model.transformer.config.patch_size
+    config = model.transformer.config
+    if settings.frames < 1 or (settings.frames - 1) % temporal:
+        below = max(1, (settings.frames - 1) // temporal * temporal + 1)
+        raise MultiIDError(
+            f"frames must be {temporal}k+1 (1, 5, 9, ..., 49) because the VAE packs {temporal} frames into one "
+            f"latent frame; got {settings.frames}. Use {below} or {below + temporal}."
+        )
+    for name, value in (("width", settings.width), ("height", settings.height)):
+        if value < multiple or value % multiple:
+            raise MultiIDError(
+                f"{name} must be a multiple of {multiple} (VAE {spatial}x times patch {config.patch_size}); got "
+                f"{value}. Use {max(multiple, value // multiple * multiple)}."
+            )
+    if settings.steps < 1:
+        raise MultiIDError(f"steps must be at least 1, got {settings.steps}.")
+    if config.use_learned_positional_embeddings:
+        max_frames = (config.sample_frames - 1) // temporal * temporal + 1
+        max_h, max_w = config.sample_height * spatial, config.sample_width * spatial
+        if settings.frames > max_frames:
+            raise MultiIDError(
+                f"{model.family.name} has learned positions for at most {max_frames} frames; got {settings.frames}. "
+                f"Use {max_frames} (the authors' setting) or fewer."
+            )
+        if settings.width > max_w or settings.height > max_h:
+            raise MultiIDError(
+                f"{model.family.name} has learned positions for at most {max_w}x{max_h} pixels (width x height); "
+                f"got {settings.width}x{settings.height}. Use {max_w}x{max_h} (the authors' setting) or smaller."
+            )
+
+
+def first_frame_image(identities: list[Identity], settings: SamplerSettings) -> Image.Image:
+    """The picture VAE-encoded as the first latent frame: the face on white, as the reference passes it."""
+    face = identities[0].primary.face_on_white
+    return Image.fromarray((face.numpy() * 255).astype(np.uint8))
+
+
+def encode_first_frame(
+    model: CogVideoXModel, image: Image.Image, grid: LatentGrid, settings: SamplerSettings, generator: torch.Generator
+) -> torch.Tensor:
+    """[1, F, C, h, w]: the scaled latent of `image` stretched to the video size, then zero frames."""
+    from diffusers.video_processor import VideoProcessor
+
+    spatial, _ = model.vae_scale
+    vae_param = next(model.vae.parameters())
+    pixels = VideoProcessor(vae_scale_factor=spatial).preprocess(image, height=settings.height, width=settings.width)
+    pixels = pixels.to(vae_param.device, model.dtype).unsqueeze(2)  # [1, 3, 1, H, W]
+    latent = model.vae.encode(pixels.to(vae_param.dtype)).latent_dist.sample(generator)
+    latent = (model.vae.config.scaling_factor * latent.to(model.dtype)).permute(0, 2, 1, 3, 4)
+    padding = latent.new_zeros(1, grid.frames - 1, *latent.shape[2:])
+    return torch.cat([latent, padding], dim=1)
+
+
+def identity_tokens(model: CogVideoXModel, identity: Identity, device: torch.device) -> torch.Tensor:
+    """[1, 32, D] perceiver tokens of one person: per photo, then averaged over the photos."""
+    style = model.family.eva_style
+    id_cond = identity.id_cond(style).to(device, model.dtype)
+    hidden = [h.to(device, model.dtype) for h in identity.vit_hidden(style)]
+    return model.transformer.encode_faces(id_cond, hidden).mean(0, keepdim=True)
+
+
+def make_scheduler(name: str, config: dict):
+    from diffusers import CogVideoXDDIMScheduler, CogVideoXDPMScheduler
+
+    if name not in SCHEDULERS:
+        raise MultiIDError(f"Unknown scheduler {name!r}; choose one of {', '.join(SCHEDULERS)}.")
+    cls = CogVideoXDPMScheduler if name == "CogVideoX DPM" else CogVideoXDDIMScheduler
+    return cls.from_config({k: v for k, v in config.items() if not k.startswith("_")})
+
+
+def dynamic_guidance(cfg: float, timestep: float, steps: int) -> float:
+    """CogVideoX's cosine schedule: guidance grows from 1 to 1 + cfg as the timestep falls."""
+    return 1 + cfg * ((1 - math.cos(math.pi * ((steps - timestep) / steps) ** 5.0)) / 2)
+
+
+StepCallback = Callable[[int, int, torch.Tensor], None]
+
+
+@torch.inference_mode()
+def sample(
+    model: CogVideoXModel,
+    positive: torch.Tensor,
+    negative: torch.Tensor,
+    identities: list[Identity],
+    settings: SamplerSettings,
+    on_step: StepCallback | None = None,
+) -> torch.Tensor:
+    """Latents [1, F, C, h, w] (float32, on the transformer's device) of one video.
+
+    `positive`/`negative` are T5 embeddings [1, 226, D]. `on_step(i, steps, latents)` runs after every
+    step (progress, previews, interruption).
+    """
+    validate(model, settings)
+    if not identities:
+        raise MultiIDError(f"{model.family.name} needs an identity: connect an Encode Identity node.")
+    if len(identities) > 1:
+        raise MultiIDError(
+            f"{model.family.name} takes one identity here; got {len(identities)}. Use the Ingredients model for "
+            f"several people."
+        )
+    transformer = model.transformer
+    device = next(transformer.parameters()).device
+    dtype = model.dtype
+    grid = latent_grid(model, settings)
+    generator = torch.Generator("cpu").manual_seed(settings.seed)
+
+    image_latents = encode_first_frame(model, first_frame_image(identities, settings), grid, settings, generator)
+    scheduler = make_scheduler(settings.scheduler, model.scheduler_config)
+    scheduler.set_timesteps(settings.steps, device=device)
+    channels = transformer.config.in_channels - image_latents.shape[2]
+    shape = (1, grid.frames, channels, grid.height, grid.width)
+    latents = torch.randn(shape, generator=generator, dtype=dtype).to(device) * scheduler.init_noise_sigma
+
+    face_tokens = identity_tokens(model, identities[0], device)
+    rope = None
+    if transformer.config.use_rotary_positional_embeddings:
+        rope = cogvideox_rope(transformer.config, grid.frames, grid.height, grid.width, device)
+    guided = settings.cfg > 1.0
+    text = torch.cat([negative, positive]) if guided else positive
+    text = text.to(device, dtype)
+    image_latents = image_latents.to(device, dtype)
+    batch_image = torch.cat([image_latents] * 2) if guided else image_latents
+
+    old_prediction = None
+    timesteps = scheduler.timesteps
+    for i, t in enumerate(timesteps):
+        model_input = torch.cat([latents] * 2) if guided else latents
+        model_input = torch.cat([scheduler.scale_model_input(model_input, t), batch_image], dim=2)
+        noise_pred = transformer(
+            model_input,
+            text,
+            t.expand(model_input.shape[0]),
+            rope,
+            face_tokens=face_tokens,
+            face_scale=settings.identity_strength * transformer.config.local_face_scale,
+        ).float()
+        if guided:
+            scale = settings.cfg
+            if settings.dynamic_cfg:
+                scale = dynamic_guidance(settings.cfg, timesteps[i].item(), settings.steps)
+            uncond, cond = noise_pred.chunk(2)
+            noise_pred = uncond + scale * (cond - uncond)
+        if settings.scheduler == "CogVideoX DPM":
+            previous = timesteps[i - 1] if i > 0 else None
+            latents, old_prediction = scheduler.step(
+                noise_pred, old_prediction, t, previous, latents, generator=generator, return_dict=False
+            )
+        else:
+            latents = scheduler.step(noise_pred, t, latents, generator=generator, return_dict=False)[0]
+        latents = latents.to(dtype)
+        if on_step is not None:
+            on_step(i + 1, len(timesteps), latents)
+    return latents.float()
+
+
+@torch.inference_mode()
+def decode(model: CogVideoXModel, latents: torch.Tensor, tiled: bool = True) -> torch.Tensor:
+    """[1, F, C, h, w] latents -> frames [T, H, W, 3] in 0..1, tiled and frame-sliced to fit small cards."""
+    vae = model.vae
+    if tiled:
+        vae.enable_tiling()
+    else:
+        vae.disable_tiling()
+    param = next(vae.parameters())
+    z = latents.to(param.device, param.dtype).permute(0, 2, 1, 3, 4) / vae.config.scaling_factor
+    video = vae.decode(z).sample  # [1, 3, T, H, W] in -1..1
+    return (video[0].float().permute(1, 2, 3, 0) / 2 + 0.5).clamp(0, 1)

@@ -1,0 +1,109 @@
+"""Tiny CogVideoX-family snapshots in the released diffusers layout, written by diffusers itself.
+
+The token grid is the real one (49 frames, 60x90 latents: 480x720 video), so workflows run unchanged;
+only widths and depths are tiny. Text width 32 matches the tiny T5 (tiny_t5.py); LFE width 64 and id
+width 1280 match the tiny EVA tower and real ArcFace.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..pipelines.cogvideox_loading import RELEASED_SCHEDULER_CONFIG
+
+TINY_TRANSFORMER: dict[str, Any] = {
+    "num_attention_heads": 1,
+    "attention_head_dim": 48,
+    "in_channels": 32,
+    "out_channels": 16,
+    "time_embed_dim": 32,
+    "text_embed_dim": 32,
+    "num_layers": 2,
+    "sample_width": 90,
+    "sample_height": 60,
+    "sample_frames": 49,
+    "patch_size": 2,
+    "max_text_seq_length": 226,
+    "use_rotary_positional_embeddings": True,
+    "use_learned_positional_embeddings": True,
+    "is_train_face": True,
+    "is_kps": False,
+    "cross_attn_interval": 2,
+    "cross_attn_dim_head": 128,
+    "cross_attn_num_heads": 1,
+    "LFE_id_dim": 1280,
+    "LFE_vit_dim": 64,
+    "LFE_depth": 5,
+    "LFE_dim_head": 64,
+    "LFE_num_heads": 1,
+    "LFE_num_id_token": 5,
+    "LFE_num_querie": 32,
+    "LFE_output_dim": 32,
+    "LFE_ff_mult": 4,
+    "LFE_num_scale": 5,
+    "local_face_scale": 1.0,
+}
+
+TINY_VAE: dict[str, Any] = {
+    "block_out_channels": (8, 8, 8, 8),
+    "layers_per_block": 1,
+    "latent_channels": 16,
+    "norm_num_groups": 4,
+    "temporal_compression_ratio": 4,
+    "sample_height": 480,
+    "sample_width": 720,
+    "scaling_factor": 0.7,
+}
+
+
+def tiny_consisid_transformer(seed: int = 0, **overrides: Any) -> torch.nn.Module:
+    """diffusers' ConsisIDTransformer3DModel at tiny width, random weights with sane scales."""
+    from diffusers import ConsisIDTransformer3DModel
+
+    torch.manual_seed(seed)
+    model = ConsisIDTransformer3DModel(**{**TINY_TRANSFORMER, **overrides})
+    with torch.no_grad():
+        model.patch_embed.pos_embedding.normal_(std=0.02)
+    return model.eval()
+
+
+def tiny_vae(seed: int = 0) -> torch.nn.Module:
+    from diffusers import AutoencoderKLCogVideoX
+
+    torch.manual_seed(seed)
+    return AutoencoderKLCogVideoX(**TINY_VAE).eval()
+
+
+def write_tiny_consisid_snapshot(snapshot: Path, seed: int = 0) -> list[Path]:
+    """transformer/ (two shards + index), vae/, scheduler/ and model_index.json, as on the hub."""
+    snapshot = Path(snapshot)
+    transformer = tiny_consisid_transformer(seed)
+    size = sum(p.numel() * p.element_size() for p in transformer.parameters())
+    transformer.save_pretrained(snapshot / "transformer", max_shard_size=size // 2 + 1)
+    tiny_vae(seed).save_pretrained(snapshot / "vae")
+    write_scheduler(snapshot)
+    (snapshot / "model_index.json").write_text(
+        json.dumps(
+            {
+                "_class_name": "ConsisIDPipeline",
+                "scheduler": ["diffusers", "CogVideoXDPMScheduler"],
+                "text_encoder": ["transformers", "T5EncoderModel"],
+                "tokenizer": ["transformers", "T5Tokenizer"],
+                "transformer": ["diffusers", "ConsisIDTransformer3DModel"],
+                "vae": ["diffusers", "AutoencoderKLCogVideoX"],
+            },
+            indent=2,
+        )
+    )
+    return sorted(p for p in snapshot.rglob("*") if p.is_file() and "face_encoder" not in p.parts)
+
+
+def write_scheduler(snapshot: Path) -> Path:
+    path = snapshot / "scheduler" / "scheduler_config.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"_class_name": "CogVideoXDPMScheduler", **RELEASED_SCHEDULER_CONFIG}, indent=2))
+    return path

@@ -1,0 +1,158 @@
+"""T5-v1.1 prompt encoding as the CogVideoX family (ConsisID, Ingredients, Concat-ID) was trained with it.
+
+The authors' pipelines (diffusers `ConsisIDPipeline._get_t5_prompt_embeds`) tokenize every prompt to exactly
+226 tokens (the text, EOS, then pads; longer prompts are cut) and run the T5 encoder WITHOUT an attention
+mask, so the pad tokens attend and are attended to. The transformer was trained on exactly those 226
+vectors; a shorter or masked encoding is a different conditioning.
+
+This module reads the released `text_encoder/` folder (transformers' T5EncoderModel: config.json, sharded
+safetensors, index) and single T5 files (ComfyUI's `text_encoders` layout), describes the encoder as a
+config dict in ComfyUI's T5 vocabulary, and turns a prompt into the 226 token ids.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import MultiIDError
+from .loading import load_state_dict
+from .models import CONSISID_REPO
+
+log = logging.getLogger(__name__)
+
+MAX_SEQUENCE_LENGTH = 226
+T5_SOURCE = (
+    f"the text_encoder/ and tokenizer/ folders of https://huggingface.co/{CONSISID_REPO} (T5-v1.1-XXL; "
+    "every CogVideoX-based model uses the same one), or t5xxl_fp16.safetensors into ComfyUI/models/text_encoders"
+)
+SHARD_INDEX = "model.safetensors.index.json"
+_FINAL_NORM = "encoder.final_layer_norm.weight"
+_GATED_WI = "encoder.block.0.layer.1.DenseReluDense.wi_0.weight"
+_RELATIVE_BIAS = "encoder.block.{}.layer.0.SelfAttention.relative_attention_bias.weight"
+# transformers' names for the tanh-approximated GELU of T5 v1.1 ("gated-gelu"); ComfyUI calls it gelu_pytorch_tanh
+_GELU_TANH = ("gelu_new", "gelu_pytorch_tanh")
+
+
+def t5_config_from_json(path: str | os.PathLike) -> dict[str, Any]:
+    """transformers' T5Config (config.json) -> the config dict ComfyUI's T5 class takes."""
+    path = Path(path)
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise MultiIDError(f"Could not read the T5 config {path} ({err}). Download {T5_SOURCE}.") from None
+    projection = raw.get("feed_forward_proj", "relu")
+    activation = raw.get("dense_act_fn", "gelu_new" if projection == "gated-gelu" else projection.split("-")[-1])
+    if raw.get("model_type", "t5") != "t5" or not projection.startswith("gated-") or activation not in _GELU_TANH:
+        raise MultiIDError(
+            f"{path} describes a {raw.get('model_type')} encoder with {projection} feed-forward layers; the "
+            f"CogVideoX family needs T5 v1.1 (gated-gelu). Download {T5_SOURCE}."
+        )
+    for key, expected in (("layer_norm_epsilon", 1e-6), ("relative_attention_num_buckets", 32)):
+        if raw.get(key, expected) != expected:
+            raise MultiIDError(f"{path} sets {key}={raw[key]}; ComfyUI's T5 implements {expected} only.")
+    return {
+        "d_model": raw["d_model"],
+        "d_kv": raw["d_kv"],
+        "d_ff": raw["d_ff"],
+        "num_heads": raw["num_heads"],
+        "num_layers": raw["num_layers"],
+        "vocab_size": raw["vocab_size"],
+        "dense_act_fn": "gelu_pytorch_tanh",
+        "is_gated_act": True,
+        "model_type": "t5",
+    }
+
+
+def t5_config_from_state_dict(sd: dict[str, torch.Tensor], where: str) -> dict[str, Any]:
+    """The same dict read off tensor shapes (single files carry no config)."""
+    if _GATED_WI not in sd or _RELATIVE_BIAS.format(0) not in sd or "shared.weight" not in sd:
+        kind = "T5 v1.0 (relu, not gated)" if "encoder.block.0.layer.1.DenseReluDense.wi.weight" in sd else "not T5"
+        raise MultiIDError(f"{where} is {kind}; the CogVideoX family needs T5-v1.1-XXL. Use {T5_SOURCE}.")
+    if _RELATIVE_BIAS.format(1) in sd:
+        raise MultiIDError(
+            f"{where} is UMT5 (Wan's text encoder: a relative position bias in every block), not T5-v1.1-XXL. "
+            f"Use {T5_SOURCE}."
+        )
+    blocks = {int(m.group(1)) for k in sd if (m := re.match(r"encoder\.block\.(\d+)\.", k))}
+    heads = sd[_RELATIVE_BIAS.format(0)].shape[1]
+    vocab_size, d_model = sd["shared.weight"].shape
+    return {
+        "d_model": d_model,
+        "d_kv": sd["encoder.block.0.layer.0.SelfAttention.q.weight"].shape[0] // heads,
+        "d_ff": sd[_GATED_WI].shape[0],
+        "num_heads": heads,
+        "num_layers": max(blocks) + 1,
+        "vocab_size": vocab_size,
+        "dense_act_fn": "gelu_pytorch_tanh",
+        "is_gated_act": True,
+        "model_type": "t5",
+    }
+
+
+def t5_encoder_keys(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The encoder's tensors under ComfyUI's (= transformers') names.
+
+    transformers saves the tied input embedding once, as `shared.weight` (some exports keep only
+    `encoder.embed_tokens.weight`); checkpoints that bundle encoders prefix the names
+    (`text_encoders.t5xxl.transformer.`). Other keys (`scaled_fp8`, quantisation scales) pass through.
+    """
+    prefix = next((k[: -len(_FINAL_NORM)] for k in sd if k.endswith(_FINAL_NORM)), None)
+    if prefix is None:
+        return sd
+    out = {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
+    embed = out.pop("encoder.embed_tokens.weight", None)
+    if "shared.weight" not in out and embed is not None:
+        out["shared.weight"] = embed
+    return out
+
+
+def load_t5_folder(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """A transformers T5EncoderModel folder (config.json + safetensors shards) -> (config, state dict)."""
+    folder = Path(folder)
+    config = t5_config_from_json(folder / "config.json")
+    index = folder / SHARD_INDEX
+    if index.is_file():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    else:
+        shards = ["model.safetensors"]
+    sd: dict[str, torch.Tensor] = {}
+    for shard in shards:
+        sd.update(load_state_dict(folder / shard, "T5 text encoder", T5_SOURCE))
+    sd = t5_encoder_keys(sd)
+    if "shared.weight" not in sd:
+        raise MultiIDError(f"{folder} holds no T5 input embedding (shared.weight). Download {T5_SOURCE}.")
+    return config, sd
+
+
+def load_t5_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """A single T5 encoder file (t5xxl_fp16.safetensors and the like) -> (config inferred from shapes, state dict)."""
+    sd = t5_encoder_keys(load_state_dict(path, "T5 text encoder", T5_SOURCE))
+    return t5_config_from_state_dict(sd, str(path)), sd
+
+
+def tokenizer_folder(text_encoder_folder: str | os.PathLike) -> Path | None:
+    """The snapshot's own `tokenizer/` next to `text_encoder/`, when it is there."""
+    folder = Path(text_encoder_folder).parent / "tokenizer"
+    return folder if (folder / "spiece.model").is_file() or (folder / "tokenizer.json").is_file() else None
+
+
+def t5_token_ids(tokenizer, prompt: str, max_length: int = MAX_SEQUENCE_LENGTH) -> list[int]:
+    """Exactly `max_length` ids as diffusers makes them: text, EOS, pads; a longer prompt is cut (with a warning)."""
+    ids = tokenizer(prompt, padding="max_length", max_length=max_length, truncation=True, add_special_tokens=True)
+    ids = list(ids["input_ids"])
+    untruncated = list(tokenizer(prompt, padding="longest")["input_ids"])
+    if len(untruncated) >= len(ids) and untruncated != ids:
+        removed = tokenizer.decode(untruncated[max_length - 1 : -1])
+        log.warning(
+            "MultiID: the prompt is longer than the %d T5 tokens the model was trained with; this part was cut: %s",
+            max_length,
+            removed,
+        )
+    return ids
