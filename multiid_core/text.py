@@ -143,6 +143,19 @@ def tokenizer_folder(text_encoder_folder: str | os.PathLike) -> Path | None:
     return folder if (folder / "spiece.model").is_file() or (folder / "tokenizer.json").is_file() else None
 
 
+def load_t5_tokenizer(folder: str | os.PathLike):
+    """transformers' T5Tokenizer from a snapshot's tokenizer/ folder (the class the authors' pipelines use)."""
+    from transformers import T5Tokenizer
+
+    try:
+        return T5Tokenizer.from_pretrained(str(folder))
+    except (OSError, ValueError, RuntimeError, TypeError) as err:
+        raise MultiIDError(
+            f"Could not read the T5 tokenizer in {folder} ({type(err).__name__}: {str(err)[:200]}). Download "
+            f"{T5_SOURCE}."
+        ) from None
+
+
 def t5_token_ids(tokenizer, prompt: str, max_length: int = MAX_SEQUENCE_LENGTH) -> list[int]:
     """Exactly `max_length` ids as diffusers makes them: text, EOS, pads; a longer prompt is cut (with a warning)."""
     ids = tokenizer(prompt, padding="max_length", max_length=max_length, truncation=True, add_special_tokens=True)

@@ -22,8 +22,21 @@ def compute_dtype(choice: str, device: torch.device | None = None) -> torch.dtyp
     return torch.float32
 
 
+class Held(torch.nn.Module):
+    """What a ModelPatcher holds: the module plus the `device` attribute the patcher writes on load.
+
+    diffusers models expose `device` as a read-only property, so they cannot be handed over directly.
+    """
+
+    def __init__(self, module: torch.nn.Module, device: torch.device):
+        super().__init__()
+        self.module = module
+        self.device = device
+
+
 def patcher(module: torch.nn.Module) -> comfy.model_patcher.ModelPatcher:
     """Hands a module to ComfyUI: built on the offload device, moved by `load_models_gpu`."""
+    offload = mm.unet_offload_device()
     return comfy.model_patcher.ModelPatcher(
-        module, load_device=mm.get_torch_device(), offload_device=mm.unet_offload_device()
+        Held(module, offload), load_device=mm.get_torch_device(), offload_device=offload
     )

@@ -106,3 +106,43 @@ _CHOICES = {
     "eva_clip": (eva_choices, EVA_CLIP),
     "face_parser": (parser_choices, FACE_PARSER),
 }
+
+
+FROM_MODEL_FOLDER = "from model folder"
+
+
+def video_model_choices() -> dict[str, Path]:
+    """Snapshot folders (models/multiid/<name>/transformer/) and single transformer files."""
+    found = {}
+    for root in _roots("multiid"):
+        for snapshot in sorted(p for p in root.iterdir() if p.is_dir()):
+            if (snapshot / "transformer").is_dir():
+                found.setdefault(snapshot.name, snapshot)
+    for name in folder_paths.get_filename_list("diffusion_models"):
+        if name.endswith(".safetensors"):
+            found.setdefault(f"diffusion_models/{name}", Path(folder_paths.get_full_path("diffusion_models", name)))
+    return found
+
+
+def vae_choices() -> list[str]:
+    return [FROM_MODEL_FOLDER] + [n for n in folder_paths.get_filename_list("vae") if n.endswith(".safetensors")]
+
+
+def resolve_video_model(label: str, canonical: ModelFile) -> Path:
+    found = video_model_choices()
+    if label in found:
+        return found[label]
+    raise MultiIDError(
+        f"The model '{label}' was not found. Expected a snapshot folder {canonical.where} (with transformer/, vae/ "
+        f"and scheduler/ inside) or a .safetensors file in models/diffusion_models. Download {canonical.url} "
+        f"(e.g. `huggingface-cli download {canonical.repo} --local-dir ComfyUI/models/{canonical.folder}/"
+        f"{canonical.path}`), then refresh the node (press R in the editor)."
+    )
+
+
+def folder_path(kind: str, name: str) -> Path:
+    """A file picked from one of ComfyUI's own model folders."""
+    full = folder_paths.get_full_path(kind, name)
+    if full is None:
+        raise MultiIDError(f"'{name}' is not in ComfyUI's models/{kind} folder any more; pick another file.")
+    return Path(full)

@@ -60,6 +60,7 @@ def load_in_process(base: Path) -> dict:
     args.cpu = True
     args.base_directory = str(base)
     import folder_paths
+
     import nodes
 
     folder_paths.set_output_directory(str(base / "output"))

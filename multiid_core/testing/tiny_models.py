@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from ..faces.eva_clip import timm_to_eva_clip
+from .tiny_cogvideox import write_tiny_consisid_snapshot
 from .tiny_faces import write_tiny_antelopev2
 from .tiny_parsing import write_random_face_parser
 from .tiny_t5 import write_tiny_t5_snapshot
@@ -73,8 +74,12 @@ def write_face_models(multiid_dir: Path, snapshot: str = "ConsisID-preview") -> 
 
 def write_all(base_dir: Path) -> list[Path]:
     """Every tiny model, at the paths the workflows expect; returns the files written."""
-    models = Path(base_dir) / "models"
-    return write_face_models(models / "multiid") + write_tiny_t5_snapshot(models / "multiid" / "ConsisID-preview")
+    consisid = Path(base_dir) / "models" / "multiid" / "ConsisID-preview"
+    return (
+        write_face_models(consisid.parent)
+        + write_tiny_t5_snapshot(consisid)
+        + write_tiny_consisid_snapshot(consisid)
+    )
 
 
 if __name__ == "__main__":

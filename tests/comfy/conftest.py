@@ -1,7 +1,6 @@
 """Nodes inside a real ComfyUI, imported in this process (CPU, tiny models)."""
 
 import pytest
-
 from comfy_env import load_in_process, make_base_dir
 
 

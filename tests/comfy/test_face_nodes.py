@@ -5,9 +5,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from comfy_env import sample_photo
 from PIL import Image
 
-from comfy_env import sample_photo
 from multiid_core.testing.tiny_faces import TinyFace, write_corrupt_onnx, write_tiny_antelopev2
 
 SNAPSHOT = "ConsisID-preview/face_encoder"

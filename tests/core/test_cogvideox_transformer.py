@@ -83,14 +83,10 @@ def diffusers_rope(cfg: dict, frames: int, latent_h: int, latent_w: int) -> tupl
         **{k: cfg[k] for k in ("sample_height", "sample_width", "attention_head_dim")},
     )
     pipe = SimpleNamespace(vae_scale_factor_spatial=8, transformer=SimpleNamespace(config=config))
-    return ConsisIDPipeline._prepare_rotary_positional_embeddings(
-        pipe, latent_h * 8, latent_w * 8, frames, "cpu"
-    )
+    return ConsisIDPipeline._prepare_rotary_positional_embeddings(pipe, latent_h * 8, latent_w * 8, frames, "cpu")
 
 
-def inputs(
-    cfg: dict, frames: int = 3, h: int = 8, w: int = 12, seed: int = 2
-) -> tuple[torch.Tensor, torch.Tensor]:
+def inputs(cfg: dict, frames: int = 3, h: int = 8, w: int = 12, seed: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(seed)
     latents = torch.randn(2, frames, cfg["in_channels"], h, w, generator=gen)
     text = torch.randn(2, TEXT_LEN, cfg["text_embed_dim"], generator=gen)
@@ -289,9 +285,7 @@ def test_every_layer_comes_from_operations():
 
         return Tracked
 
-    ops = SimpleNamespace(
-        Linear=tracked(nn.Linear), LayerNorm=tracked(nn.LayerNorm), Conv2d=tracked(nn.Conv2d)
-    )
+    ops = SimpleNamespace(Linear=tracked(nn.Linear), LayerNorm=tracked(nn.LayerNorm), Conv2d=tracked(nn.Conv2d))
     model = CogVideoXTransformer(CogVideoXConfig.from_dict(dict(CONSISID, num_routers=2)), ops, device="meta")
     layers = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.LayerNorm, nn.Conv2d))]
     assert layers and all(any(m is x for x in made) for m in layers)
@@ -303,9 +297,7 @@ def test_learned_positions_slice_the_table_on_smaller_grids(consisid):
     table = state["patch_embed.pos_embedding"].float()  # diffusers keeps its sincos-initialised table in fp64
     video_table = table[0, TEXT_LEN:].view(3, 4, 6, -1)
     for frames, h, w in ((3, 4, 6), (2, 4, 6), (1, 3, 4)):
-        text_rows, video_rows = ours.patch_embed.positions(
-            TEXT_LEN, frames, h, w, torch.device("cpu"), torch.float32
-        )
+        text_rows, video_rows = ours.patch_embed.positions(TEXT_LEN, frames, h, w, torch.device("cpu"), torch.float32)
         assert torch.equal(text_rows, table[:, :TEXT_LEN])
         assert torch.equal(video_rows, video_table[:frames, :h, :w].reshape(1, -1, video_table.shape[-1]))
 
@@ -313,16 +305,12 @@ def test_learned_positions_slice_the_table_on_smaller_grids(consisid):
     cfg = dict(CONSISID, sample_frames=5, sample_height=6, sample_width=8)
     small = ConsisIDTransformer3DModel(**cfg).eval()
     sliced = video_table[:2, :3, :4].reshape(1, -1, video_table.shape[-1])
-    small.load_state_dict(
-        dict(state, **{"patch_embed.pos_embedding": torch.cat([table[:, :TEXT_LEN], sliced], 1)})
-    )
+    small.load_state_dict(dict(state, **{"patch_embed.pos_embedding": torch.cat([table[:, :TEXT_LEN], sliced], 1)}))
     latents, text = inputs(CONSISID, frames=2, h=6, w=8)
     id_cond, vit = face_inputs(CONSISID)
     rope = cogvideox_rope(ours.config, 2, 6, 8)
     t = torch.tensor([600.0, 600.0])
-    expected = small(
-        latents, text, t, image_rotary_emb=rope, id_cond=id_cond, id_vit_hidden=vit, return_dict=False
-    )[0]
+    expected = small(latents, text, t, image_rotary_emb=rope, id_cond=id_cond, id_vit_hidden=vit, return_dict=False)[0]
     assert rel_err(ours(latents, text, t, rope, ours.encode_faces(id_cond, vit)), expected) < 1e-5
 
     for frames, h, w in ((4, 8, 12), (3, 10, 12), (3, 8, 14)):

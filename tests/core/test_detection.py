@@ -96,9 +96,7 @@ def test_auto_provider_works(tiny_folder: Path) -> None:
 
 
 @pytest.mark.parametrize(("height", "width"), [(1280, 720), (720, 1280), (1000, 1000), (886, 1280)])
-def test_detect_returns_configured_face_in_image_pixels(
-    detector: FaceDetector, height: int, width: int
-) -> None:
+def test_detect_returns_configured_face_in_image_pixels(detector: FaceDetector, height: int, width: int) -> None:
     faces = detector.detect(_noise(height, width))
     assert len(faces) == 1
     face, tiny = faces[0], DEFAULT_FACES[0]
@@ -134,9 +132,7 @@ def test_detected_face_is_read_only(detector: FaceDetector) -> None:
 def test_parity_with_face_analysis(two_face_folder: Path, t1_rgb: np.ndarray) -> None:
     from insightface.app import FaceAnalysis
 
-    app = FaceAnalysis(
-        name=str(two_face_folder), allowed_modules=["detection", "recognition"], providers=[CPU]
-    )
+    app = FaceAnalysis(name=str(two_face_folder), allowed_modules=["detection", "recognition"], providers=[CPU])
     app.prepare(ctx_id=-1, det_size=(640, 640))
     bgr = cv2.cvtColor(t1_rgb, cv2.COLOR_RGB2BGR)
     with warnings.catch_warnings():  # skimage >= 0.26 deprecates the estimate() that norm_crop calls
@@ -239,9 +235,7 @@ def test_listed_but_unusable_accelerator_falls_back_to_cpu(
     with caplog.at_level(logging.WARNING, logger=detection.__name__):
         fallback = FaceDetector(tiny_folder, provider="CUDA")
     assert fallback.providers == [CPU]
-    assert any(
-        "could not start it" in r.getMessage() and "onnxruntime-gpu" in r.getMessage() for r in caplog.records
-    )
+    assert any("could not start it" in r.getMessage() and "onnxruntime-gpu" in r.getMessage() for r in caplog.records)
     assert len(fallback.detect(_noise(480, 640))) == 1
 
 
@@ -249,9 +243,7 @@ def test_conflicting_onnxruntime_distributions_warn(
     tiny_folder: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     assert "onnxruntime" in detection.installed_onnxruntime_distributions()
-    monkeypatch.setattr(
-        detection, "installed_onnxruntime_distributions", lambda: ["onnxruntime", "onnxruntime-gpu"]
-    )
+    monkeypatch.setattr(detection, "installed_onnxruntime_distributions", lambda: ["onnxruntime", "onnxruntime-gpu"])
     with caplog.at_level(logging.WARNING, logger=detection.__name__):
         FaceDetector(tiny_folder, provider="CPU")
     assert any("Several ONNX Runtime packages" in r.getMessage() for r in caplog.records)

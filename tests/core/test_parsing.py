@@ -79,9 +79,7 @@ def test_main_output_matches_facexlib(ours: BiSeNet, reference: FacexlibBiSeNet)
     assert rel_err(got, expected) < 1e-5
 
 
-def test_parse_face_matches_facexlib_pipeline(
-    ours: BiSeNet, reference: FacexlibBiSeNet, face: torch.Tensor
-) -> None:
+def test_parse_face_matches_facexlib_pipeline(ours: BiSeNet, reference: FacexlibBiSeNet, face: torch.Tensor) -> None:
     with torch.no_grad():
         expected = reference(normalize(face, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))[0].argmax(dim=1)
     labels = parse_face(ours, face)
@@ -89,9 +87,7 @@ def test_parse_face_matches_facexlib_pipeline(
     assert torch.equal(labels, expected)
 
 
-def test_safetensors_copy_loads_the_same(
-    parser_file: Path, ours: BiSeNet, face: torch.Tensor, tmp_path: Path
-) -> None:
+def test_safetensors_copy_loads_the_same(parser_file: Path, ours: BiSeNet, face: torch.Tensor, tmp_path: Path) -> None:
     path = tmp_path / "parsing_bisenet.safetensors"
     save_file(torch.load(parser_file, weights_only=True), str(path))
     small = face[:, :, ::4, ::4]
@@ -185,9 +181,5 @@ def test_background_mask() -> None:
     consisid = background_mask(labels, CONSISID_BACKGROUND_LABELS)
     concat_id = background_mask(labels, CONCAT_ID_BACKGROUND_LABELS)
     assert consisid.dtype == torch.bool and consisid.shape == labels.shape
-    assert consisid.tolist() == [
-        [[True, False, True, True], [True, False, True, True], [True, False, True, False]]
-    ]
-    assert concat_id.tolist() == [
-        [[True, False, False, True], [True, False, True, False], [True, False, False, False]]
-    ]
+    assert consisid.tolist() == [[[True, False, True, True], [True, False, True, True], [True, False, True, False]]]
+    assert concat_id.tolist() == [[[True, False, False, True], [True, False, True, False], [True, False, False, False]]]

@@ -1,7 +1,6 @@
 """One real ComfyUI server (main.py --cpu, loopback) with the pack and tiny models, shared by a session."""
 
 import pytest
-
 from comfy_env import ComfyServer, make_base_dir
 
 

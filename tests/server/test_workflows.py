@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from build_workflows import WORKFLOWS, WORKFLOWS_DIR, build, dump
 from comfy_env import error_message, ui_to_api
 
@@ -33,3 +32,31 @@ def test_face_identity_preview(server, object_info):
     for out in previews:
         for image in out["images"]:
             assert (Path(server.base) / image["type"] / image["subfolder"] / image["filename"]).is_file()
+
+
+def saved_videos(server, entry: dict) -> list[Path]:
+    files = []
+    for out in entry["outputs"].values():
+        for item in out.get("images", []) + out.get("videos", []):
+            if item["filename"].endswith(".mp4"):
+                files.append(Path(server.base) / item["type"] / item["subfolder"] / item["filename"])
+    return files
+
+
+def video_frames(path: Path) -> list:
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return [(frame.width, frame.height, float(stream.average_rate)) for frame in container.decode(stream)]
+
+
+def test_consisid_single_id_writes_the_authors_video_format(server, object_info):
+    """Run as shipped: 49 frames at 720x480, 50 steps, 8 fps (slow on CPU: the grid is the real one)."""
+    entry = run_workflow(server, object_info, "consisid_single_id")
+    videos = saved_videos(server, entry)
+    assert len(videos) == 1 and videos[0].stat().st_size > 0
+    frames = video_frames(videos[0])
+    assert len(frames) == 49
+    assert {f[:2] for f in frames} == {(720, 480)}
+    assert frames[0][2] == 8.0

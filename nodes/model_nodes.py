@@ -1,0 +1,113 @@
+"""Loading the video models under ComfyUI's memory management."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import comfy.model_management as mm
+import comfy.model_patcher
+import comfy.ops
+import torch
+from comfy_api.latest import io
+
+from ..multiid_core.errors import MultiIDError
+from ..multiid_core.models import CONSISID_SNAPSHOT
+from ..multiid_core.pipelines.cogvideox_loading import CogVideoXModel, load_snapshot
+from . import model_folders, types
+from .memory import patcher
+
+PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+WEIGHT_STORAGE = ("same as precision", "fp8_e4m3fn")
+
+
+@dataclass
+class LoadedVideoModel:
+    """A family's model (core) and the ModelPatchers through which ComfyUI places its parts."""
+
+    core: CogVideoXModel
+    transformer: comfy.model_patcher.ModelPatcher
+    vae: comfy.model_patcher.ModelPatcher
+
+    def load(self, memory_required: int = 0) -> None:
+        mm.load_models_gpu([self.transformer, self.vae], memory_required=memory_required)
+
+    def load_vae(self) -> None:
+        mm.load_models_gpu([self.vae])
+
+
+def store_linear_weights_fp8(model: torch.nn.Module) -> None:
+    """Halves transformer memory: Linear weights in fp8, cast to the compute dtype per call (manual_cast)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and module.weight.ndim == 2:
+            module.weight.data = module.weight.data.to(torch.float8_e4m3fn)
+
+
+class LoadMultiIDModel(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MultiID_LoadModel",
+            display_name="Load MultiID Video Model",
+            category=f"{types.CATEGORY}/loaders",
+            description="Loads a released identity-video model (ConsisID, Ingredients) from its Hugging Face "
+            "snapshot folder in models/multiid, or a single transformer file from models/diffusion_models. The "
+            "family is detected from the checkpoint.",
+            inputs=[
+                io.Combo.Input(
+                    "model",
+                    options=list(dict.fromkeys([*model_folders.video_model_choices(), CONSISID_SNAPSHOT.path])),
+                    tooltip="A snapshot folder under models/multiid (e.g. ConsisID-preview: the whole "
+                    "BestWishYsh/ConsisID-preview repository) or a diffusers-format transformer .safetensors in "
+                    "models/diffusion_models.",
+                ),
+                io.Combo.Input(
+                    "vae",
+                    options=model_folders.vae_choices(),
+                    default=model_folders.FROM_MODEL_FOLDER,
+                    tooltip="The CogVideoX VAE: the snapshot's vae/ folder, or a diffusers-format CogVideoX VAE file "
+                    "from models/vae (needed with a single-file transformer).",
+                ),
+                io.Combo.Input(
+                    "precision",
+                    options=list(PRECISIONS),
+                    default="bf16",
+                    tooltip="Compute precision. bf16 is the authors' setting; fp16 is not recommended for "
+                    "CogVideoX; fp32 only for checks on the CPU.",
+                ),
+                io.Combo.Input(
+                    "weight_storage",
+                    options=list(WEIGHT_STORAGE),
+                    default=WEIGHT_STORAGE[0],
+                    tooltip="fp8_e4m3fn stores the transformer's linear weights in 8 bits (about half the VRAM) "
+                    "and computes in the chosen precision; quality drops slightly.",
+                ),
+            ],
+            outputs=[types.MultiIDModel.Output(display_name="model")],
+        )
+
+    @classmethod
+    def execute(cls, model, vae, precision, weight_storage) -> io.NodeOutput:
+        path = model_folders.resolve_video_model(model, CONSISID_SNAPSHOT)
+        dtype = PRECISIONS[precision]
+        vae_file = None
+        if vae != model_folders.FROM_MODEL_FOLDER:
+            vae_file = model_folders.folder_path("vae", vae)
+        elif not path.is_dir():
+            raise MultiIDError(
+                f"{path.name} is a single transformer file, so the VAE cannot come from its folder: choose a "
+                f"CogVideoX VAE file from models/vae in the vae input."
+            )
+        fp8 = weight_storage == "fp8_e4m3fn"
+        operations = comfy.ops.manual_cast if fp8 else comfy.ops.disable_weight_init
+        offload = mm.unet_offload_device()
+        core = load_snapshot(
+            path if path.is_dir() else path.parent,
+            dtype,
+            operations,
+            transformer_file=None if path.is_dir() else path,
+            vae_file=vae_file,
+            device=offload,
+        )
+        if fp8:
+            store_linear_weights_fp8(core.transformer)
+        return io.NodeOutput(LoadedVideoModel(core, patcher(core.transformer), patcher(core.vae)))

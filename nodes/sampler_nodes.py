@@ -1,0 +1,196 @@
+"""Sampling and decoding videos."""
+
+from __future__ import annotations
+
+import comfy.model_management as mm
+import comfy.utils
+import torch
+from comfy_api.latest import io
+
+from ..multiid_core.errors import MultiIDError
+from ..multiid_core.faces.identity import Identity
+from ..multiid_core.families import COGVIDEOX_5B_DEFAULTS as PAPER
+from ..multiid_core.pipelines.cogvideox_sampling import SCHEDULERS, SamplerSettings, decode, sample
+from . import types
+
+
+def text_embedding(conditioning: list, name: str) -> torch.Tensor:
+    """The T5 embedding [1, 226, D] inside a CONDITIONING from MultiID Text Encode."""
+    if not conditioning:
+        raise MultiIDError(f"The {name} conditioning is empty: connect a MultiID Text Encode node.")
+    embedding = conditioning[0][0]
+    if embedding.ndim != 3 or embedding.shape[1] != 226:
+        raise MultiIDError(
+            f"The {name} conditioning has shape {tuple(embedding.shape)}, but CogVideoX models need T5 embeddings "
+            f"of exactly 226 tokens: encode the prompt with the MultiID Text Encode node, not CLIP Text Encode."
+        )
+    return embedding
+
+
+def identity_list(value) -> list[Identity]:
+    if isinstance(value, Identity):
+        return [value]
+    return list(value.identities)
+
+
+class MultiIDSampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MultiID_Sampler",
+            display_name="MultiID Sampler",
+            category=f"{types.CATEGORY}/sampling",
+            description="Generates the video latents of one or several identities with a MultiID model. "
+            "Defaults are the authors' settings (49 frames at 720x480, 50 steps, cfg 6).",
+            inputs=[
+                types.MultiIDModel.Input("model", tooltip="From Load MultiID Video Model."),
+                io.Conditioning.Input("positive", tooltip="The prompt, from MultiID Text Encode (T5, 226 tokens)."),
+                io.Conditioning.Input(
+                    "negative", tooltip="The negative prompt, from MultiID Text Encode (the authors use an empty one)."
+                ),
+                io.MultiType.Input(
+                    "identity",
+                    types=[types.Identity, types.Identities],
+                    tooltip="One identity (Encode Identity) or several (ID Router).",
+                ),
+                io.Int.Input(
+                    "width",
+                    default=PAPER.width,
+                    min=16,
+                    max=2048,
+                    step=16,
+                    tooltip="Video width in pixels; a multiple of 16, at most what the model was trained at (720).",
+                ),
+                io.Int.Input(
+                    "height",
+                    default=PAPER.height,
+                    min=16,
+                    max=2048,
+                    step=16,
+                    tooltip="Video height in pixels; a multiple of 16, at most what the model was trained at (480).",
+                ),
+                io.Int.Input(
+                    "frames",
+                    default=PAPER.frames,
+                    min=1,
+                    max=1025,
+                    step=4,
+                    tooltip=(
+                        "Number of frames, 4k+1 (49 = 6 s at 8 fps, the trained length and the maximum for "
+                        "these models)."
+                    ),
+                ),
+                io.Int.Input(
+                    "steps", default=PAPER.steps, min=1, max=1000, tooltip="Denoising steps (the authors use 50)."
+                ),
+                io.Float.Input(
+                    "cfg",
+                    default=PAPER.cfg,
+                    min=0.0,
+                    max=30.0,
+                    step=0.1,
+                    round=0.01,
+                    tooltip=(
+                        "Classifier-free guidance on the prompt (the identity is in both branches, as "
+                        "released). 1 or less turns guidance off."
+                    ),
+                ),
+                io.Boolean.Input(
+                    "dynamic_cfg",
+                    default=False,
+                    tooltip=(
+                        "CogVideoX's cosine schedule that raises guidance from 1 to cfg over the run. The "
+                        "authors found it off to be better for identity."
+                    ),
+                ),
+                io.Combo.Input(
+                    "scheduler",
+                    options=list(SCHEDULERS),
+                    default=SCHEDULERS[0],
+                    tooltip="CogVideoX DPM (the authors', stochastic) or DDIM (deterministic given the noise).",
+                ),
+                io.Int.Input(
+                    "seed",
+                    default=42,
+                    min=0,
+                    max=2**63 - 1,
+                    control_after_generate=True,
+                    tooltip=(
+                        "Seed of all random draws; the same seed and inputs reproduce the authors' pipeline output."
+                    ),
+                ),
+                io.Float.Input(
+                    "identity_strength",
+                    default=1.0,
+                    min=0.0,
+                    max=3.0,
+                    step=0.05,
+                    tooltip=(
+                        "Scale of the face features injected into the video tokens (ConsisID's "
+                        "local_face_scale). 0 keeps only the first-frame face."
+                    ),
+                ),
+            ],
+            outputs=[io.Latent.Output(display_name="latent")],
+        )
+
+    @classmethod
+    def execute(
+        cls, model, positive, negative, identity, width, height, frames, steps, cfg, dynamic_cfg, scheduler, seed,
+        identity_strength,
+    ) -> io.NodeOutput:  # fmt: skip
+        settings = SamplerSettings(
+            width=width, height=height, frames=frames, steps=steps, cfg=cfg, dynamic_cfg=dynamic_cfg,
+            scheduler=scheduler, seed=seed, identity_strength=identity_strength,
+        )  # fmt: skip
+        model.load()
+        progress = comfy.utils.ProgressBar(steps)
+
+        def on_step(done: int, total: int, latents: torch.Tensor) -> None:
+            mm.throw_exception_if_processing_interrupted()
+            progress.update_absolute(done, total)
+
+        latents = sample(
+            model.core,
+            text_embedding(positive, "positive"),
+            text_embedding(negative, "negative"),
+            identity_list(identity),
+            settings,
+            on_step=on_step,
+        )
+        samples = latents.permute(0, 2, 1, 3, 4).to(mm.intermediate_device())  # ComfyUI video latents: B,C,T,H,W
+        return io.NodeOutput({"samples": samples})
+
+
+class MultiIDDecode(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MultiID_Decode",
+            display_name="MultiID Decode",
+            category=f"{types.CATEGORY}/sampling",
+            description="Decodes MultiID video latents into frames with the model's VAE.",
+            inputs=[
+                types.MultiIDModel.Input("model", tooltip="The model that sampled the latents."),
+                io.Latent.Input("latent", tooltip="From MultiID Sampler."),
+                io.Boolean.Input(
+                    "tiled",
+                    default=True,
+                    tooltip="Decode in overlapping tiles so a 49x480x720 video fits in a few GB of VRAM; off is "
+                    "slightly faster on large cards.",
+                ),
+            ],
+            outputs=[io.Image.Output(display_name="frames")],
+        )
+
+    @classmethod
+    def execute(cls, model, latent, tiled) -> io.NodeOutput:
+        samples = latent["samples"]
+        if samples.ndim != 5 or samples.shape[1] != model.core.vae.config.latent_channels:
+            raise MultiIDError(
+                f"These latents ({tuple(samples.shape)}) were not made by a MultiID model: decode latents from "
+                f"MultiID Sampler with the same model."
+            )
+        model.load_vae()
+        frames = decode(model.core, samples.permute(0, 2, 1, 3, 4), tiled=tiled)
+        return io.NodeOutput(frames.to(mm.intermediate_device()))

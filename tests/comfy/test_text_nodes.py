@@ -1,0 +1,195 @@
+"""LoadTextEncoder and TextEncode inside ComfyUI, against diffusers' ConsisID prompt encoding."""
+
+import logging
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from multiid_core.testing.tiny_t5 import tiny_t5_state_dict, write_tiny_t5_file
+
+SNAPSHOT = "ConsisID-preview/text_encoder"
+PROMPT = (
+    "A young woman with curly red hair, wearing a green raincoat, laughs as she walks through a busy market "
+    "on a rainy evening; neon signs reflect in the puddles and the camera slowly follows her."
+)
+LONG_PROMPT = " ".join(f"Scene {i}: a man in a blue suit waves at the crowd from a balcony." for i in range(20))
+PROMPTS = {"normal": PROMPT, "empty negative": "", "over 226 tokens": LONG_PROMPT}
+
+
+def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+def pack_module(node_classes, name: str):
+    """A module of the pack as ComfyUI loaded it (the pack is imported under its folder name)."""
+    root = node_classes["MultiID_TextEncode"].__module__.rsplit(".nodes.", 1)[0]
+    return sys.modules[f"{root}.{name}"]
+
+
+def encode(node_classes, clip, text: str) -> torch.Tensor:
+    conditioning = node_classes["MultiID_TextEncode"].execute(clip, text).result[0]
+    assert len(conditioning) == 1 and conditioning[0][1] == {}
+    return conditioning[0][0]
+
+
+@pytest.fixture(scope="module")
+def snapshot_clip(node_classes):
+    return node_classes["MultiID_LoadTextEncoder"].execute(SNAPSHOT, "fp32", "default").result[0]
+
+
+@pytest.fixture(scope="module")
+def ours(node_classes, snapshot_clip):
+    return {name: encode(node_classes, snapshot_clip, text) for name, text in PROMPTS.items()}
+
+
+@pytest.fixture(scope="module")
+def reference(comfy_base):
+    """diffusers' ConsisIDPipeline._get_t5_prompt_embeds on transformers' T5EncoderModel + T5Tokenizer, fp32."""
+    from diffusers.pipelines.consisid.pipeline_consisid import ConsisIDPipeline
+    from transformers import T5EncoderModel, T5Tokenizer
+
+    snapshot = comfy_base / "models" / "multiid" / "ConsisID-preview"
+    pipe = SimpleNamespace(
+        tokenizer=T5Tokenizer.from_pretrained(str(snapshot / "tokenizer")),
+        text_encoder=T5EncoderModel.from_pretrained(str(snapshot / "text_encoder"), dtype=torch.float32).eval(),
+        _execution_device=torch.device("cpu"),
+    )
+    with torch.no_grad():
+        return {
+            name: ConsisIDPipeline._get_t5_prompt_embeds(pipe, text, device=torch.device("cpu"), dtype=torch.float32)
+            for name, text in PROMPTS.items()
+        }
+
+
+@pytest.mark.parametrize("name", list(PROMPTS))
+def test_matches_the_authors_pipeline(ours, reference, name):
+    assert ours[name].shape == reference[name].shape == (1, 226, 32)
+    assert ours[name].dtype == torch.float32 and ours[name].device.type == "cpu"
+    assert rel_error(ours[name], reference[name]) < 1e-5
+
+
+def test_long_prompt_is_cut_with_a_warning(node_classes, snapshot_clip, caplog):
+    with caplog.at_level(logging.WARNING):
+        encode(node_classes, snapshot_clip, LONG_PROMPT)
+    warning = next(r.getMessage() for r in caplog.records if "was cut" in r.getMessage())
+    assert "Scene 19: a man in a blue suit waves" in warning
+    assert "Scene 0:" not in warning
+
+
+@pytest.mark.parametrize("dtype, precision, tolerance", [(torch.bfloat16, "fp32", 1e-6), (torch.float16, "auto", 1e-3)])
+def test_single_file_equals_the_snapshot(node_classes, comfy_base, ours, dtype, precision, tolerance):
+    name = f"t5xxl_tiny_{str(dtype)[6:]}.safetensors"
+    write_tiny_t5_file(comfy_base / "models" / "text_encoders" / name, dtype=dtype)
+    clip = node_classes["MultiID_LoadTextEncoder"].execute(f"text_encoders/{name}", precision, "default").result[0]
+    encoder = clip.cond_stage_model.t5xxl
+    assert encoder.transformer.shared.weight.dtype == (dtype if precision == "auto" else torch.float32)
+    assert type(clip.tokenizer.t5xxl.tokenizer).__name__.startswith("T5Tokenizer")  # ComfyUI's bundled one
+    for text in (PROMPT, ""):
+        assert rel_error(encode(node_classes, clip, text), ours["normal" if text else "empty negative"]) < tolerance
+
+
+def tiny_config(node_classes) -> dict:
+    return pack_module(node_classes, "multiid_core.text").t5_config_from_state_dict(tiny_t5_state_dict(), "tiny")
+
+
+@pytest.mark.parametrize("factory", ["sd3", "mochi", "pixart"])
+def test_native_t5_clip_classes(node_classes, ours, factory):
+    """CLIPs built as Load CLIP builds them for a T5-XXL file, at a tiny size; mochi switches T5's mask on."""
+    import comfy.sd
+    import comfy.text_encoders.genmo
+    import comfy.text_encoders.pixart_t5
+    import comfy.text_encoders.sd3_clip as sd3
+
+    targets = {
+        "sd3": (sd3.sd3_clip(clip_l=False, clip_g=False, t5=True, dtype_t5=torch.float32), sd3.SD3Tokenizer),
+        "mochi": (comfy.text_encoders.genmo.mochi_te(dtype_t5=torch.float32), comfy.text_encoders.genmo.MochiT5Tokenizer),
+        "pixart": (comfy.text_encoders.pixart_t5.pixart_te(dtype_t5=torch.float32), comfy.text_encoders.pixart_t5.PixArtTokenizer),
+    }  # fmt: skip
+    model, tokenizer = targets[factory]
+    sd = {k: v.to(torch.bfloat16).float() for k, v in tiny_t5_state_dict().items()}
+    clip = comfy.sd.CLIP(
+        SimpleNamespace(clip=model, tokenizer=tokenizer, params={}),
+        parameters=sum(v.numel() for v in sd.values()),
+        model_options={"t5xxl_model_config": tiny_config(node_classes), "dtype": torch.float32},
+    )
+    missing, _ = clip.load_sd(sd)
+    assert not missing
+    masked = clip.cond_stage_model.t5xxl.enable_attention_masks
+    for text in (PROMPT, ""):
+        embeddings = encode(node_classes, clip, text)
+        assert embeddings.shape == (1, 226, 32)
+        assert rel_error(embeddings, ours["normal" if text else "empty negative"]) < 1e-6
+    assert clip.cond_stage_model.t5xxl.enable_attention_masks == masked  # the clip is left as it came
+
+
+@pytest.fixture(scope="module")
+def narrow_t5_xxl():
+    """A state dict Load CLIP detects as T5-XXL (24 blocks, 4096 wide) while tiny elsewhere."""
+    config = {"d_ff": 8, "num_heads": 1, "d_kv": 8, "vocab_size": 8}
+    sd = {"shared.weight": torch.randn(8, 4096).half(), "encoder.final_layer_norm.weight": torch.ones(4096).half()}
+    for i in range(24):
+        block = f"encoder.block.{i}.layer"
+        sd.update({f"{block}.0.SelfAttention.{x}.weight": torch.randn(8, 4096).half() for x in "qkv"})
+        sd[f"{block}.0.SelfAttention.o.weight"] = torch.randn(4096, 8).half()
+        sd.update({f"{block}.1.DenseReluDense.{x}.weight": torch.randn(8, 4096).half() for x in ("wi_0", "wi_1")})
+        sd[f"{block}.1.DenseReluDense.wo.weight"] = torch.randn(4096, 8).half()
+        sd.update({f"{block}.{j}.layer_norm.weight": torch.ones(4096).half() for j in (0, 1)})
+    sd["encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight"] = torch.randn(32, 1).half()
+    return sd, config
+
+
+@pytest.mark.parametrize("clip_type", ["sd3", "mochi", "ltxv", "pixart", "chroma", "hidream", "cosmos"])
+def test_load_clip_types_hold_a_usable_t5(node_classes, narrow_t5_xxl, clip_type):
+    """ComfyUI's own loader (what Load CLIP calls) on a T5-XXL file: the pack finds the T5 and its tokenizer."""
+    import comfy.sd
+
+    sd, config = narrow_t5_xxl
+    clip = comfy.sd.load_text_encoder_state_dicts(
+        [dict(sd)], clip_type=getattr(comfy.sd.CLIPType, clip_type.upper()), model_options={"t5xxl_model_config": config}
+    )
+    encoder, tokenizer = pack_module(node_classes, "nodes.text_nodes").t5_parts(clip)
+    assert encoder.transformer.shared.weight.shape == (8, 4096)
+    assert tokenizer("a cat")["input_ids"] == [3, 9, 1712, 1]
+
+
+def test_a_clip_without_t5_is_refused(node_classes):
+    not_t5 = SimpleNamespace(cond_stage_model=torch.nn.Module(), tokenizer=object())
+    error = pack_module(node_classes, "multiid_core.errors").MultiIDError
+    with pytest.raises(error, match="no T5-v1.1-XXL.*type sd3"):
+        node_classes["MultiID_TextEncode"].execute(not_t5, PROMPT)
+
+
+def test_umt5_file_is_refused(node_classes, comfy_base):
+    sd = tiny_t5_state_dict()
+    sd["encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight"] = torch.zeros(32, 2)
+    save_file(sd, str(comfy_base / "models" / "text_encoders" / "t5xxl_tiny_mislabelled.safetensors"))
+    error = pack_module(node_classes, "multiid_core.errors").MultiIDError
+    with pytest.raises(error, match="UMT5"):
+        node_classes["MultiID_LoadTextEncoder"].execute("text_encoders/t5xxl_tiny_mislabelled.safetensors", "auto", "cpu")
+
+
+def test_missing_source_names_path_and_download(node_classes, comfy_base):
+    error = pack_module(node_classes, "multiid_core.errors").MultiIDError
+    with pytest.raises(error) as raised:
+        node_classes["MultiID_LoadTextEncoder"].execute("Ingredients/text_encoder", "auto", "default")
+    message = str(raised.value)
+    assert "ComfyUI/models/multiid/Ingredients/text_encoder/" in message
+    assert "ComfyUI/models/multiid/Ingredients/tokenizer/" in message
+    assert "https://huggingface.co/BestWishYsh/ConsisID-preview" in message
+    assert "text_encoder/ and tokenizer/" in message
+    assert str(comfy_base / "models" / "multiid") in message
+    with pytest.raises(error, match="t5xxl_fp16.safetensors.*ComfyUI/models/text_encoders"):
+        node_classes["MultiID_LoadTextEncoder"].execute("text_encoders/t5xxl_fp16.safetensors", "auto", "default")
+
+
+@pytest.mark.parametrize("node_id", ["MultiID_LoadTextEncoder", "MultiID_TextEncode"])
+def test_every_input_has_a_tooltip(node_classes, node_id):
+    info = node_classes[node_id].GET_NODE_INFO_V1()
+    assert info["category"] == "MultiID/text" and info["description"]
+    inputs = {**info["input"]["required"], **info["input"].get("optional", {})}
+    assert inputs and all(spec[1].get("tooltip") for spec in inputs.values())
+    if node_id == "MultiID_LoadTextEncoder":
+        assert SNAPSHOT in inputs["source"][1]["options"]
