@@ -8,6 +8,13 @@ vectors; a shorter or masked encoding is a different conditioning.
 This module reads the released `text_encoder/` folder (transformers' T5EncoderModel: config.json, sharded
 safetensors, index) and single T5 files (ComfyUI's `text_encoders` layout), describes the encoder as a
 config dict in ComfyUI's T5 vocabulary, and turns a prompt into the 226 token ids.
+
+Tokenizers: the snapshot's tokenizer/ (spiece.model, read by transformers' T5Tokenizer as the pipelines
+do) and ComfyUI's bundled comfy/text_encoders/t5_tokenizer (tokenizer.json) hold the same vocabulary,
+scores and normaliser. They gave identical ids on 3,000 mixed prompts (punctuation, repeated spaces,
+newlines, tabs, accents, CJK, emoji, 300-word prompts). The one difference found: with transformers 4.x,
+which reads tokenizer.json as it is, text glued to a literal special token ("x</s>y",
+"a<extra_id_5>b") loses the word-start marker after it; with transformers 5.x both load identically.
 """
 
 from __future__ import annotations

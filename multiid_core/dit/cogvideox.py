@@ -114,9 +114,7 @@ class CogVideoXConfig:
         return frames, self.sample_height // self.patch_size, self.sample_width // self.patch_size
 
 
-def _crop_region(
-    height: int, width: int, base_height: int, base_width: int
-) -> tuple[tuple[int, int], tuple[int, int]]:
+def _crop_region(height: int, width: int, base_height: int, base_width: int) -> tuple[tuple[int, int], tuple[int, int]]:
     """Where a (height, width) grid lands when fitted into the trained grid: RoPE positions span it."""
     if height / width > base_height / base_width:
         fit_h, fit_w = base_height, int(round(base_height / height * width))
@@ -149,9 +147,7 @@ def cogvideox_rope(
     """
     p = config.patch_size
     grid_h, grid_w = latent_height // p, latent_width // p
-    (top, left), (bottom, right) = _crop_region(
-        grid_h, grid_w, config.sample_height // p, config.sample_width // p
-    )
+    (top, left), (bottom, right) = _crop_region(grid_h, grid_w, config.sample_height // p, config.sample_width // p)
     dim = config.attention_head_dim
     axes = (
         _rope_axis(dim // 4, 0, latent_frames, latent_frames, device),
@@ -182,9 +178,7 @@ def _sincos(dim: int, pos: torch.Tensor) -> torch.Tensor:
     return torch.cat([out.sin(), out.cos()], dim=1)
 
 
-def _sincos_3d(
-    config: CogVideoXConfig, frames: int, height: int, width: int, device: torch.device
-) -> torch.Tensor:
+def _sincos_3d(config: CogVideoXConfig, frames: int, height: int, width: int, device: torch.device) -> torch.Tensor:
     """Fixed [frames * height * width, C] embedding of non-RoPE models (CogVideoX-2B)."""
     dim = config.inner_dim
     spatial_scale, temporal_scale = config.spatial_interpolation_scale, config.temporal_interpolation_scale
@@ -194,9 +188,7 @@ def _sincos_3d(
     spatial = torch.cat([_sincos(3 * dim // 8, ww), _sincos(3 * dim // 8, hh)], dim=1)
     temporal = _sincos(dim // 4, torch.arange(frames, dtype=torch.float32, device=device) / temporal_scale)
     hw = height * width
-    return torch.cat(
-        [temporal[:, None].expand(-1, hw, -1), spatial[None].expand(frames, -1, -1)], -1
-    ).flatten(0, 1)
+    return torch.cat([temporal[:, None].expand(-1, hw, -1), spatial[None].expand(frames, -1, -1)], -1).flatten(0, 1)
 
 
 class _PatchEmbed(nn.Module):
@@ -475,9 +467,7 @@ class CogVideoXTransformer(nn.Module):
             raise ValueError("this transformer has no face modules (is_train_face is false)")
         return self.local_facial_extractor(id_cond, list(id_vit_hidden))
 
-    def identity_residual(
-        self, k: int, face_tokens: torch.Tensor, video_tokens: torch.Tensor
-    ) -> torch.Tensor:
+    def identity_residual(self, k: int, face_tokens: torch.Tensor, video_tokens: torch.Tensor) -> torch.Tensor:
         """What injection point k adds to the video tokens, before `face_scale`."""
         return self.perceiver_cross_attention[k](face_tokens, video_tokens)
 

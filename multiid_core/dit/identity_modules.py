@@ -122,9 +122,7 @@ class LocalFacialExtractor(nn.Module):
             self.add_module(f"mapping_{i}", _mlp((vit_dim, vit_dim, vit_dim), operations, factory))
         self.id_embedding_mapping = _mlp((id_dim, vit_dim, vit_dim * num_id_token), operations, factory)
 
-    def forward(
-        self, id_cond: torch.Tensor, vit_hidden: list[torch.Tensor] | tuple[torch.Tensor, ...]
-    ) -> torch.Tensor:
+    def forward(self, id_cond: torch.Tensor, vit_hidden: list[torch.Tensor] | tuple[torch.Tensor, ...]) -> torch.Tensor:
         if len(vit_hidden) != self.num_scale:
             raise ValueError(f"LFE expects {self.num_scale} ViT hidden states, got {len(vit_hidden)}")
         id_tokens = self.id_embedding_mapping(id_cond).unflatten(-1, (self.num_id_token, -1))

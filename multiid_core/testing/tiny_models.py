@@ -2,9 +2,10 @@
 
     python -m multiid_core.testing.tiny_models OUT_DIR
 
-treats OUT_DIR as a ComfyUI base directory and writes under OUT_DIR/models/. A ComfyUI started with
-`--base-directory OUT_DIR` then runs the pack's workflows unchanged, on any portrait photo. The videos
-are noise: the weights are random. Tests use this; so can users, to smoke-test an install.
+treats OUT_DIR as a ComfyUI base directory: tiny models under OUT_DIR/models/, this pack linked into
+OUT_DIR/custom_nodes/ and sample photos in OUT_DIR/input/. A ComfyUI started with `--base-directory
+OUT_DIR` then runs the pack's workflows unchanged (any portrait photo works as input). The videos are
+noise: the weights are random. Tests use this; so can users, to smoke-test an install.
 """
 
 from __future__ import annotations
@@ -50,12 +51,23 @@ def write_tiny_eva_clip(path: str | os.PathLike, width: int = 64, depth: int = 2
     return path
 
 
+def sample_photos() -> dict[str, Path]:
+    """Input photos the workflows name, taken from the insightface wheel (real faces, freely shipped)."""
+    import insightface
+
+    images = Path(insightface.__file__).parent / "data" / "images"
+    return {"portrait.png": images / "Tom_Hanks_54745.png"}
+
+
 def main(argv: list[str] | None = None) -> None:
+    from ..headless import tiny_base_dir
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("out_dir", type=Path, help="a ComfyUI base directory; files go under OUT_DIR/models/")
     args = parser.parse_args(argv)
-    for path in write_all(args.out_dir):
-        print(path)
+    tiny_base_dir(args.out_dir, sample_photos())
+    print(f"Tiny models, this pack (custom_nodes/) and sample photos (input/) are in {args.out_dir}.")
+    print(f"Start ComfyUI with: python main.py --base-directory {args.out_dir}")
 
 
 def write_face_models(multiid_dir: Path, snapshot: str = "ConsisID-preview") -> list[Path]:
@@ -76,9 +88,7 @@ def write_all(base_dir: Path) -> list[Path]:
     """Every tiny model, at the paths the workflows expect; returns the files written."""
     consisid = Path(base_dir) / "models" / "multiid" / "ConsisID-preview"
     return (
-        write_face_models(consisid.parent)
-        + write_tiny_t5_snapshot(consisid)
-        + write_tiny_consisid_snapshot(consisid)
+        write_face_models(consisid.parent) + write_tiny_t5_snapshot(consisid) + write_tiny_consisid_snapshot(consisid)
     )
 
 

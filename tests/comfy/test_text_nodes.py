@@ -99,15 +99,15 @@ def tiny_config(node_classes) -> dict:
 def test_native_t5_clip_classes(node_classes, ours, factory):
     """CLIPs built as Load CLIP builds them for a T5-XXL file, at a tiny size; mochi switches T5's mask on."""
     import comfy.sd
-    import comfy.text_encoders.genmo
-    import comfy.text_encoders.pixart_t5
+    import comfy.text_encoders.genmo as genmo
+    import comfy.text_encoders.pixart_t5 as pixart
     import comfy.text_encoders.sd3_clip as sd3
 
     targets = {
         "sd3": (sd3.sd3_clip(clip_l=False, clip_g=False, t5=True, dtype_t5=torch.float32), sd3.SD3Tokenizer),
-        "mochi": (comfy.text_encoders.genmo.mochi_te(dtype_t5=torch.float32), comfy.text_encoders.genmo.MochiT5Tokenizer),
-        "pixart": (comfy.text_encoders.pixart_t5.pixart_te(dtype_t5=torch.float32), comfy.text_encoders.pixart_t5.PixArtTokenizer),
-    }  # fmt: skip
+        "mochi": (genmo.mochi_te(dtype_t5=torch.float32), genmo.MochiT5Tokenizer),
+        "pixart": (pixart.pixart_te(dtype_t5=torch.float32), pixart.PixArtTokenizer),
+    }
     model, tokenizer = targets[factory]
     sd = {k: v.to(torch.bfloat16).float() for k, v in tiny_t5_state_dict().items()}
     clip = comfy.sd.CLIP(
@@ -148,7 +148,9 @@ def test_load_clip_types_hold_a_usable_t5(node_classes, narrow_t5_xxl, clip_type
 
     sd, config = narrow_t5_xxl
     clip = comfy.sd.load_text_encoder_state_dicts(
-        [dict(sd)], clip_type=getattr(comfy.sd.CLIPType, clip_type.upper()), model_options={"t5xxl_model_config": config}
+        [dict(sd)],
+        clip_type=getattr(comfy.sd.CLIPType, clip_type.upper()),
+        model_options={"t5xxl_model_config": config},
     )
     encoder, tokenizer = pack_module(node_classes, "nodes.text_nodes").t5_parts(clip)
     assert encoder.transformer.shared.weight.shape == (8, 4096)
@@ -168,7 +170,9 @@ def test_umt5_file_is_refused(node_classes, comfy_base):
     save_file(sd, str(comfy_base / "models" / "text_encoders" / "t5xxl_tiny_mislabelled.safetensors"))
     error = pack_module(node_classes, "multiid_core.errors").MultiIDError
     with pytest.raises(error, match="UMT5"):
-        node_classes["MultiID_LoadTextEncoder"].execute("text_encoders/t5xxl_tiny_mislabelled.safetensors", "auto", "cpu")
+        node_classes["MultiID_LoadTextEncoder"].execute(
+            "text_encoders/t5xxl_tiny_mislabelled.safetensors", "auto", "cpu"
+        )
 
 
 def test_missing_source_names_path_and_download(node_classes, comfy_base):
