@@ -8,7 +8,8 @@ the sampler's extensions:
   feed-forward are per token, and attention runs on the concatenation anyway), so a block is
   `x -> x` and the loop in `run_blocks` can be wrapped for block swapping or step caching;
 - the face perceiver (`encode_faces`) runs once per video, not at every step;
-- `identity_residual` is the one place an identity enters, so routing can replace it.
+- identities enter through one object (`Injection.residual`), so one or several people, learned or
+  mask routing, all go through the same loop.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -26,10 +27,12 @@ from .identity_modules import IdentityRouter, LocalFacialExtractor, PerceiverCro
 
 Rope = tuple[torch.Tensor, torch.Tensor]
 
-# Keys whose presence marks a config.json written before ConsisID's Jan-2025 renaming (Ingredients
-# ships one). The code that trained those weights built its LFE from hard-coded defaults, so every
-# LFE_* value in such a file (e.g. LFE_output_dim 768 against 2048-wide weights) is ignored.
-_STALE_LFE_KEYS = ("LFE_num_tokens", "LFE_heads")
+
+class Injection(Protocol):
+    """Adds the identity residual at injection point k (see multiid_core.routing.IdentityInjection)."""
+
+    def residual(self, transformer: nn.Module, k: int, video: torch.Tensor) -> torch.Tensor: ...
+
 
 # Config values of layouts this module does not implement (CogVideoX 1.5, other activations).
 _FIXED = {
@@ -90,9 +93,8 @@ class CogVideoXConfig:
         for key, supported in _FIXED.items():
             if d.get(key, supported) != supported:
                 raise ValueError(f"transformer config {key}={d[key]!r} is not supported (CogVideoX 1.0 only)")
-        stale = any(k in d for k in _STALE_LFE_KEYS)
         names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names and not (stale and k.startswith("LFE_"))})
+        return cls(**{k: v for k, v in d.items() if k in names})
 
     @property
     def inner_dim(self) -> int:
@@ -467,10 +469,6 @@ class CogVideoXTransformer(nn.Module):
             raise ValueError("this transformer has no face modules (is_train_face is false)")
         return self.local_facial_extractor(id_cond, list(id_vit_hidden))
 
-    def identity_residual(self, k: int, face_tokens: torch.Tensor, video_tokens: torch.Tensor) -> torch.Tensor:
-        """What injection point k adds to the video tokens, before `face_scale`."""
-        return self.perceiver_cross_attention[k](face_tokens, video_tokens)
-
     def embed_time(self, timestep: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         cfg = self.config
         t = _timestep_features(timestep, cfg.inner_dim, cfg.flip_sin_to_cos, cfg.freq_shift)
@@ -482,18 +480,17 @@ class CogVideoXTransformer(nn.Module):
         text_len: int,
         temb: torch.Tensor,
         rope: Rope | None,
-        face_tokens: torch.Tensor | None,
-        face_scale: float,
+        identity: Injection | None,
     ) -> torch.Tensor:
         """All blocks and identity injections on the joint sequence; the unit to wrap for swapping/caching."""
         interval = self.config.cross_attn_interval
-        injections = len(self.perceiver_cross_attention) if face_tokens is not None else 0
+        injections = len(self.perceiver_cross_attention) if identity is not None else 0
         for i, block in enumerate(self.transformer_blocks):
             x = block(x, text_len, temb, rope)
             k, rest = divmod(i, interval)
             if rest == 0 and k < injections:
                 video = x[:, text_len:]
-                video += face_scale * self.identity_residual(k, face_tokens, video)
+                video += identity.residual(self, k, video)
         return x
 
     def forward(
@@ -502,13 +499,12 @@ class CogVideoXTransformer(nn.Module):
         text: torch.Tensor,
         timestep: torch.Tensor,
         rope: Rope | None,
-        face_tokens: torch.Tensor | None = None,
-        face_scale: float = 1.0,
+        identity: Injection | None = None,
     ) -> torch.Tensor:
         """[B, F, in_channels, H, W] (noise and image latents concatenated) -> [B, F, out_channels, H, W].
 
-        `timestep` has one value or one per batch item; `face_tokens` from `encode_faces` may have
-        batch 1 and then serve every batch item (both CFG branches, as released).
+        `timestep` has one value or one per batch item; `identity` adds the face residual at every
+        injection point (its face tokens, from `encode_faces`, serve both CFG branches, as released).
         """
         cfg = self.config
         b, f, _, h, w = latents.shape
@@ -520,14 +516,12 @@ class CogVideoXTransformer(nn.Module):
             raise ValueError("this model has no RoPE; pass rope=None")
         if cfg.use_rotary_positional_embeddings and (rope is None or rope[0].shape[0] != video_len):
             raise ValueError(f"this model needs cogvideox_rope(...) for {f}x{h}x{w} latents")
-        if face_tokens is not None:
-            if not cfg.is_train_face:
-                raise ValueError("face tokens given to a transformer without face modules")
-            face_tokens = face_tokens.to(latents)
+        if identity is not None and not cfg.is_train_face:
+            raise ValueError("an identity given to a transformer without face modules")
         text_len = text.shape[1]
         temb = self.embed_time(timestep.to(latents.device).reshape(-1).expand(b), latents.dtype)
         x = self.patch_embed(text, latents)
-        x = self.run_blocks(x, text_len, temb, rope, face_tokens, face_scale)
+        x = self.run_blocks(x, text_len, temb, rope, identity)
         out = self.proj_out(self.norm_out(self.norm_final(x[:, text_len:]), temb))
         out = out.reshape(b, f, h // p, w // p, -1, p, p).permute(0, 1, 4, 2, 5, 3, 6)
         return out.reshape(b, f, -1, h, w)

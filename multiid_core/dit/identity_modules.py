@@ -165,6 +165,22 @@ class PerceiverCrossAttention(nn.Module):
         k, v = self.to_kv(self.norm1(face_tokens)).chunk(2, dim=-1)
         return self.to_out(_attend(self.to_q(self.norm2(video_tokens)), k, v, self.heads))
 
+    def per_identity(self, face_tokens: torch.Tensor, video_tokens: torch.Tensor) -> torch.Tensor:
+        """[N, Q, kv_dim], [B, L, dim] -> [B, N, L, dim]: every video token against every identity.
+
+        The queries are computed once and broadcast over identities, where Ingredients repeats the video
+        tokens once per identity; the arithmetic per (token, identity) is the same.
+        """
+        k, v = self.to_kv(self.norm1(face_tokens)).chunk(2, dim=-1)  # [N, Q, inner]
+        q = self.to_q(self.norm2(video_tokens))  # [B, L, inner]
+        batch, length, _ = q.shape
+        q = q.unflatten(-1, (self.heads, -1)).transpose(1, 2)[:, None]  # [B, 1, H, L, d]
+        k, v = (t.unflatten(-1, (self.heads, -1)).transpose(1, 2)[None] for t in (k, v))  # [1, N, H, Q, d]
+        scale = 1 / math.sqrt(math.sqrt(q.shape[-1]))
+        weight = torch.softmax(((q * scale) @ (k * scale).transpose(-2, -1)).float(), dim=-1).to(q.dtype)
+        out = (weight @ v).transpose(2, 3).reshape(batch, -1, length, q.shape[-1] * self.heads)
+        return self.to_out(out)
+
 
 class IdentityRouter(nn.Module):
     """Ingredients' per-layer router: one logit per (video token, identity); softmax is the caller's.

@@ -45,6 +45,11 @@ RELEASED_TRANSFORMER_CONFIG: dict[str, Any] = {
 LFE_HEAD_DIM = 64  # head sizes are not in the tensors; single files use the released ones
 CROSS_ATTN_HEAD_DIM = 128
 
+# Keys of a config.json written before ConsisID's Jan-2025 renaming (Ingredients ships one). The code
+# that trained those weights built its LFE from hard-coded sizes, so the file's LFE_* values (e.g.
+# LFE_output_dim 768 against 2048-wide weights) are wrong: such configs get their LFE sizes from the tensors.
+STALE_LFE_KEYS = ("LFE_num_tokens", "LFE_heads")
+
 # CogVideoX-5B's VAE (diffusers AutoencoderKLCogVideoX defaults, with the 5B's scaling factor).
 RELEASED_VAE_CONFIG: dict[str, Any] = {"scaling_factor": 0.7, "temporal_compression_ratio": 4}
 
@@ -129,6 +134,27 @@ def sizes_from_state_dict(sd: dict[str, torch.Tensor]) -> dict[str, Any]:
     return sizes
 
 
+def _without_stale_lfe(config: dict[str, Any], sd: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """A stale config (see STALE_LFE_KEYS) with its LFE_* values replaced by the tensors' sizes."""
+    if not any(k in config for k in STALE_LFE_KEYS):
+        return config
+    kept = {k: v for k, v in config.items() if not k.startswith("LFE_")}
+    lfe = {k: v for k, v in sizes_from_state_dict(sd).items() if k.startswith("LFE_")}
+    return {**kept, **lfe, "LFE_dim_head": LFE_HEAD_DIM}
+
+
+def _check_router(path: Path, family: Family, sd: dict[str, torch.Tensor]) -> None:
+    """An Ingredients snapshot without routers is a broken download, not a ConsisID model."""
+    snapshot = path.parent if path.name == "transformer" else path
+    if "ingredients" in snapshot.name.lower() and not family.learned_router:
+        raise MultiIDError(
+            f"{snapshot} looks like the Ingredients release but its transformer has no router.* tensors (the 21 "
+            f"routers sit in the second shard, which the release's index.json does not list). Download "
+            f"transformer/diffusion_pytorch_model-00002-of-00002.safetensors again from "
+            f"https://huggingface.co/feizhengcong/Ingredients."
+        )
+
+
 def load_transformer(
     path: Path, dtype: torch.dtype, operations: Any = torch.nn, device: torch.device | str = "cpu"
 ) -> tuple[CogVideoXTransformer, Family]:
@@ -136,6 +162,7 @@ def load_transformer(
     if path.is_dir():
         config_dict = _read_json(path / "config.json", "transformer", "the model's Hugging Face repository")
         sd = load_sharded_folder(path, "transformer", "the model's Hugging Face repository")
+        config_dict = _without_stale_lfe(config_dict, sd)
     else:
         sd = load_state_dict(path, "transformer", "the model's Hugging Face repository")
         if "transformer_blocks.0.attn1.norm_q.weight" not in sd:
@@ -144,9 +171,10 @@ def load_transformer(
             )
         config_dict = {**RELEASED_TRANSFORMER_CONFIG, **sizes_from_state_dict(sd)}
     family = detect_family(config_dict, sd.keys(), str(path))
-    if family.learned_router:
-        config_dict = {**config_dict, "num_routers": _count(sd, "router.", ".to_q.weight")}
+    _check_router(path, family, sd)
     config = CogVideoXConfig.from_dict(config_dict)
+    if family.learned_router:
+        config.num_routers = config.num_cross_attn  # one router per injection point, all required
     expected = {k: v.shape for k, v in CogVideoXTransformer(config, device="meta").state_dict().items()}
     check_keys(expected, sd, f"{family.name} transformer", path, f"https://huggingface.co/{family.repo}")
     return CogVideoXTransformer.from_state_dict(config, sd, operations, dtype=dtype, device=device), family

@@ -1,4 +1,4 @@
-"""Sampling CogVideoX-family identity models, step for step as the authors' pipelines do.
+"""Sampling CogVideoX-family identity models (ConsisID, Ingredients), step for step as the authors do.
 
 Order of random draws (one CPU generator seeded once, as diffusers' pipeline with a seeded generator):
 the VAE encode of the first frame samples its latent distribution, then the initial noise, then the
@@ -8,6 +8,7 @@ CogVideoX DPM solver's own noise at every step. Same seed, same inputs -> same l
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,10 +17,21 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..canvas import canvas_for_faces
 from ..dit.cogvideox import cogvideox_rope
 from ..errors import MultiIDError
 from ..faces.identity import Identity
+from ..routing import (
+    IdentityInjection,
+    IdentitySet,
+    RoutingRecorder,
+    TokenGrid,
+    coverage_matrix,
+    recording_steps,
+)
 from .cogvideox_loading import CogVideoXModel
+
+log = logging.getLogger(__name__)
 
 SCHEDULERS = ("CogVideoX DPM", "DDIM")
 
@@ -83,10 +95,23 @@ def validate(model: CogVideoXModel, settings: SamplerSettings) -> None:
             )
 
 
-def first_frame_image(identities: list[Identity], settings: SamplerSettings) -> Image.Image:
-    """The picture VAE-encoded as the first latent frame: the face on white, as the reference passes it."""
-    face = identities[0].primary.face_on_white
-    return Image.fromarray((face.numpy() * 255).astype(np.uint8))
+def family_face(model: CogVideoXModel, identity: Identity) -> torch.Tensor:
+    """The face picture a family puts in the first frame: parsed on white (ConsisID) or the crop (Ingredients)."""
+    photo = identity.primary
+    return photo.face_on_white if model.family.eva_style == "consisid" else photo.aligned_crop
+
+
+def first_frame_image(model: CogVideoXModel, people: IdentitySet, settings: SamplerSettings) -> Image.Image:
+    """The picture VAE-encoded as the first latent frame.
+
+    One person without a mask: their face alone, stretched to the frame by the pipeline (ConsisID).
+    Several people, or masks: all faces on one white canvas (Ingredients' layout, or each in its mask).
+    """
+    faces = [family_face(model, identity) for identity in people.identities]
+    has_masks = any(m is not None for m in people.masks)
+    if len(faces) == 1 and not has_masks:
+        return Image.fromarray((faces[0].numpy() * 255).astype(np.uint8))
+    return canvas_for_faces(faces, settings.width, settings.height, people.masks if has_masks else None)
 
 
 def encode_first_frame(
@@ -105,12 +130,34 @@ def encode_first_frame(
     return torch.cat([latent, padding], dim=1)
 
 
-def identity_tokens(model: CogVideoXModel, identity: Identity, device: torch.device) -> torch.Tensor:
-    """[1, 32, D] perceiver tokens of one person: per photo, then averaged over the photos."""
+def identity_tokens(model: CogVideoXModel, identities: list[Identity], device: torch.device) -> torch.Tensor:
+    """[N, 32, D] perceiver tokens, one row per person: per photo, then averaged over that person's photos."""
     style = model.family.eva_style
-    id_cond = identity.id_cond(style).to(device, model.dtype)
-    hidden = [h.to(device, model.dtype) for h in identity.vit_hidden(style)]
-    return model.transformer.encode_faces(id_cond, hidden).mean(0, keepdim=True)
+    rows = []
+    for identity in identities:
+        id_cond = identity.id_cond(style).to(device, model.dtype)
+        hidden = [h.to(device, model.dtype) for h in identity.vit_hidden(style)]
+        rows.append(model.transformer.encode_faces(id_cond, hidden).mean(0, keepdim=True))
+    return torch.cat(rows)
+
+
+def check_people(model: CogVideoXModel, people: IdentitySet) -> None:
+    """Identity count against what the model can do; a warning where it differs from its training."""
+    count, family = len(people.identities), model.family
+    if count == 0:
+        raise MultiIDError(f"{family.name} needs an identity: connect an Encode Identity node.")
+    if count > 1 and not family.learned_router and people.mode != "masks":
+        raise MultiIDError(
+            f"{family.name} has no learned router, so it cannot tell {count} people apart by itself. In ID Router "
+            f"choose routing mode 'masks' and paint a mask for each person (or use the Ingredients model)."
+        )
+    if family.learned_router and count != family.trained_identities and people.mode != "masks":
+        log.warning(
+            "%s was trained with %d identities; routing %d is beyond the release and may blend faces. Masks help.",
+            family.name,
+            family.trained_identities,
+            count,
+        )
 
 
 def make_scheduler(name: str, config: dict):
@@ -130,42 +177,56 @@ def dynamic_guidance(cfg: float, timestep: float, steps: int) -> float:
 StepCallback = Callable[[int, int, torch.Tensor], None]
 
 
+@dataclass
+class SampleResult:
+    latents: torch.Tensor  # [1, F, C, h, w] float32
+    routing: torch.Tensor | None  # [tokens, N] mean routing weights over the recorded steps and layers
+    grid: TokenGrid
+
+
 @torch.inference_mode()
 def sample(
     model: CogVideoXModel,
     positive: torch.Tensor,
     negative: torch.Tensor,
-    identities: list[Identity],
+    people: IdentitySet,
     settings: SamplerSettings,
     on_step: StepCallback | None = None,
-) -> torch.Tensor:
-    """Latents [1, F, C, h, w] (float32, on the transformer's device) of one video.
+    map_steps: str = "all steps",
+) -> SampleResult:
+    """Latents of one video (on the transformer's device) and, for the routing map, who went where.
 
     `positive`/`negative` are T5 embeddings [1, 226, D]. `on_step(i, steps, latents)` runs after every
     step (progress, previews, interruption).
     """
     validate(model, settings)
-    if not identities:
-        raise MultiIDError(f"{model.family.name} needs an identity: connect an Encode Identity node.")
-    if len(identities) > 1:
-        raise MultiIDError(
-            f"{model.family.name} takes one identity here; got {len(identities)}. Use the Ingredients model for "
-            f"several people."
-        )
+    check_people(model, people)
     transformer = model.transformer
     device = next(transformer.parameters()).device
     dtype = model.dtype
     grid = latent_grid(model, settings)
+    p = transformer.config.patch_size
+    tokens = TokenGrid(grid.frames, grid.height // p, grid.width // p)
+    coverage = coverage_matrix(people.masks, tokens, settings.frames, people.labels)
     generator = torch.Generator("cpu").manual_seed(settings.seed)
 
-    image_latents = encode_first_frame(model, first_frame_image(identities, settings), grid, settings, generator)
+    image_latents = encode_first_frame(model, first_frame_image(model, people, settings), grid, settings, generator)
     scheduler = make_scheduler(settings.scheduler, model.scheduler_config)
     scheduler.set_timesteps(settings.steps, device=device)
     channels = transformer.config.in_channels - image_latents.shape[2]
     shape = (1, grid.frames, channels, grid.height, grid.width)
     latents = torch.randn(shape, generator=generator, dtype=dtype).to(device) * scheduler.init_noise_sigma
 
-    face_tokens = identity_tokens(model, identities[0], device)
+    recorder = RoutingRecorder()
+    identity = IdentityInjection(
+        identity_tokens(model, people.identities, device),
+        scale=settings.identity_strength * transformer.config.local_face_scale,
+        mode=people.mode,
+        coverage=None if coverage is None else coverage.to(device),
+        prior_strength=people.prior_strength,
+        per_branch=people.per_branch,
+        recorder=recorder,
+    )
     rope = None
     if transformer.config.use_rotary_positional_embeddings:
         rope = cogvideox_rope(transformer.config, grid.frames, grid.height, grid.width, device)
@@ -174,20 +235,15 @@ def sample(
     text = text.to(device, dtype)
     image_latents = image_latents.to(device, dtype)
     batch_image = torch.cat([image_latents] * 2) if guided else image_latents
+    recorded = recording_steps(map_steps, settings.steps)
 
     old_prediction = None
     timesteps = scheduler.timesteps
     for i, t in enumerate(timesteps):
+        recorder.active = i in recorded
         model_input = torch.cat([latents] * 2) if guided else latents
         model_input = torch.cat([scheduler.scale_model_input(model_input, t), batch_image], dim=2)
-        noise_pred = transformer(
-            model_input,
-            text,
-            t.expand(model_input.shape[0]),
-            rope,
-            face_tokens=face_tokens,
-            face_scale=settings.identity_strength * transformer.config.local_face_scale,
-        ).float()
+        noise_pred = transformer(model_input, text, t.expand(model_input.shape[0]), rope, identity=identity).float()
         if guided:
             scale = settings.cfg
             if settings.dynamic_cfg:
@@ -204,7 +260,7 @@ def sample(
         latents = latents.to(dtype)
         if on_step is not None:
             on_step(i + 1, len(timesteps), latents)
-    return latents.float()
+    return SampleResult(latents.float(), recorder.mean(), tokens)
 
 
 @torch.inference_mode()

@@ -107,3 +107,51 @@ def write_scheduler(snapshot: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"_class_name": "CogVideoXDPMScheduler", **RELEASED_SCHEDULER_CONFIG}, indent=2))
     return path
+
+
+def write_tiny_ingredients_snapshot(snapshot: Path, seed: int = 0) -> list[Path]:
+    """The Ingredients release's quirks at tiny size, plus vae/ and scheduler/.
+
+    A ConsisID-style config whose LFE_* keys predate the renaming (LFE_output_dim 768 against 32-wide
+    weights here, 2048-wide in the release), and two shards whose index.json omits the router tensors
+    (one router here, 21 in the release) and so understates the total size.
+    """
+    from safetensors.torch import save_file
+
+    from ..dit.cogvideox import CogVideoXConfig, CogVideoXTransformer
+
+    snapshot = Path(snapshot)
+    consisid = tiny_consisid_transformer(seed)
+    config = CogVideoXConfig.from_dict({**TINY_TRANSFORMER, "num_routers": 1})
+    torch.manual_seed(seed + 1)
+    routed = CogVideoXTransformer(config)
+    state = {k: v.contiguous() for k, v in consisid.state_dict().items()}
+    state.update({k: v.contiguous() for k, v in routed.state_dict().items() if k.startswith("router.")})
+    folder = snapshot / "transformer"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = sorted(state)
+    first = [k for k in names[: len(names) // 2] if not k.startswith("router.")]
+    second = [k for k in names if k not in first]
+    shards = {"diffusion_pytorch_model-00001-of-00002.safetensors": first}
+    shards["diffusion_pytorch_model-00002-of-00002.safetensors"] = second
+    for shard, keys in shards.items():
+        save_file({k: state[k] for k in keys}, str(folder / shard), metadata={"format": "pt"})
+    indexed = {k: shard for shard, keys in shards.items() for k in keys if not k.startswith("router.")}
+    total = sum(state[k].numel() * state[k].element_size() for k in indexed)
+    (folder / "diffusion_pytorch_model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": indexed}, indent=2)
+    )
+    released = {k: v for k, v in TINY_TRANSFORMER.items() if not k.startswith("LFE_")}
+    released.update(
+        {
+            "_class_name": "ConsisIDTransformer3DModel",
+            "_diffusers_version": "0.32.0.dev0",
+            "LFE_num_tokens": 32,
+            "LFE_output_dim": 768,
+            "LFE_heads": 12,
+        }
+    )
+    (folder / "config.json").write_text(json.dumps(released, indent=2))
+    tiny_vae(seed).save_pretrained(snapshot / "vae")
+    write_scheduler(snapshot)
+    return sorted(p for p in snapshot.rglob("*") if p.is_file() and p.parts[-2] in ("transformer", "vae", "scheduler"))

@@ -12,6 +12,7 @@ from torch import nn
 
 from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer, cogvideox_rope
 from multiid_core.dit.identity_modules import IdentityRouter
+from multiid_core.routing import IdentityInjection
 
 TEXT_LEN = 7
 BASE = dict(
@@ -127,7 +128,7 @@ def test_consisid_forward_matches_diffusers_with_cfg_broadcast_faces(consisid):
             id_vit_hidden=vit,
             return_dict=False,
         )[0]
-        got = ours(latents, text, timestep, rope, face_tokens=face_tokens)
+        got = ours(latents, text, timestep, rope, identity=IdentityInjection(face_tokens, scale=1.0))
         assert got.shape == expected.shape == (2, 3, 4, 8, 12)
         assert rel_err(got, expected) < 1e-5, t
     # Without faces the same weights run as plain CogVideoX; the identity signal is not negligible.
@@ -154,7 +155,7 @@ def test_face_scale_matches_diffusers_local_face_scale(consisid):
         )[0]
     finally:
         ref.local_face_scale = 1.0
-    got = ours(latents, text, timestep, rope, face_tokens=ours.encode_faces(id_cond, vit), face_scale=0.6)
+    got = ours(latents, text, timestep, rope, identity=IdentityInjection(ours.encode_faces(id_cond, vit), scale=0.6))
     assert rel_err(got, expected) < 1e-5
 
 
@@ -247,9 +248,6 @@ def test_config_from_dict():
         (13, 30, 45),
     )
     assert cfg.LFE_output_dim == 2048 and cfg.num_routers == 0
-    # Ingredients' config.json predates the LFE renaming: its LFE_* values were never read.
-    stale = CogVideoXConfig.from_dict(dict(released, LFE_num_tokens=32, LFE_output_dim=768, LFE_heads=12))
-    assert stale.LFE_output_dim == 2048 and stale.LFE_num_heads == 16
     assert CogVideoXConfig.from_dict(dict(released, LFE_output_dim=64)).LFE_output_dim == 64
     with pytest.raises(ValueError, match="patch_size_t"):
         CogVideoXConfig.from_dict(dict(released, patch_size_t=2))
@@ -264,7 +262,8 @@ def test_from_state_dict_is_strict_and_casts(consisid):
     rope = cogvideox_rope(ours.config, 3, 8, 12)
     faces = ours.encode_faces(*face_inputs(CONSISID))
     t = torch.tensor([10.0, 10.0])
-    assert torch.equal(loaded(latents, text, t, rope, faces), ours(latents, text, t, rope, faces))
+    injection = IdentityInjection(faces, scale=1.0)
+    assert torch.equal(loaded(latents, text, t, rope, injection), ours(latents, text, t, rope, injection))
     half = CogVideoXTransformer.from_state_dict(ours.config, state, dtype=torch.bfloat16)
     assert {p.dtype for p in half.parameters()} == {torch.bfloat16}
     with pytest.raises(RuntimeError, match="Unexpected key"):
@@ -311,7 +310,8 @@ def test_learned_positions_slice_the_table_on_smaller_grids(consisid):
     rope = cogvideox_rope(ours.config, 2, 6, 8)
     t = torch.tensor([600.0, 600.0])
     expected = small(latents, text, t, image_rotary_emb=rope, id_cond=id_cond, id_vit_hidden=vit, return_dict=False)[0]
-    assert rel_err(ours(latents, text, t, rope, ours.encode_faces(id_cond, vit)), expected) < 1e-5
+    faces = IdentityInjection(ours.encode_faces(id_cond, vit), scale=1.0)
+    assert rel_err(ours(latents, text, t, rope, faces), expected) < 1e-5
 
     for frames, h, w in ((4, 8, 12), (3, 10, 12), (3, 8, 14)):
         latents, text = inputs(CONSISID, frames, h, w)

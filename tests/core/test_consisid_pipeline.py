@@ -10,6 +10,7 @@ from multiid_core.faces.identity import Identity, PhotoFeatures
 from multiid_core.families import CONSISID
 from multiid_core.pipelines.cogvideox_loading import load_snapshot
 from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, decode, sample
+from multiid_core.routing import IdentitySet
 from multiid_core.testing.tiny_cogvideox import write_tiny_consisid_snapshot
 
 diffusers = pytest.importorskip("diffusers")
@@ -40,6 +41,10 @@ def random_identity(seed: int = 0, vit_dim: int = 64) -> Identity:
         kps=np.zeros((5, 2), dtype=np.float32),
     )
     return Identity(photos=[photo])
+
+
+def alone(identity: Identity) -> IdentitySet:
+    return IdentitySet([identity], [None])
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +116,7 @@ def test_latents_equal_diffusers_pipeline(snapshot, reference_pipeline, cfg, dyn
     identity = random_identity()
     positive, negative = text_embeddings(1)
     settings = SamplerSettings(**SIZE, steps=4, cfg=cfg, dynamic_cfg=dynamic, scheduler=scheduler, seed=42)
-    ours = sample(model, positive, negative, [identity], settings)
+    ours = sample(model, positive, negative, alone(identity), settings).latents
     ref = reference_latents(reference_pipeline, identity, positive, negative, 4, cfg, 42, use_dynamic_cfg=dynamic)
     assert ours.shape == ref.shape == (1, 3, 16, 16, 20)
     assert rel_err(ours, ref) < 1e-5
@@ -123,7 +128,9 @@ def test_ddim_equals_diffusers(snapshot, reference_pipeline):
     model = load_snapshot(snapshot, torch.float32)
     identity = random_identity(3)
     positive, negative = text_embeddings(4)
-    ours = sample(model, positive, negative, [identity], SamplerSettings(**SIZE, steps=3, scheduler="DDIM", seed=7))
+    ours = sample(
+        model, positive, negative, alone(identity), SamplerSettings(**SIZE, steps=3, scheduler="DDIM", seed=7)
+    ).latents
     original = reference_pipeline.scheduler
     reference_pipeline.scheduler = CogVideoXDDIMScheduler.from_config(original.config)
     try:
@@ -137,9 +144,9 @@ def test_seed_reproduces_and_differs(snapshot):
     model = load_snapshot(snapshot, torch.float32)
     identity = random_identity()
     positive, negative = text_embeddings(1)
-    a = sample(model, positive, negative, [identity], SamplerSettings(**SIZE, steps=2, seed=1))
-    b = sample(model, positive, negative, [identity], SamplerSettings(**SIZE, steps=2, seed=1))
-    c = sample(model, positive, negative, [identity], SamplerSettings(**SIZE, steps=2, seed=2))
+    a = sample(model, positive, negative, alone(identity), SamplerSettings(**SIZE, steps=2, seed=1)).latents
+    b = sample(model, positive, negative, alone(identity), SamplerSettings(**SIZE, steps=2, seed=1)).latents
+    c = sample(model, positive, negative, alone(identity), SamplerSettings(**SIZE, steps=2, seed=2)).latents
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
@@ -147,10 +154,10 @@ def test_identity_strength_zero_removes_the_identity_tokens(snapshot):
     model = load_snapshot(snapshot, torch.float32)
     positive, negative = text_embeddings(1)
     settings = SamplerSettings(**SIZE, steps=2, seed=3, identity_strength=0.0)
-    a = sample(model, positive, negative, [random_identity(1)], settings)
+    a = sample(model, positive, negative, alone(random_identity(1)), settings).latents
     other = random_identity(2)
     other.photos[0].face_on_white = random_identity(1).primary.face_on_white  # same first frame, other features
-    b = sample(model, positive, negative, [other], settings)
+    b = sample(model, positive, negative, alone(other), settings).latents
     assert torch.equal(a, b)
 
 
@@ -174,4 +181,4 @@ def test_invalid_requests_are_explained(snapshot, change, message):
     model = load_snapshot(snapshot, torch.float32)
     positive, negative = text_embeddings(1)
     with pytest.raises(MultiIDError, match=message):
-        sample(model, positive, negative, [random_identity()], SamplerSettings(**{**SIZE, **change}))
+        sample(model, positive, negative, alone(random_identity()), SamplerSettings(**{**SIZE, **change})).latents
