@@ -42,5 +42,5 @@ def canvas_for_faces(
         crop = Image.fromarray((face.numpy() * 255).astype(np.uint8))
         canvas.paste(crop.resize((side, side), Image.BICUBIC), (x, y))
     # The release passes the canvas through float32 [0, 1] and back with truncation; so do we.
-    as_float = torch.from_numpy(np.asarray(canvas)).float() / 255.0
+    as_float = torch.from_numpy(np.array(canvas)).float() / 255.0
     return Image.fromarray((as_float.numpy() * 255).astype(np.uint8))

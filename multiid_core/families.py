@@ -65,6 +65,30 @@ CONSISID = Family(
 
 FAMILIES: tuple[Family, ...] = (INGREDIENTS, CONSISID)
 
+# Concat-ID on Wan2.1-T2V-1.3B runs as a native ComfyUI MODEL (Load Concat-ID Wan Model, native samplers),
+# so these families are detected by their own loader and are not in FAMILIES. AdaLN first: more specific.
+WAN_2_1_T2V_DEFAULTS = SamplingDefaults(width=832, height=480, frames=81, steps=50, cfg=5.0, fps=16.0)
+
+CONCAT_ID_WAN_ADALN = Family(
+    name="Concat-ID-Wan-AdaLN",
+    repo="yongzhong/Concat-ID-Wan",
+    matches=lambda config, keys: "time_projection_ref.1.weight" in keys,
+    defaults=WAN_2_1_T2V_DEFAULTS,
+    eva_style=None,
+    trained_identities=1,
+)
+
+CONCAT_ID_WAN = Family(
+    name="Concat-ID-Wan",
+    repo="yongzhong/Concat-ID-Wan",
+    matches=lambda config, keys: "head.modulation" in keys and "time_projection.1.weight" in keys,
+    defaults=WAN_2_1_T2V_DEFAULTS,
+    eva_style=None,
+    trained_identities=1,
+)
+
+WAN_FAMILIES: tuple[Family, ...] = (CONCAT_ID_WAN_ADALN, CONCAT_ID_WAN)
+
 
 def detect_family(config: Mapping[str, Any], keys: Collection[str], where: str) -> Family:
     """The first family whose checkpoint signature matches (most specific first)."""

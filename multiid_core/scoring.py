@@ -198,12 +198,9 @@ PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 1
 MAX_PAIR_COLOUR = (150, 150, 150)
 
 
-def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    """Pillow's bundled scalable font (Pillow >= 10.1 with FreeType), else its small bitmap font."""
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, ImportError, OSError):
-        return ImageFont.load_default()
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    """Pillow's bundled scalable font (Pillow >= 10.1), so the plot needs no font files."""
+    return ImageFont.load_default(size=size)
 
 
 def _dashed(draw: ImageDraw.ImageDraw, points: list[tuple[float, float]], colour, width: int, dash: float = 8) -> None:
@@ -217,12 +214,24 @@ def _dashed(draw: ImageDraw.ImageDraw, points: list[tuple[float, float]], colour
 
 
 def plot_report(report: SimilarityReport, width: int = 960, height: int = 540) -> np.ndarray:
-    """The per-frame scores as a line chart, uint8 RGB [height, width, 3]; drawn with PIL, no matplotlib."""
+    """The per-frame scores as a line chart, uint8 RGB [height, width, 3]; drawn with PIL, no matplotlib.
+
+    One curve per identity (a dot where a face was assigned, a cross on the axis where none was), the
+    Ingredients max-pair number as a grey dashed line, and a legend under the chart with every mean.
+    """
+    entries = [(f"{label}: mean {report.means[i]:.3f}", PALETTE[i % len(PALETTE)]) for i, label in
+               enumerate(report.labels)]  # fmt: skip
+    if report.max_pair is not None:
+        entries.append((f"max-pair (Ingredients): {report.max_pair:.3f}", MAX_PAIR_COLOUR))
+    columns, line_height = 2, 24
+    legend_height = line_height * ((len(entries) + columns - 1) // columns) + 8
+    height += legend_height
     image = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(image)
     title, small, tiny = _font(22), _font(16), _font(14)
-    left, right, top, bottom = 70, width - 20, 50, height - 55
-    draw.text((left, 14), "Identity similarity (ArcFace cosine per frame)", fill=(20, 20, 20), font=title)
+    left, right, top, bottom = 70, width - 20, 50, height - 55 - legend_height
+    draw.text(((left + right) / 2, 12), "Identity similarity (ArcFace cosine per frame)", fill=(20, 20, 20),
+              font=title, anchor="mt")  # fmt: skip
 
     last = max(report.total_frames - 1, 1)
 
@@ -241,8 +250,8 @@ def plot_report(report: SimilarityReport, width: int = 960, height: int = 540) -
         draw.line([(x, bottom), (x, bottom + 5)], fill=(60, 60, 60), width=1)
         draw.text((x, bottom + 8), str(tick), fill=(60, 60, 60), font=tiny, anchor="mt")
     draw.rectangle([left, top, right, bottom], outline=(60, 60, 60), width=1)
-    draw.text(((left + right) / 2, height - 8), "frame", fill=(20, 20, 20), font=small, anchor="mb")
-    draw.text((12, (top + bottom) / 2), "cosine", fill=(20, 20, 20), font=small, anchor="lm")
+    draw.text(((left + right) / 2, bottom + 28), "frame", fill=(20, 20, 20), font=small, anchor="mt")
+    draw.text((12, top - 18), "cosine", fill=(20, 20, 20), font=small, anchor="lm")
 
     pairs = [(x_of(f.index), y_of(f.max_pair)) for f in report.frames if f.max_pair is not None]
     if len(pairs) > 1:
@@ -260,17 +269,10 @@ def plot_report(report: SimilarityReport, width: int = 960, height: int = 540) -
                 draw.line([(x - 4, y - 4), (x + 4, y + 4)], fill=colour, width=2)
                 draw.line([(x - 4, y + 4), (x + 4, y - 4)], fill=colour, width=2)
 
-    entries = [(f"{label}: mean {report.means[i]:.3f}", PALETTE[i % len(PALETTE)]) for i, label in
-               enumerate(report.labels)]  # fmt: skip
-    if report.max_pair is not None:
-        entries.append((f"max-pair (Ingredients): {report.max_pair:.3f}", MAX_PAIR_COLOUR))
-    line_height = 22
-    box_width = max(draw.textlength(text, font=small) for text, _ in entries) + 44
-    x0, y0 = right - box_width - 10, top + 10
-    draw.rectangle([x0, y0, right - 10, y0 + line_height * len(entries) + 10], fill=(255, 255, 255),
-                   outline=(180, 180, 180))  # fmt: skip
+    column_width = (right - left) / columns
     for k, (text, colour) in enumerate(entries):
-        y = y0 + 6 + line_height * k + line_height / 2
-        draw.line([(x0 + 8, y), (x0 + 30, y)], fill=colour, width=3)
-        draw.text((x0 + 36, y), text, fill=(20, 20, 20), font=small, anchor="lm")
-    return np.asarray(image)
+        x = left + column_width * (k % columns)
+        y = height - legend_height + line_height * (k // columns) + line_height / 2 - 4
+        draw.line([(x, y), (x + 26, y)], fill=colour, width=3)
+        draw.text((x + 34, y), text, fill=(20, 20, 20), font=small, anchor="lm")
+    return np.array(image)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .evaluate_nodes import IdentitySimilarity
 from .face_nodes import EncodeIdentity, LoadFaceExtractor
 from .model_folders import register_model_folders
 from .model_nodes import LoadMultiIDModel
+from .router_nodes import IDRouter
 from .sampler_nodes import MultiIDDecode, MultiIDSampler
 from .text_nodes import LoadTextEncoder, TextEncode
 
@@ -18,11 +20,13 @@ class MultiIDExtension(ComfyExtension):
         return [
             LoadFaceExtractor,
             EncodeIdentity,
+            IDRouter,
             LoadTextEncoder,
             TextEncode,
             LoadMultiIDModel,
             MultiIDSampler,
             MultiIDDecode,
+            IdentitySimilarity,
         ]
 
 

@@ -11,6 +11,7 @@ from ..multiid_core.errors import MultiIDError
 from ..multiid_core.faces.identity import Identity
 from ..multiid_core.families import COGVIDEOX_5B_DEFAULTS as PAPER
 from ..multiid_core.pipelines.cogvideox_sampling import SCHEDULERS, SamplerSettings, decode, sample
+from ..multiid_core.routing import MAP_STEPS, IdentitySet, routing_map
 from . import types
 
 
@@ -27,10 +28,9 @@ def text_embedding(conditioning: list, name: str) -> torch.Tensor:
     return embedding
 
 
-def identity_list(value) -> list[Identity]:
-    if isinstance(value, Identity):
-        return [value]
-    return list(value.identities)
+def identity_set(value: Identity | IdentitySet) -> IdentitySet:
+    """One person from Encode Identity, or several from ID Router."""
+    return IdentitySet([value], [None]) if isinstance(value, Identity) else value
 
 
 class MultiIDSampler(io.ComfyNode):
@@ -130,14 +130,29 @@ class MultiIDSampler(io.ComfyNode):
                         "local_face_scale). 0 keeps only the first-frame face."
                     ),
                 ),
+                io.Combo.Input(
+                    "routing_map_steps",
+                    options=list(MAP_STEPS),
+                    default=MAP_STEPS[0],
+                    tooltip="Which denoising steps the routing map averages (over all identity layers): early steps "
+                    "show the layout being decided, late steps the final assignment.",
+                ),
             ],
-            outputs=[io.Latent.Output(display_name="latent")],
+            outputs=[
+                io.Latent.Output(display_name="latent"),
+                io.Image.Output(
+                    display_name="routing_map",
+                    tooltip="Who went where: each video token in its person's colour (orange, blue, green, magenta "
+                    "for people 1-4; black where no identity was added), one image per frame at video size.",
+                ),
+            ],
         )
 
     @classmethod
     def execute(
         cls, model, positive, negative, identity, width, height, frames, steps, cfg, dynamic_cfg, scheduler, seed,
         identity_strength,
+        routing_map_steps,
     ) -> io.NodeOutput:  # fmt: skip
         settings = SamplerSettings(
             width=width, height=height, frames=frames, steps=steps, cfg=cfg, dynamic_cfg=dynamic_cfg,
@@ -150,16 +165,18 @@ class MultiIDSampler(io.ComfyNode):
             mm.throw_exception_if_processing_interrupted()
             progress.update_absolute(done, total)
 
-        latents = sample(
+        result = sample(
             model.core,
             text_embedding(positive, "positive"),
             text_embedding(negative, "negative"),
-            identity_list(identity),
+            identity_set(identity),
             settings,
             on_step=on_step,
+            map_steps=routing_map_steps,
         )
-        samples = latents.permute(0, 2, 1, 3, 4).to(mm.intermediate_device())  # ComfyUI video latents: B,C,T,H,W
-        return io.NodeOutput({"samples": samples})
+        samples = result.latents.permute(0, 2, 1, 3, 4).to(mm.intermediate_device())  # video latents: B,C,T,H,W
+        picture = routing_map(result.routing.cpu(), result.grid, width, height, frames)
+        return io.NodeOutput({"samples": samples}, picture.to(mm.intermediate_device()))
 
 
 class MultiIDDecode(io.ComfyNode):

@@ -13,7 +13,13 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from workflow_builder import Graph  # noqa: E402
 
-from multiid_core.models import CONSISID_MODEL_FILES, FACE_FILES, ModelFile  # noqa: E402
+from multiid_core.models import (  # noqa: E402
+    CONSISID_MODEL_FILES,
+    FACE_FILES,
+    INGREDIENTS_FACE_FILES,
+    INGREDIENTS_MODEL_FILES,
+    ModelFile,
+)
 
 WORKFLOWS_DIR = Path(__file__).resolve().parents[1] / "workflows"
 FACES = "ConsisID-preview/face_encoder"
@@ -24,12 +30,13 @@ def model_entries(files: tuple[ModelFile, ...]) -> list[dict]:
     return [{"name": f.path, "url": f.url, "directory": f.folder} for f in files]
 
 
-def face_extractor(graph: Graph, row: int = 0):
+def face_extractor(graph: Graph, row: int = 0, snapshot: str = "ConsisID-preview"):
+    faces = f"{snapshot}/face_encoder"
     return graph.add(
         "MultiID_LoadFaceExtractor",
-        f"{FACES}/models/antelopev2",
-        f"{FACES}/EVA02_CLIP_L_336_psz14_s6B.pt",
-        f"{FACES}/parsing_bisenet.pth",
+        f"{faces}/models/antelopev2",
+        f"{faces}/EVA02_CLIP_L_336_psz14_s6B.pt",
+        f"{faces}/parsing_bisenet.pth",
         "auto",
         "auto",
         column=0,
@@ -59,11 +66,9 @@ CONSISID_PROMPT = (
 )
 
 
-def text_encoders(graph: Graph, prompt: str, column: int = 0, row: int = 2):
+def text_encoders(graph: Graph, prompt: str, column: int = 0, row: int = 2, snapshot: str = "ConsisID-preview"):
     """The T5 loader and the two prompt encoders every CogVideoX-family workflow uses."""
-    clip = graph.add(
-        "MultiID_LoadTextEncoder", "ConsisID-preview/text_encoder", "auto", "default", column=column, row=row
-    )
+    clip = graph.add("MultiID_LoadTextEncoder", f"{snapshot}/text_encoder", "auto", "default", column=column, row=row)
     positive = graph.add("MultiID_TextEncode", prompt, column=column + 1, row=row, title="Prompt", clip=(clip, "clip"))
     negative = graph.add(
         "MultiID_TextEncode", "", column=column + 1, row=row + 1, title="Negative prompt", clip=(clip, "clip")
@@ -76,6 +81,55 @@ def video_output(graph: Graph, model, latent, prefix: str, fps: float, column: i
     frames = graph.add("MultiID_Decode", True, column=column, row=0, model=(model, "model"), latent=(latent, "latent"))
     video = graph.add("CreateVideo", fps, column=column, row=1, images=(frames, "frames"))
     graph.add("SaveVideo", prefix, "mp4", "h264", column=column + 1, row=0, video=(video, "VIDEO"))
+
+
+def routing_map_output(graph: Graph, sampler, prefix: str, fps: float, column: int):
+    """The sampler's routing map, saved as a video beside the result."""
+    video = graph.add("CreateVideo", fps, column=column, row=2, images=(sampler, "routing_map"))
+    graph.add("SaveVideo", prefix, "mp4", "h264", column=column + 1, row=2, title="Routing map", video=(video, "VIDEO"))
+
+
+def two_people(graph: Graph, extractor):
+    """Two Encode Identity nodes, one photo each (person_1.png, person_2.png)."""
+    people = []
+    for i in (1, 2):
+        photo = graph.add("LoadImage", f"person_{i}.png", "image", column=0, row=i, title=f"Person {i}")
+        people.append(
+            graph.add(
+                "MultiID_EncodeIdentity",
+                "largest",
+                0,
+                f"person {i}",
+                column=1,
+                row=i - 1,
+                title=f"Person {i}",
+                face_extractor=(extractor, "face_extractor"),
+                photos=(photo, "IMAGE"),
+            )  # fmt: skip
+        )
+    return people
+
+
+def half_frame_masks(graph: Graph, width: int = 720, height: int = 480):
+    """Left half for person 1, right half for person 2, built from native mask nodes (easy to repaint)."""
+    masks = []
+    for i in (0, 1):
+        empty = graph.add("SolidMask", 0.0, width, height, column=2, row=3 + 2 * i, title=f"Frame {i + 1}")
+        half = graph.add("SolidMask", 1.0, width // 2, height, column=2, row=4 + 2 * i, title=f"Half {i + 1}")
+        masks.append(
+            graph.add(
+                "MaskComposite",
+                i * width // 2,
+                0,
+                "add",
+                column=3,
+                row=3 + 2 * i,
+                title=f"Mask person {i + 1}",
+                destination=(empty, "MASK"),
+                source=(half, "MASK"),
+            )  # fmt: skip
+        )
+    return masks
 
 
 def consisid_single_id() -> tuple[Graph, list[dict], str]:
@@ -91,7 +145,8 @@ def consisid_single_id() -> tuple[Graph, list[dict], str]:
         "MultiID_LoadModel", "ConsisID-preview", "from model folder", "bf16", "same as precision", column=1, row=4
     )
     latent = graph.add(
-        "MultiID_Sampler", 720, 480, 49, 50, 6.0, False, "CogVideoX DPM", 42, "fixed", 1.0, column=2, row=0,
+        "MultiID_Sampler", 720, 480, 49, 50, 6.0, False, "CogVideoX DPM", 42, "fixed", 1.0, "all steps",
+        column=2, row=0,
         model=(model, "model"), positive=(positive, "conditioning"), negative=(negative, "conditioning"),
         identity=(identity, "identity"),
     )  # fmt: skip
@@ -103,7 +158,73 @@ def consisid_single_id() -> tuple[Graph, list[dict], str]:
     return graph, model_entries(FACE_FILES + CONSISID_MODEL_FILES), description
 
 
-WORKFLOWS = {"face_identity_preview": face_identity_preview, "consisid_single_id": consisid_single_id}
+TWO_PEOPLE_PROMPT = (
+    "The video shows two people sitting side by side at a wooden table in a bright cafe, both facing the camera. "
+    "The person on the left laughs and turns towards the person on the right, who smiles and raises a cup of "
+    "coffee. Soft daylight comes through a large window behind them, the background is gently blurred, and the "
+    "shot is a steady medium shot with natural colours and fine detail in their faces, hair and clothes."
+)
+
+
+def multi_id_sampler(graph: Graph, model, positive, negative, router, column: int = 4):
+    return graph.add(
+        "MultiID_Sampler", 720, 480, 49, 50, 6.0, False, "CogVideoX DPM", 42, "fixed", 1.0, "all steps",
+        column=column, row=0, model=(model, "model"), positive=(positive, "conditioning"),
+        negative=(negative, "conditioning"), identity=(router, "identities"),
+    )  # fmt: skip
+
+
+def ingredients_two_ids() -> tuple[Graph, list[dict], str]:
+    graph = Graph()
+    extractor = face_extractor(graph, snapshot="Ingredients")
+    first, second = two_people(graph, extractor)
+    router = graph.add(
+        "MultiID_IDRouter", "learned", 1.0, "as released (unconditional branch)", column=2, row=0,
+        identity_1=(first, "identity"), identity_2=(second, "identity"),
+    )  # fmt: skip
+    positive, negative = text_encoders(graph, TWO_PEOPLE_PROMPT, row=3, snapshot="Ingredients")
+    model = graph.add(
+        "MultiID_LoadModel", "Ingredients", "from model folder", "bf16", "same as precision", column=2, row=1
+    )
+    sampler = multi_id_sampler(graph, model, positive, negative, router)
+    video_output(graph, model, sampler, "MultiID/ingredients", 8.0, column=5)
+    routing_map_output(graph, sampler, "MultiID/ingredients_routing", 8.0, column=5)
+    description = (
+        "Ingredients: two people, each keeping their own face, routed per video token by the released learned "
+        "router. 49 frames at 720x480, 8 fps. Put the feizhengcong/Ingredients snapshot in models/multiid/Ingredients."
+    )
+    return graph, model_entries(INGREDIENTS_FACE_FILES + INGREDIENTS_MODEL_FILES), description
+
+
+def consisid_placed_two_ids() -> tuple[Graph, list[dict], str]:
+    graph = Graph()
+    extractor = face_extractor(graph)
+    first, second = two_people(graph, extractor)
+    left, right = half_frame_masks(graph)
+    router = graph.add(
+        "MultiID_IDRouter", "masks", 1.0, "as released (unconditional branch)", column=3, row=0,
+        identity_1=(first, "identity"), identity_2=(second, "identity"), mask_1=(left, "MASK"), mask_2=(right, "MASK"),
+    )  # fmt: skip
+    positive, negative = text_encoders(graph, TWO_PEOPLE_PROMPT, row=7)
+    model = graph.add(
+        "MultiID_LoadModel", "ConsisID-preview", "from model folder", "bf16", "same as precision", column=3, row=1
+    )
+    sampler = multi_id_sampler(graph, model, positive, negative, router)
+    video_output(graph, model, sampler, "MultiID/consisid_placed", 8.0, column=5)
+    routing_map_output(graph, sampler, "MultiID/consisid_placed_routing", 8.0, column=5)
+    description = (
+        "ConsisID with two painted masks: two people from a single-identity model, each where you paint them "
+        "(left and right halves here; repaint the masks to move them). Uses the ConsisID-preview snapshot."
+    )
+    return graph, model_entries(FACE_FILES + CONSISID_MODEL_FILES), description
+
+
+WORKFLOWS = {
+    "face_identity_preview": face_identity_preview,
+    "consisid_single_id": consisid_single_id,
+    "ingredients_two_ids": ingredients_two_ids,
+    "consisid_placed_two_ids": consisid_placed_two_ids,
+}
 
 
 def build(object_info: dict) -> dict[str, dict]:

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from ..faces.eva_clip import timm_to_eva_clip
-from .tiny_cogvideox import write_tiny_consisid_snapshot
+from .tiny_cogvideox import write_tiny_consisid_snapshot, write_tiny_ingredients_snapshot
 from .tiny_faces import write_tiny_antelopev2
 from .tiny_parsing import write_random_face_parser
 from .tiny_t5 import write_tiny_t5_snapshot
@@ -56,7 +56,11 @@ def sample_photos() -> dict[str, Path]:
     import insightface
 
     images = Path(insightface.__file__).parent / "data" / "images"
-    return {"portrait.png": images / "Tom_Hanks_54745.png"}
+    return {
+        "portrait.png": images / "Tom_Hanks_54745.png",
+        "person_1.png": images / "Tom_Hanks_54745.png",
+        "person_2.png": images / "t1.jpg",
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -86,10 +90,16 @@ def write_face_models(multiid_dir: Path, snapshot: str = "ConsisID-preview") -> 
 
 def write_all(base_dir: Path) -> list[Path]:
     """Every tiny model, at the paths the workflows expect; returns the files written."""
-    consisid = Path(base_dir) / "models" / "multiid" / "ConsisID-preview"
-    return (
-        write_face_models(consisid.parent) + write_tiny_t5_snapshot(consisid) + write_tiny_consisid_snapshot(consisid)
-    )
+    multiid = Path(base_dir) / "models" / "multiid"
+    written = []
+    for snapshot, write_model in (
+        ("ConsisID-preview", write_tiny_consisid_snapshot),
+        ("Ingredients", write_tiny_ingredients_snapshot),
+    ):
+        written += write_face_models(multiid, snapshot)
+        written += write_tiny_t5_snapshot(multiid / snapshot)
+        written += write_model(multiid / snapshot)
+    return written
 
 
 if __name__ == "__main__":

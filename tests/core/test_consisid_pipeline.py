@@ -181,4 +181,4 @@ def test_invalid_requests_are_explained(snapshot, change, message):
     model = load_snapshot(snapshot, torch.float32)
     positive, negative = text_embeddings(1)
     with pytest.raises(MultiIDError, match=message):
-        sample(model, positive, negative, alone(random_identity()), SamplerSettings(**{**SIZE, **change})).latents
+        sample(model, positive, negative, alone(random_identity()), SamplerSettings(**{**SIZE, **change}))

@@ -60,3 +60,40 @@ def test_consisid_single_id_writes_the_authors_video_format(server, object_info)
     assert len(frames) == 49
     assert {f[:2] for f in frames} == {(720, 480)}
     assert frames[0][2] == 8.0
+
+
+def shrunk(server, object_info, name: str, **sampler) -> dict:
+    """A workflow as shipped, with the sampler's size/length/steps cut for CPU time (the graph is unchanged)."""
+    prompt = ui_to_api(json.loads((WORKFLOWS_DIR / f"{name}.json").read_text()), object_info)
+    for node in prompt.values():
+        if node["class_type"] == "MultiID_Sampler":
+            node["inputs"].update({"frames": 9, "width": 352, "height": 240, "steps": 2, **sampler})
+    entry = server.run(prompt)
+    assert error_message(entry) is None, f"{name} failed: {error_message(entry)}\n{server.log()}"
+    return entry
+
+
+def first_frame_rgb(path: Path):
+    import av
+
+    with av.open(str(path)) as container:
+        return next(container.decode(container.streams.video[0])).to_ndarray(format="rgb24").astype(float)
+
+
+def test_ingredients_two_ids_writes_video_and_routing_map(server, object_info):
+    entry = shrunk(server, object_info, "ingredients_two_ids")
+    videos = sorted(saved_videos(server, entry), key=lambda p: "routing" in p.name)
+    assert len(videos) == 2 and "routing" in videos[1].name
+    for video in videos:
+        frames = video_frames(video)
+        assert len(frames) == 9 and frames[0][:2] == (352, 240)
+
+
+def test_consisid_placed_two_ids_puts_each_person_in_their_mask(server, object_info):
+    entry = shrunk(server, object_info, "consisid_placed_two_ids")
+    videos = sorted(saved_videos(server, entry), key=lambda p: "routing" in p.name)
+    assert len(videos) == 2
+    routing = first_frame_rgb(videos[1])
+    left, right = routing[:, 40:130].mean((0, 1)), routing[:, 220:310].mean((0, 1))
+    assert left[0] > left[2] + 100  # person 1 (orange) on the left
+    assert right[2] > right[0] + 100  # person 2 (blue) on the right

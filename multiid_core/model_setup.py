@@ -1,0 +1,395 @@
+"""Model setup from the command line: which files are in place, and fetching the missing ones.
+
+    python -m multiid_core.models check [--comfyui PATH] [--family NAME]
+    python -m multiid_core.models download [--comfyui PATH] [--family NAME] [--dry-run]
+
+`check` prints, for each model family, every folder and file the pack reads, whether it is there (in
+ComfyUI's models folder or a folder that extra_model_paths.yaml adds) and the Hugging Face repository and
+file to get it from; it exits with 1 when something is missing. `download` fetches only the missing files
+with huggingface_hub (allow patterns into the snapshot folder the pack reads). Without internet access it
+stops within seconds and says why; it never waits on a dead network.
+
+Nothing here imports ComfyUI: the folders are worked out the way ComfyUI's folder_paths does it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+import shutil
+import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .models import FAMILY_FILES, ModelFile
+
+PACK_DIR = Path(__file__).resolve().parents[1]
+PROBE_TIMEOUT = 5.0
+# ComfyUI's older folder names, still searched (folder_paths.map_legacy).
+LEGACY_FOLDERS = {"diffusion_models": ("unet",), "text_encoders": ("clip",)}
+# Files the pack also accepts from elsewhere: (start of the path in the snapshot, ComfyUI folder kind, pattern
+# there); {name} is the file name, {repo_path} its path in the snapshot. Mirrors nodes/model_folders.py: the
+# face models of any snapshot serve every family, and other packs' usual places are used as they are.
+ALTERNATIVES = (
+    ("face_encoder/", "multiid", "*/{repo_path}"),
+    ("face_encoder/models/antelopev2/", "insightface", "models/antelopev2/{name}"),
+    ("face_encoder/models/antelopev2/", "insightface", "models/antelopev2/antelopev2/{name}"),
+    ("face_encoder/EVA02_CLIP_L_336_psz14_s6B.pt", "clip_vision", "EVA02_CLIP_L_336*"),
+    ("face_encoder/parsing_bisenet.pth", "facexlib", "parsing_bisenet.pth"),
+    ("text_encoder/", "text_encoders", "t5xxl*.safetensors"),
+    ("tokenizer/", "text_encoders", "t5xxl*.safetensors"),
+)
+TRUTHY = {"1", "on", "yes", "true"}
+
+
+class SetupError(RuntimeError):
+    """A setup problem the user can fix; the message says how."""
+
+
+@dataclass
+class ModelFolders:
+    """ComfyUI's model folders: models/<kind> plus extra_model_paths.yaml entries, default-first."""
+
+    models_dir: Path
+    extra: list[tuple[str, Path, bool]] = field(default_factory=list)  # (kind, folder, is_default)
+    configs: list[Path] = field(default_factory=list)
+
+    def folders(self, kind: str) -> list[Path]:
+        kinds = (kind, *LEGACY_FOLDERS.get(kind, ()))
+        default = [path for k, path, is_default in self.extra if k in kinds and is_default]
+        own = [self.models_dir / k for k in kinds]
+        others = [path for k, path, is_default in self.extra if k in kinds and not is_default]
+        seen: list[Path] = []
+        for path in default + own + others:
+            if path not in seen:
+                seen.append(path)
+        return seen
+
+
+def read_extra_model_paths(config: Path) -> list[tuple[str, Path, bool]]:
+    """The (kind, folder, is_default) entries of an extra_model_paths.yaml, resolved as ComfyUI resolves them."""
+    try:
+        import yaml
+    except ImportError:
+        raise SetupError(f"Cannot read {config}: PyYAML is not installed (pip install pyyaml).") from None
+    try:
+        data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise SetupError(f"Cannot read {config}: {err}") from None
+    entries = []
+    for section in data.values():
+        if not isinstance(section, dict):
+            continue
+        section = dict(section)
+        base = section.pop("base_path", None)
+        if base is not None:
+            base = Path(os.path.expandvars(os.path.expanduser(str(base))))
+            if not base.is_absolute():
+                base = config.parent / base
+        is_default = bool(section.pop("is_default", False))
+        for kind, value in section.items():
+            for line in str(value).split("\n"):
+                if not line:
+                    continue
+                folder = (base / line) if base is not None else Path(line)
+                if not folder.is_absolute():
+                    folder = config.parent / folder
+                entries.append((kind, Path(os.path.normpath(folder)), is_default))
+    return entries
+
+
+def find_comfyui(explicit: str | None) -> Path | None:
+    """--comfyui, COMFYUI_PATH, or the ComfyUI this pack is installed in (ComfyUI/custom_nodes/<pack>)."""
+    for candidate in (explicit, os.environ.get("COMFYUI_PATH"), PACK_DIR.parent.parent):
+        if candidate and (Path(candidate) / "main.py").is_file():
+            return Path(candidate).resolve()
+    if explicit:
+        raise SetupError(f"{explicit} is not a ComfyUI folder (it has no main.py).")
+    return None
+
+
+def model_folders(comfyui: str | None, models_dir: str | None, extra_configs: Iterable[str]) -> ModelFolders:
+    root = find_comfyui(comfyui)
+    if models_dir:
+        base = Path(models_dir).resolve()
+    elif root is not None:
+        base = root / "models"
+    else:
+        raise SetupError(
+            "ComfyUI not found: run this from a pack installed in ComfyUI/custom_nodes, or pass --comfyui "
+            "/path/to/ComfyUI (or --models-dir /path/to/models, or set COMFYUI_PATH)."
+        )
+    configs = [Path(c).resolve() for c in extra_configs]
+    if root is not None and (root / "extra_model_paths.yaml").is_file():
+        configs.insert(0, root / "extra_model_paths.yaml")
+    folders = ModelFolders(base, configs=configs)
+    for config in configs:
+        folders.extra += read_extra_model_paths(config)
+    return folders
+
+
+@dataclass(frozen=True)
+class FileStatus:
+    file: ModelFile
+    found: Path | None  # where the pack finds it
+    instead: bool  # found in another pack's usual place rather than the snapshot
+    target: Path  # where `download` puts it
+
+
+def _alternatives(file: ModelFile, folders: ModelFolders) -> Path | None:
+    snapshot_path = file.repo_path
+    name = Path(file.path).name
+    for start, kind, pattern in ALTERNATIVES:
+        if not snapshot_path.startswith(start):
+            continue
+        for folder in folders.folders(kind):
+            found = folder.glob(pattern.format(name=name, repo_path=snapshot_path)) if folder.is_dir() else []
+            matches = sorted(p for p in found if p.is_file())
+            if matches:
+                return matches[0]
+    return None
+
+
+def target_folder(file: ModelFile, folders: ModelFolders) -> Path:
+    """Where a file goes: the folder that already holds its snapshot, else the first (default) folder."""
+    top = file.path.split("/", 1)[0]
+    candidates = folders.folders(file.folder)
+    for folder in candidates:
+        if (folder / top).exists():
+            return folder
+    return candidates[0]
+
+
+def file_status(file: ModelFile, folders: ModelFolders) -> FileStatus:
+    for folder in folders.folders(file.folder):
+        if (folder / file.path).is_file():
+            return FileStatus(file, folder / file.path, False, folder / file.path)
+    elsewhere = _alternatives(file, folders)
+    return FileStatus(file, elsewhere, elsewhere is not None, target_folder(file, folders) / file.path)
+
+
+def family_names(requested: str | None) -> list[str]:
+    names = list(FAMILY_FILES)
+    if requested is None:
+        return names
+    for name in names:
+        if name.lower() == requested.lower():
+            return [name]
+    raise SetupError(f"Unknown model family {requested!r}; choose one of {', '.join(names)}.")
+
+
+def uncatalogued_families() -> list[tuple[str, str]]:
+    """(name, repo) of families the pack runs (families.py) whose files are not listed in models.py yet."""
+    try:
+        from .families import FAMILIES
+    except ImportError:  # families.py needs torch; the catalog does not
+        return []
+    return [(f.name, f.repo) for f in FAMILIES if f.name not in FAMILY_FILES]
+
+
+def expected_folders(statuses: list[FileStatus]) -> list[Path]:
+    """Every folder the family's files sit in (snapshot root and subfolders), for the check listing."""
+    folders: set[Path] = set()
+    for status in statuses:
+        relative = Path(status.file.path)
+        root = status.target
+        for _ in relative.parts:
+            root = root.parent
+        for depth in range(1, len(relative.parts)):
+            folders.add(root.joinpath(*relative.parts[:depth]))
+    return sorted(folders)
+
+
+def hf_command(repo: str, statuses: list[FileStatus]) -> str:
+    """The `hf download` line that fetches these files of one repository into the snapshot folder."""
+    local = statuses[0].target
+    for _ in Path(statuses[0].file.repo_path).parts:
+        local = local.parent
+    files = " ".join(s.file.repo_path for s in statuses)
+    return f"hf download {repo} {files} --local-dir {local}"
+
+
+def check(folders: ModelFolders, names: list[str], out=sys.stdout) -> bool:
+    """Print the state of every family's files; True when nothing is missing."""
+    print(f"ComfyUI models folder: {folders.models_dir}", file=out)
+    for config in folders.configs:
+        print(f"Also searched, from {config}:", file=out)
+        for kind, path, is_default in folders.extra:
+            print(f"  {kind}: {path}{' (default)' if is_default else ''}", file=out)
+    complete = True
+    for name in names:
+        statuses = [file_status(f, folders) for f in FAMILY_FILES[name]]
+        repos = sorted({s.file.repo for s in statuses})
+        print(f"\n{name}  ({', '.join(f'https://huggingface.co/{r}' for r in repos)})", file=out)
+        print("  folders:", file=out)
+        for folder in expected_folders([s for s in statuses if not s.instead]):
+            print(f"    [{'ok' if folder.is_dir() else 'missing':<7}] {folder}/", file=out)
+        print("  files:", file=out)
+        for s in statuses:
+            if s.found is not None and not s.instead:
+                print(f"    [ok     ] {s.found}", file=out)
+            elif s.found is not None:
+                print(f"    [ok     ] {s.found}  (used instead of {s.target})", file=out)
+            else:
+                print(f"    [missing] {s.target}", file=out)
+                print(f"              {s.file.purpose}: {s.file.url}", file=out)
+        missing = [s for s in statuses if s.found is None]
+        present = len(statuses) - len(missing)
+        print(f"  {present} of {len(statuses)} files present.", file=out)
+        if missing:
+            complete = False
+            print(f"  Get the missing ones: python -m multiid_core.models download --family {name}", file=out)
+            for repo in sorted({s.file.repo for s in missing}):
+                print(f"  or by hand: {hf_command(repo, [s for s in missing if s.file.repo == repo])}", file=out)
+    for name, repo in uncatalogued_families():
+        print(f"\n{name}  (https://huggingface.co/{repo}): its file list is not in the catalog yet.", file=out)
+    return complete
+
+
+def hub_offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in TRUTHY
+
+
+def probe(url: str, timeout: float) -> str | None:
+    """None when the server answers within `timeout` seconds, else why not. Never blocks longer:
+    name resolution ignores socket timeouts, so the request runs in a thread we stop waiting for."""
+    outcome: dict[str, str | None] = {}
+
+    def attempt() -> None:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+                outcome["error"] = None
+        except urllib.error.HTTPError as err:
+            outcome["error"] = None if err.code < 500 else f"the server answered {err.code} {err.reason}"
+        except Exception as err:  # noqa: BLE001 - any failure means: not reachable
+            reason = getattr(err, "reason", err)
+            outcome["error"] = f"{type(reason).__name__}: {reason}"
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout + 0.5)
+    if worker.is_alive() or "error" not in outcome:
+        return f"no answer within {timeout:g} s"
+    return outcome["error"]
+
+
+def _import_hub():
+    try:
+        import huggingface_hub
+    except ImportError:
+        raise SetupError(
+            "huggingface_hub is not installed (it comes with diffusers): pip install huggingface_hub"
+        ) from None
+    return huggingface_hub
+
+
+@dataclass(frozen=True)
+class Fetch:
+    """One snapshot_download call: these files of `repo` into `local_dir` (as laid out on the hub)."""
+
+    repo: str
+    local_dir: Path
+    files: tuple[str, ...]
+
+
+def plan(folders: ModelFolders, names: list[str]) -> list[Fetch]:
+    """The missing files, grouped by repository and snapshot folder; files already found are skipped."""
+    groups: dict[tuple[str, Path], list[str]] = {}
+    for name in names:
+        for status in (file_status(f, folders) for f in FAMILY_FILES[name]):
+            if status.found is not None:
+                continue
+            file = status.file
+            if not file.repo_path or not file.path.endswith(file.repo_path):
+                raise SetupError(f"{file.where} is not a file of {file.repo} kept in its hub layout.")
+            local = status.target
+            for _ in Path(file.repo_path).parts:
+                local = local.parent
+            group = groups.setdefault((file.repo, local), [])
+            if file.repo_path not in group:
+                group.append(file.repo_path)
+    return [Fetch(repo, local, tuple(files)) for (repo, local), files in groups.items()]
+
+
+def download(folders: ModelFolders, names: list[str], dry_run: bool = False, timeout: float = PROBE_TIMEOUT,
+             out=sys.stdout) -> None:  # fmt: skip
+    fetches = plan(folders, names)
+    if not fetches:
+        print("Every file is already in place; nothing to download.", file=out)
+        return
+    for fetch in fetches:
+        print(f"{fetch.repo} -> {fetch.local_dir}", file=out)
+        for name in fetch.files:
+            print(f"  {name}", file=out)
+    if dry_run:
+        return
+    if hub_offline():
+        raise SetupError(
+            "HF_HUB_OFFLINE is set, so nothing can be downloaded. Unset it (or run on a machine with internet "
+            "access and copy the files to the paths above)."
+        )
+    hub = _import_hub()
+    endpoint = hub.constants.ENDPOINT.rstrip("/")  # HF_ENDPOINT, as the download itself will use
+    problem = probe(f"{endpoint}/api/models/{fetches[0].repo}", timeout)
+    if problem:
+        lines = "\n".join(f"  hf download {f.repo} {' '.join(f.files)} --local-dir {f.local_dir}" for f in fetches)
+        raise SetupError(
+            f"Cannot reach {endpoint} ({problem}). This machine seems to have no internet access (or needs a "
+            f"proxy: set HTTPS_PROXY). Download the files on a machine that has it and copy them to the paths "
+            f"above, e.g. with:\n{lines}"
+        )
+    for fetch in fetches:
+        fetch.local_dir.mkdir(parents=True, exist_ok=True)
+        hub.snapshot_download(fetch.repo, allow_patterns=list(fetch.files), local_dir=fetch.local_dir)
+        missing = [name for name in fetch.files if not (fetch.local_dir / name).is_file()]
+        if missing:
+            raise SetupError(f"{fetch.repo} has no {', '.join(missing)}: the repository layout changed.")
+        _drop_hub_metadata(fetch.local_dir)
+    print("Done.", file=out)
+
+
+def _drop_hub_metadata(local_dir: Path) -> None:
+    """huggingface_hub keeps a .cache/huggingface folder in local_dir; ComfyUI's file lists do not need it."""
+    cache = local_dir / ".cache" / "huggingface"
+    if cache.is_dir() and not any(fnmatch.fnmatch(p.name, "*.incomplete") for p in cache.rglob("*")):
+        shutil.rmtree(cache)
+        if not any((local_dir / ".cache").iterdir()):
+            (local_dir / ".cache").rmdir()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m multiid_core.models", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("check", "list every expected file and folder, and whether it is there (exit 1 if anything is missing)"),
+        ("download", "fetch the missing files from Hugging Face"),
+    ):
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("--comfyui", help="ComfyUI folder (default: the one this pack is installed in)")
+        sub.add_argument("--models-dir", help="models folder, when ComfyUI runs with --base-directory")
+        sub.add_argument(
+            "--extra-model-paths", action="append", default=[], metavar="YAML",
+            help="another extra_model_paths.yaml (ComfyUI's own is read anyway)",
+        )  # fmt: skip
+        sub.add_argument("--family", help=f"only this model family ({', '.join(FAMILY_FILES)})")
+        if name == "download":
+            sub.add_argument("--dry-run", action="store_true", help="print what would be fetched, fetch nothing")
+            sub.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds to wait for the hub")
+    args = parser.parse_args(argv)
+    try:
+        folders = model_folders(args.comfyui, args.models_dir, args.extra_model_paths)
+        names = family_names(args.family)
+        if args.command == "check":
+            return 0 if check(folders, names) else 1
+        download(folders, names, dry_run=args.dry_run, timeout=args.timeout)
+        return 0
+    except SetupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

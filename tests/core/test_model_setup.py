@@ -1,0 +1,161 @@
+"""`python -m multiid_core.models check|download`: what it reports, where it looks, what it fetches, and that
+it fails fast without a network."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from fake_hub import FakeHub
+
+from multiid_core.models import CONSISID_REPO, FAMILY_FILES, INGREDIENTS_REPO
+
+ROOT = Path(__file__).resolve().parents[2]
+CONSISID = FAMILY_FILES["ConsisID"]
+
+
+def run(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> tuple[int, str, float]:
+    """The command as a user runs it; returns (exit code, stdout + stderr, seconds)."""
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "multiid_core.models", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    return result.returncode, result.stdout + result.stderr, time.monotonic() - start
+
+
+@pytest.fixture
+def comfyui(tmp_path: Path) -> Path:
+    """An empty ComfyUI folder (main.py and models/), as a user has before downloading anything."""
+    (tmp_path / "ComfyUI" / "models").mkdir(parents=True)
+    (tmp_path / "ComfyUI" / "main.py").write_text("")
+    return tmp_path / "ComfyUI"
+
+
+def place(models: Path, files, content: bytes = b"x") -> None:
+    for file in files:
+        path = models / file.folder / file.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def test_catalog_lists_every_family_with_hub_files():
+    assert {"ConsisID", "Ingredients"} <= set(FAMILY_FILES)
+    for name, files in FAMILY_FILES.items():
+        assert files, name
+        for file in files:
+            assert file.repo_path and file.path.endswith(file.repo_path), file
+            assert file.url.startswith(f"https://huggingface.co/{file.repo}/resolve/main/")
+    assert {f.repo for f in CONSISID} == {CONSISID_REPO}
+    assert {f.repo for f in FAMILY_FILES["Ingredients"]} == {INGREDIENTS_REPO}
+
+
+def test_check_lists_every_file_folder_and_source(comfyui: Path):
+    code, out, _ = run("check", "--comfyui", str(comfyui))
+    assert code == 1
+    assert f"ComfyUI models folder: {comfyui / 'models'}" in out
+    snapshot = comfyui / "models" / "multiid" / "ConsisID-preview"
+    for folder in ("", "transformer/", "vae/", "scheduler/", "text_encoder/", "tokenizer/", "face_encoder/models/"):
+        assert f"[missing] {snapshot}/{folder}\n" in out, folder
+    for file in CONSISID:
+        assert f"[missing] {comfyui / 'models' / file.folder / file.path}\n" in out
+        assert file.url in out
+    assert "0 of 19 files present" in out
+    assert "python -m multiid_core.models download --family ConsisID" in out
+    assert f"hf download {CONSISID_REPO} face_encoder/models/antelopev2/scrfd_10g_bnkps.onnx" in out
+    assert f"--local-dir {snapshot}\n" in out
+    assert "Ingredients  (https://huggingface.co/feizhengcong/Ingredients)" in out
+
+
+def test_check_passes_when_everything_is_there(comfyui: Path):
+    place(comfyui / "models", CONSISID)
+    code, out, _ = run("check", "--comfyui", str(comfyui), "--family", "consisid")
+    assert code == 0, out
+    assert "[missing]" not in out and "19 of 19 files present" in out and "Ingredients" not in out
+
+
+def test_extra_model_paths_and_other_packs_folders_are_honoured(comfyui: Path, tmp_path: Path):
+    """Files in a folder extra_model_paths.yaml adds (relative base_path), antelopev2 in models/insightface."""
+    shared = tmp_path / "shared"
+    place(shared, [f for f in CONSISID if "antelopev2" not in f.path])
+    for name in ("scrfd_10g_bnkps.onnx", "glintr100.onnx"):
+        (comfyui / "models" / "insightface" / "models" / "antelopev2").mkdir(parents=True, exist_ok=True)
+        (comfyui / "models" / "insightface" / "models" / "antelopev2" / name).write_bytes(b"x")
+    (comfyui / "extra_model_paths.yaml").write_text(
+        "mine:\n    base_path: ../shared\n    is_default: true\n    multiid: multiid\n    clip_vision: |\n"
+        "        clip_vision\n        more_clip_vision\n"
+    )
+    code, out, _ = run("check", "--comfyui", str(comfyui), "--family", "ConsisID")
+    assert code == 0, out
+    assert f"Also searched, from {comfyui / 'extra_model_paths.yaml'}:" in out
+    assert f"multiid: {shared / 'multiid'} (default)" in out and f"clip_vision: {shared / 'more_clip_vision'}" in out
+    assert f"[ok     ] {shared / 'multiid' / 'ConsisID-preview' / 'vae' / 'config.json'}" in out
+    assert f"{comfyui / 'models' / 'insightface' / 'models' / 'antelopev2' / 'glintr100.onnx'}  (used instead" in out
+
+
+def test_face_models_of_another_snapshot_serve_every_family(comfyui: Path):
+    place(comfyui / "models", [f for f in CONSISID if "face_encoder" in f.path])
+    code, out, _ = run("download", "--comfyui", str(comfyui), "--family", "Ingredients", "--dry-run")
+    assert code == 0, out
+    assert "face_encoder" not in out and "transformer/config.json" in out
+
+
+def test_dry_run_names_only_the_missing_files(comfyui: Path):
+    present = [f for f in CONSISID if f.path.endswith(".json")]
+    place(comfyui / "models", present)
+    code, out, _ = run("download", "--comfyui", str(comfyui), "--family", "ConsisID", "--dry-run")
+    assert code == 0, out
+    assert f"{CONSISID_REPO} -> {comfyui / 'models' / 'multiid' / 'ConsisID-preview'}" in out
+    listed = {line.strip() for line in out.splitlines() if line.startswith("  ")}
+    assert listed == {f.repo_path for f in CONSISID if f not in present}
+
+
+def test_offline_setting_fails_at_once(comfyui: Path):
+    code, out, seconds = run("download", "--comfyui", str(comfyui), env={"HF_HUB_OFFLINE": "1"})
+    assert code == 2 and "HF_HUB_OFFLINE is set" in out
+    assert seconds < 10
+
+
+def test_unreachable_hub_fails_fast_with_instructions(comfyui: Path):
+    """A name that does not resolve, and a server that accepts connections but never answers (a dead proxy)."""
+    code, out, seconds = run("download", "--comfyui", str(comfyui), env={"HF_ENDPOINT": "https://hub.invalid"})
+    assert code == 2 and "Cannot reach https://hub.invalid" in out, out
+    assert f"hf download {CONSISID_REPO} " in out and "no internet access" in out
+    assert seconds < 15
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # never accepted, never answered
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        code, out, seconds = run("download", "--comfyui", str(comfyui), env={"HF_ENDPOINT": url})
+    assert code == 2 and f"Cannot reach {url} (no answer within 5 s)" in out, out
+    assert seconds < 15
+
+
+def test_download_fetches_only_the_missing_files_into_the_snapshot(comfyui: Path, tmp_path: Path):
+    files = {f.repo_path: f"content of {f.repo_path}".encode() for f in CONSISID}
+    files["face_encoder/models/buffalo_l/w600k_r50.onnx"] = b"not needed"
+    files["README.md"] = b"not needed"
+    present = [f for f in CONSISID if f.path.endswith("config.json")]
+    place(comfyui / "models", present, b"already here")
+    env = {"HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    with FakeHub({CONSISID_REPO: files}) as hub:
+        env["HF_ENDPOINT"] = hub.url
+        code, out, _ = run("download", "--comfyui", str(comfyui), "--family", "ConsisID", env=env)
+        assert code == 0, out
+        assert sorted(name for _, name in hub.sent) == sorted(f.repo_path for f in CONSISID if f not in present)
+        hub.sent.clear()
+        code, out, _ = run("download", "--comfyui", str(comfyui), "--family", "ConsisID", env=env)
+        assert code == 0 and "nothing to download" in out and hub.sent == []
+    snapshot = comfyui / "models" / "multiid" / "ConsisID-preview"
+    for file in CONSISID:
+        expected = b"already here" if file in present else files[file.repo_path]
+        assert (comfyui / "models" / file.folder / file.path).read_bytes() == expected
+    assert not (snapshot / "README.md").exists() and not (snapshot / "face_encoder" / "models" / "buffalo_l").exists()
+    assert not (snapshot / ".cache").exists()
+    assert run("check", "--comfyui", str(comfyui), "--family", "ConsisID")[0] == 0
