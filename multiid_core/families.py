@@ -35,6 +35,10 @@ class Family:
     eva_style: EvaStyle | None  # which EVA features the perceiver reads (None: no perceiver)
     trained_identities: int  # identities the released weights were trained with
     learned_router: bool = False
+    # How a person enters: "first_frame" (the face as the I2V first latent frame plus perceiver tokens) or
+    # "references" (clean reference latents appended after the video frames: Concat-ID).
+    conditioning: str = "first_frame"
+    max_references: int = 0
 
 
 COGVIDEOX_5B_DEFAULTS = SamplingDefaults(width=720, height=480, frames=49, steps=50, cfg=6.0, fps=8.0)
@@ -63,7 +67,20 @@ CONSISID = Family(
     trained_identities=1,
 )
 
-FAMILIES: tuple[Family, ...] = (INGREDIENTS, CONSISID)
+CONCAT_ID_COGVIDEOX = Family(
+    name="Concat-ID (CogVideoX)",
+    repo="yongzhong/Concat-ID (ModelScope)",
+    # A CogVideoX-5B text-to-video transformer without identity modules: Concat-ID's release is the only such
+    # checkpoint the pack runs (it arrives in SAT format and is converted on load).
+    matches=lambda config, keys: config.get("in_channels") == 16 and not _has_face_modules(keys),
+    defaults=COGVIDEOX_5B_DEFAULTS,
+    eva_style=None,
+    trained_identities=1,
+    conditioning="references",
+    max_references=3,  # the release's RoPE table has room for 13 + 5 latent frames and asserts <= 3 references
+)
+
+FAMILIES: tuple[Family, ...] = (INGREDIENTS, CONSISID, CONCAT_ID_COGVIDEOX)
 
 # Concat-ID on Wan2.1-T2V-1.3B runs as a native ComfyUI MODEL (Load Concat-ID Wan Model, native samplers),
 # so these families are detected by their own loader and are not in FAMILIES. AdaLN first: more specific.
@@ -76,6 +93,7 @@ CONCAT_ID_WAN_ADALN = Family(
     defaults=WAN_2_1_T2V_DEFAULTS,
     eva_style=None,
     trained_identities=1,
+    conditioning="references",
 )
 
 CONCAT_ID_WAN = Family(
@@ -85,6 +103,7 @@ CONCAT_ID_WAN = Family(
     defaults=WAN_2_1_T2V_DEFAULTS,
     eva_style=None,
     trained_identities=1,
+    conditioning="references",
 )
 
 WAN_FAMILIES: tuple[Family, ...] = (CONCAT_ID_WAN_ADALN, CONCAT_ID_WAN)

@@ -19,8 +19,14 @@ PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 _NESTED_KEYS = ("state_dict", "model", "module")
 
 
-def load_state_dict(path: str | os.PathLike, what: str, source: str) -> dict[str, torch.Tensor]:
-    """Tensors of one file, on the CPU. `what` names the model, `source` where to download it."""
+def load_state_dict(
+    path: str | os.PathLike, what: str, source: str, allowed_globals: tuple[type, ...] = ()
+) -> dict[str, torch.Tensor]:
+    """Tensors of one file, on the CPU. `what` names the model, `source` where to download it.
+
+    `allowed_globals`: plain-data classes a release pickles beside its tensors (e.g. argparse.Namespace
+    in DeepSpeed checkpoints), allowed in weights-only unpickling.
+    """
     path = Path(path)
     if not path.is_file():
         raise MultiIDError(f"The {what} file {path} does not exist. Download {source}.")
@@ -30,7 +36,8 @@ def load_state_dict(path: str | os.PathLike, what: str, source: str) -> dict[str
 
             sd = load_file(str(path))
         elif path.suffix in PICKLE_SUFFIXES:
-            sd = torch.load(path, map_location="cpu", weights_only=True, mmap=_is_zip(path))
+            with torch.serialization.safe_globals(list(allowed_globals)):
+                sd = torch.load(path, map_location="cpu", weights_only=True, mmap=_is_zip(path))
         else:
             raise MultiIDError(
                 f"{path} has an unsupported extension for the {what}; expected .safetensors or "

@@ -186,10 +186,11 @@ def family_names(requested: str | None) -> list[str]:
 def uncatalogued_families() -> list[tuple[str, str]]:
     """(name, repo) of families the pack runs (families.py) whose files are not listed in models.py yet."""
     try:
-        from .families import FAMILIES
+        from . import families
     except ImportError:  # families.py needs torch; the catalog does not
         return []
-    return [(f.name, f.repo) for f in FAMILIES if f.name not in FAMILY_FILES]
+    known = {v.name: v.repo for v in vars(families).values() if isinstance(v, families.Family)}
+    return [(name, repo) for name, repo in known.items() if name not in FAMILY_FILES]
 
 
 def expected_folders(statuses: list[FileStatus]) -> list[Path]:
@@ -268,7 +269,8 @@ def probe(url: str, timeout: float) -> str | None:
             outcome["error"] = None if err.code < 500 else f"the server answered {err.code} {err.reason}"
         except Exception as err:  # noqa: BLE001 - any failure means: not reachable
             reason = getattr(err, "reason", err)
-            outcome["error"] = f"{type(reason).__name__}: {reason}"
+            timed_out = isinstance(reason, TimeoutError)
+            outcome["error"] = f"no answer within {timeout:g} s" if timed_out else f"{type(reason).__name__}: {reason}"
 
     worker = threading.Thread(target=attempt, daemon=True)
     worker.start()
@@ -281,6 +283,7 @@ def probe(url: str, timeout: float) -> str | None:
 def _import_hub():
     try:
         import huggingface_hub
+        import huggingface_hub.constants
     except ImportError:
         raise SetupError(
             "huggingface_hub is not installed (it comes with diffusers): pip install huggingface_hub"

@@ -18,9 +18,13 @@ class ModelFile:
     repo: str  # Hugging Face repository
     repo_path: str  # file inside the repository
     purpose: str
+    host: str = "huggingface"  # or "modelscope"
 
     @property
     def url(self) -> str:
+        if self.host == "modelscope":
+            base = f"https://modelscope.cn/models/{self.repo}"
+            return f"{base}/resolve/master/{self.repo_path}" if self.repo_path else base
         if not self.repo_path:
             return f"https://huggingface.co/{self.repo}"
         return f"https://huggingface.co/{self.repo}/resolve/main/{self.repo_path}"
@@ -100,11 +104,66 @@ def cogvideox_config_files(snapshot: str, repo: str, name: str) -> tuple[ModelFi
 CONSISID_CONFIG_FILES = cogvideox_config_files("ConsisID-preview", CONSISID_REPO, "ConsisID")
 INGREDIENTS_CONFIG_FILES = cogvideox_config_files("Ingredients", INGREDIENTS_REPO, "Ingredients")
 
+CONCAT_ID_WAN_REPO = "yongzhong/Concat-ID-Wan"
+WAN_REPACKAGED_REPO = "Comfy-Org/Wan_2.1_ComfyUI_repackaged"
+
+# Concat-ID on Wan2.1-T2V-1.3B: the DiT from the authors' repository (kept as downloaded under
+# models/multiid/Concat-ID-Wan/), the VAE and text encoder as ComfyUI's own Wan workflows use them.
+CONCAT_ID_WAN_ADALN = snapshot_file(
+    "Concat-ID-Wan", CONCAT_ID_WAN_REPO, "second_stage_adaln.pt", "Concat-ID-Wan-AdaLN DiT (Wan2.1-T2V-1.3B)"
+)
+CONCAT_ID_WAN_FIRST_STAGE = snapshot_file(
+    "Concat-ID-Wan", CONCAT_ID_WAN_REPO, "first_stage.pt", "Concat-ID-Wan first-stage DiT (Wan2.1-T2V-1.3B)"
+)
+WAN21_VAE = ModelFile(
+    "vae", "wan_2.1_vae.safetensors", WAN_REPACKAGED_REPO, "split_files/vae/wan_2.1_vae.safetensors", "Wan 2.1 VAE"
+)
+UMT5_XXL = ModelFile(
+    "text_encoders",
+    "umt5_xxl_fp8_e4m3fn_scaled.safetensors",
+    WAN_REPACKAGED_REPO,
+    "split_files/text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors",
+    "UMT5-XXL text encoder (Wan)",
+)
+CONCAT_ID_WAN_MODEL_FILES = (WAN21_VAE, UMT5_XXL)
+
+CONCAT_ID_REPO = "yongzhong/Concat-ID"
+
+
+def _concat_id(repo_path: str, purpose: str) -> ModelFile:
+    return ModelFile("multiid", f"Concat-ID/{repo_path}", CONCAT_ID_REPO, repo_path, purpose, host="modelscope")
+
+
+# Concat-ID needs face detection and parsing only (no EVA-CLIP): antelopev2 and BiSeNet where InstantID/PuLID
+# and facexlib users keep them.
+CONCAT_ID_FACE_FILES = (
+    ModelFile(
+        "insightface", "models/antelopev2/scrfd_10g_bnkps.onnx", CONSISID_REPO,
+        "face_encoder/models/antelopev2/scrfd_10g_bnkps.onnx", "face detection (insightface antelopev2 SCRFD)",
+    ),
+    ModelFile(
+        "insightface", "models/antelopev2/glintr100.onnx", CONSISID_REPO,
+        "face_encoder/models/antelopev2/glintr100.onnx", "face embedding (insightface antelopev2 ArcFace R100)",
+    ),
+    ModelFile("facexlib", "parsing_bisenet.pth", CONSISID_REPO, "face_encoder/parsing_bisenet.pth", "face parsing"),
+)  # fmt: skip
+
+# Concat-ID's CogVideoX release (SAT format, ModelScope): checkpoint folders, not single files.
+CONCAT_ID_COGVIDEOX_FILES = (
+    _concat_id("single-identity", "Concat-ID CogVideoX-5B, one identity (SAT checkpoint folder)"),
+    _concat_id("two-identities", "Concat-ID CogVideoX-5B, two identities (SAT checkpoint folder)"),
+    _concat_id("vae/3d-vae.pt", "CogVideoX VAE (SAT format)"),
+    _concat_id("t5-v1_1-xxl", "T5-v1.1-XXL text encoder and tokenizer"),
+)
+
 # Every file each model family needs, by the family names of families.py. `python -m multiid_core.models
 # check` and `download` walk this registry: add a family here when its loader lands.
 FAMILY_FILES: dict[str, tuple[ModelFile, ...]] = {
     "ConsisID": FACE_FILES + CONSISID_CONFIG_FILES + CONSISID_MODEL_FILES,
     "Ingredients": INGREDIENTS_FACE_FILES + INGREDIENTS_CONFIG_FILES + INGREDIENTS_MODEL_FILES,
+    "Concat-ID-Wan-AdaLN": FACE_FILES + (CONCAT_ID_WAN_ADALN,) + CONCAT_ID_WAN_MODEL_FILES,
+    "Concat-ID-Wan": FACE_FILES + (CONCAT_ID_WAN_FIRST_STAGE,) + CONCAT_ID_WAN_MODEL_FILES,
+    "Concat-ID (CogVideoX)": CONCAT_ID_FACE_FILES + CONCAT_ID_COGVIDEOX_FILES,
 }
 
 

@@ -145,9 +145,13 @@ def load_t5_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, tor
 
 
 def tokenizer_folder(text_encoder_folder: str | os.PathLike) -> Path | None:
-    """The snapshot's own `tokenizer/` next to `text_encoder/`, when it is there."""
-    folder = Path(text_encoder_folder).parent / "tokenizer"
-    return folder if (folder / "spiece.model").is_file() or (folder / "tokenizer.json").is_file() else None
+    """The snapshot's own `tokenizer/` next to `text_encoder/`, or the tokenizer files inside the encoder's
+    folder (Concat-ID's SAT release keeps both in t5-v1_1-xxl/), when they are there."""
+    encoder = Path(text_encoder_folder)
+    for folder in (encoder.parent / "tokenizer", encoder):
+        if (folder / "spiece.model").is_file() or (folder / "tokenizer.json").is_file():
+            return folder
+    return None
 
 
 def load_t5_tokenizer(folder: str | os.PathLike):
@@ -176,3 +180,54 @@ def t5_token_ids(tokenizer, prompt: str, max_length: int = MAX_SEQUENCE_LENGTH) 
             removed,
         )
     return ids
+
+
+# UMT5-XXL: Wan2.1's text encoder (Concat-ID-Wan), read the same way: ComfyUI's own T5 class with the config
+# taken from the tensors, so the released files and tiny test files load through one path.
+
+UMT5_SOURCE = (
+    "umt5_xxl_fp8_e4m3fn_scaled.safetensors (or umt5_xxl_fp16.safetensors) from "
+    "https://huggingface.co/Comfy-Org/Wan_2.1_ComfyUI_repackaged (split_files/text_encoders), into "
+    "ComfyUI/models/text_encoders"
+)
+
+
+def umt5_config_from_state_dict(sd: dict[str, torch.Tensor], where: str) -> dict[str, Any]:
+    """ComfyUI's T5 config for a UMT5 encoder (a relative position bias in every block), from tensor shapes."""
+    if _GATED_WI not in sd or _RELATIVE_BIAS.format(0) not in sd or "shared.weight" not in sd:
+        raise MultiIDError(
+            f"{where} is not a UMT5 text encoder (no gated encoder.block.N.* tensors). Use {UMT5_SOURCE}."
+        )
+    layers = max(int(m.group(1)) for k in sd if (m := re.match(r"encoder\.block\.(\d+)\.", k))) + 1
+    if any(_RELATIVE_BIAS.format(i) not in sd for i in range(1, layers)):
+        raise MultiIDError(
+            f"{where} is T5-v1.1 (the CogVideoX family's encoder: one shared position bias), not UMT5, Wan's "
+            f"encoder. Use {UMT5_SOURCE}."
+        )
+    heads = sd[_RELATIVE_BIAS.format(0)].shape[1]
+    vocab_size, d_model = sd["shared.weight"].shape
+    return {
+        "d_model": d_model,
+        "d_kv": sd["encoder.block.0.layer.0.SelfAttention.q.weight"].shape[0] // heads,
+        "d_ff": sd[_GATED_WI].shape[0],
+        "num_heads": heads,
+        "num_layers": layers,
+        "vocab_size": vocab_size,
+        "dense_act_fn": "gelu_pytorch_tanh",
+        "is_gated_act": True,
+        "model_type": "umt5",
+    }
+
+
+def load_umt5_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor], torch.Tensor]:
+    """A UMT5 file in ComfyUI's layout -> (config, encoder state dict, sentencepiece model bytes)."""
+    raw = load_state_dict(path, "UMT5 text encoder", UMT5_SOURCE)
+    extras = {k.rsplit(".", 1)[-1]: v for k, v in raw.items() if k.endswith(("spiece_model", "scaled_fp8"))}
+    sd = {**t5_encoder_keys(raw), **({"scaled_fp8": extras["scaled_fp8"]} if "scaled_fp8" in extras else {})}
+    sd.pop("spiece_model", None)
+    config = umt5_config_from_state_dict(sd, str(path))
+    if "spiece_model" not in extras:
+        raise MultiIDError(
+            f"{path} carries no tokenizer (spiece_model tensor). ComfyUI's UMT5 files do: use {UMT5_SOURCE}."
+        )
+    return config, sd, extras["spiece_model"]

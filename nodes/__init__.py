@@ -11,6 +11,7 @@ from .model_nodes import LoadMultiIDModel
 from .router_nodes import IDRouter
 from .sampler_nodes import MultiIDDecode, MultiIDSampler
 from .text_nodes import LoadTextEncoder, TextEncode
+from .wan_nodes import ConcatIDWanReference, LoadConcatIDWan, LoadUMT5TextEncoder
 
 register_model_folders()
 
@@ -27,6 +28,9 @@ class MultiIDExtension(ComfyExtension):
             MultiIDSampler,
             MultiIDDecode,
             IdentitySimilarity,
+            LoadUMT5TextEncoder,
+            LoadConcatIDWan,
+            ConcatIDWanReference,
         ]
 
 

@@ -18,6 +18,8 @@ from ..multiid_core.faces.previews import draw_detections
 from . import model_folders, types
 from .memory import PRECISIONS, compute_dtype, patcher
 
+NO_EVA = "none (enough for Concat-ID)"
+
 
 @dataclass
 class LoadedFaceExtractor:
@@ -49,8 +51,9 @@ class LoadFaceExtractor(io.ComfyNode):
                 ),
                 io.Combo.Input(
                     "eva_clip",
-                    options=model_folders.choice_list("eva_clip"),
-                    tooltip="EVA02_CLIP_L_336_psz14_s6B.pt, from the snapshot's face_encoder folder.",
+                    options=[*model_folders.choice_list("eva_clip"), NO_EVA],
+                    tooltip="EVA02_CLIP_L_336_psz14_s6B.pt, from the snapshot's face_encoder folder. ConsisID and "
+                    "Ingredients need it; Concat-ID does not (choose 'none' to skip the 856 MB download).",
                 ),
                 io.Combo.Input(
                     "face_parser",
@@ -80,12 +83,14 @@ class LoadFaceExtractor(io.ComfyNode):
     def execute(cls, antelopev2, eva_clip, face_parser, onnx_provider, precision) -> io.NodeOutput:
         dtype = compute_dtype(precision)
         offload = mm.unet_offload_device()
+        eva = None if eva_clip == NO_EVA else load_eva_clip(model_folders.resolve("eva_clip", eva_clip), offload, dtype)
         core = FaceExtractor(
             detector=FaceDetector(model_folders.resolve("antelopev2", antelopev2), provider=onnx_provider),
             parser=load_face_parser(model_folders.resolve("face_parser", face_parser), offload, dtype),
-            eva=load_eva_clip(model_folders.resolve("eva_clip", eva_clip), offload, dtype),
+            eva=eva,
         )
-        return io.NodeOutput(LoadedFaceExtractor(core, [patcher(core.parser), patcher(core.eva)]))
+        modules = [core.parser] + ([core.eva] if core.eva is not None else [])
+        return io.NodeOutput(LoadedFaceExtractor(core, [patcher(m) for m in modules]))
 
 
 def _image_batch(arrays: list[np.ndarray]) -> torch.Tensor:

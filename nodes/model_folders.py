@@ -112,12 +112,15 @@ FROM_MODEL_FOLDER = "from model folder"
 
 
 def video_model_choices() -> dict[str, Path]:
-    """Snapshot folders (models/multiid/<name>/transformer/) and single transformer files."""
+    """Snapshot folders (models/multiid/<name>/transformer/), SAT checkpoint folders (Concat-ID's
+    models/multiid/<name>/<checkpoint>/latest) and single transformer files."""
     found = {}
     for root in _roots("multiid"):
         for snapshot in sorted(p for p in root.iterdir() if p.is_dir()):
             if (snapshot / "transformer").is_dir():
                 found.setdefault(snapshot.name, snapshot)
+            for checkpoint in sorted(p for p in snapshot.iterdir() if (p / "latest").is_file()):
+                found.setdefault(f"{snapshot.name}/{checkpoint.name}", checkpoint)
     for name in folder_paths.get_filename_list("diffusion_models"):
         if name.endswith(".safetensors"):
             found.setdefault(f"diffusion_models/{name}", Path(folder_paths.get_full_path("diffusion_models", name)))

@@ -12,7 +12,7 @@ from comfy_api.latest import io
 
 from ..multiid_core.errors import MultiIDError
 from ..multiid_core.models import CONSISID_SNAPSHOT
-from ..multiid_core.pipelines.cogvideox_loading import CogVideoXModel, load_snapshot
+from ..multiid_core.pipelines.cogvideox_loading import CogVideoXModel, load_concat_id_cogvideox, load_snapshot
 from . import model_folders, types
 from .memory import patcher
 
@@ -49,16 +49,18 @@ class LoadMultiIDModel(io.ComfyNode):
             node_id="MultiID_LoadModel",
             display_name="Load MultiID Video Model",
             category=f"{types.CATEGORY}/loaders",
-            description="Loads a released identity-video model (ConsisID, Ingredients) from its Hugging Face "
-            "snapshot folder in models/multiid, or a single transformer file from models/diffusion_models. The "
-            "family is detected from the checkpoint.",
+            description="Loads a released identity-video model from models/multiid: a Hugging Face snapshot "
+            "folder (ConsisID-preview, Ingredients), a Concat-ID SAT checkpoint folder (Concat-ID/single-identity, "
+            "Concat-ID/two-identities), or a single transformer file from models/diffusion_models. The family is "
+            "detected from the checkpoint.",
             inputs=[
                 io.Combo.Input(
                     "model",
                     options=list(dict.fromkeys([*model_folders.video_model_choices(), CONSISID_SNAPSHOT.path])),
                     tooltip="A snapshot folder under models/multiid (e.g. ConsisID-preview: the whole "
-                    "BestWishYsh/ConsisID-preview repository) or a diffusers-format transformer .safetensors in "
-                    "models/diffusion_models.",
+                    "BestWishYsh/ConsisID-preview repository; Ingredients), a Concat-ID checkpoint folder (the "
+                    "ModelScope yongzhong/Concat-ID download in models/multiid/Concat-ID), or a diffusers-format "
+                    "transformer .safetensors in models/diffusion_models.",
                 ),
                 io.Combo.Input(
                     "vae",
@@ -92,7 +94,7 @@ class LoadMultiIDModel(io.ComfyNode):
         vae_file = None
         if vae != model_folders.FROM_MODEL_FOLDER:
             vae_file = model_folders.folder_path("vae", vae)
-        elif not path.is_dir():
+        elif not path.is_dir():  # a snapshot brings vae/; a SAT checkpoint folder finds ../vae/3d-vae.pt
             raise MultiIDError(
                 f"{path.name} is a single transformer file, so the VAE cannot come from its folder: choose a "
                 f"CogVideoX VAE file from models/vae in the vae input."
@@ -100,14 +102,17 @@ class LoadMultiIDModel(io.ComfyNode):
         fp8 = weight_storage == "fp8_e4m3fn"
         operations = comfy.ops.manual_cast if fp8 else comfy.ops.disable_weight_init
         offload = mm.unet_offload_device()
-        core = load_snapshot(
-            path if path.is_dir() else path.parent,
-            dtype,
-            operations,
-            transformer_file=None if path.is_dir() else path,
-            vae_file=vae_file,
-            device=offload,
-        )
+        if (path / "latest").is_file():
+            core = load_concat_id_cogvideox(path, dtype, operations, vae_file=vae_file, device=offload)
+        else:
+            core = load_snapshot(
+                path if path.is_dir() else path.parent,
+                dtype,
+                operations,
+                transformer_file=None if path.is_dir() else path,
+                vae_file=vae_file,
+                device=offload,
+            )
         if fp8:
             store_linear_weights_fp8(core.transformer)
         return io.NodeOutput(LoadedVideoModel(core, patcher(core.transformer), patcher(core.vae)))

@@ -14,6 +14,8 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))
 from workflow_builder import Graph  # noqa: E402
 
 from multiid_core.models import (  # noqa: E402
+    CONCAT_ID_COGVIDEOX_FILES,
+    CONCAT_ID_FACE_FILES,
     CONSISID_MODEL_FILES,
     FACE_FILES,
     INGREDIENTS_FACE_FILES,
@@ -25,9 +27,35 @@ WORKFLOWS_DIR = Path(__file__).resolve().parents[1] / "workflows"
 FACES = "ConsisID-preview/face_encoder"
 
 
+# Extensions ComfyUI's model list (/experiment/models, what the editor's missing-model check reads) shows. Other
+# files (the .onnx face models, configs, the tokenizer) would always look missing there, so the workflow's
+# note points to `python -m multiid_core.models check`, which covers every file.
+LISTED_EXTENSIONS = (".safetensors", ".sft", ".ckpt", ".pt", ".pt2", ".pth", ".bin", ".pkl")
+SETUP_NOTE = (
+    "**Model files.** From the MultiID pack folder (ComfyUI/custom_nodes/comfyui-multiid), "
+    "`python -m multiid_core.models check` lists every file this needs, where it goes and where to get it; "
+    "`python -m multiid_core.models download` fetches the missing ones. Every node has a help page: select it "
+    "and open the node library's info panel, or hover an input for its tooltip."
+)
+
+
 def model_entries(files: tuple[ModelFile, ...]) -> list[dict]:
-    """The `models` list the frontend reads to offer downloads of missing files."""
-    return [{"name": f.path, "url": f.url, "directory": f.folder} for f in files]
+    """The `models` list the frontend reads to offer downloads of missing files: every weight file it can see."""
+    return [{"name": f.path, "url": f.url, "directory": f.folder} for f in files if f.path.endswith(LISTED_EXTENSIONS)]
+
+
+def concat_id_face_extractor(graph: Graph, row: int = 0):
+    """Concat-ID needs detection and parsing only: antelopev2 and BiSeNet where most users have them, no EVA."""
+    return graph.add(
+        "MultiID_LoadFaceExtractor",
+        "insightface/models/antelopev2",
+        "none (enough for Concat-ID)",
+        "facexlib/parsing_bisenet.pth",
+        "auto",
+        "auto",
+        column=0,
+        row=row,
+    )
 
 
 def face_extractor(graph: Graph, row: int = 0, snapshot: str = "ConsisID-preview"):
@@ -66,9 +94,11 @@ CONSISID_PROMPT = (
 )
 
 
-def text_encoders(graph: Graph, prompt: str, column: int = 0, row: int = 2, snapshot: str = "ConsisID-preview"):
+def text_encoders(
+    graph: Graph, prompt: str, column: int = 0, row: int = 2, snapshot: str = "ConsisID-preview", folder="text_encoder"
+):
     """The T5 loader and the two prompt encoders every CogVideoX-family workflow uses."""
-    clip = graph.add("MultiID_LoadTextEncoder", f"{snapshot}/text_encoder", "auto", "default", column=column, row=row)
+    clip = graph.add("MultiID_LoadTextEncoder", f"{snapshot}/{folder}", "auto", "default", column=column, row=row)
     positive = graph.add("MultiID_TextEncode", prompt, column=column + 1, row=row, title="Prompt", clip=(clip, "clip"))
     negative = graph.add(
         "MultiID_TextEncode", "", column=column + 1, row=row + 1, title="Negative prompt", clip=(clip, "clip")
@@ -81,6 +111,15 @@ def video_output(graph: Graph, model, latent, prefix: str, fps: float, column: i
     frames = graph.add("MultiID_Decode", True, column=column, row=0, model=(model, "model"), latent=(latent, "latent"))
     video = graph.add("CreateVideo", fps, column=column, row=1, images=(frames, "frames"))
     graph.add("SaveVideo", prefix, "mp4", "h264", column=column + 1, row=0, video=(video, "VIDEO"))
+    return frames
+
+
+def identity_scores(graph: Graph, frames, identities, extractor, column: int, row: int = 1) -> None:
+    """How well the video keeps each person: per-identity ArcFace curves and a summary on the node."""
+    graph.add(
+        "MultiID_IdentitySimilarity", 0, column=column, row=row, title="Identity scores",
+        frames=(frames, "frames"), identities=identities, face_extractor=(extractor, "face_extractor"),
+    )  # fmt: skip
 
 
 def routing_map_output(graph: Graph, sampler, prefix: str, fps: float, column: int):
@@ -150,7 +189,8 @@ def consisid_single_id() -> tuple[Graph, list[dict], str]:
         model=(model, "model"), positive=(positive, "conditioning"), negative=(negative, "conditioning"),
         identity=(identity, "identity"),
     )  # fmt: skip
-    video_output(graph, model, latent, "MultiID/consisid", 8.0, column=3)
+    frames = video_output(graph, model, latent, "MultiID/consisid", 8.0, column=3)
+    identity_scores(graph, frames, (identity, "identity"), extractor, column=4)
     description = (
         "ConsisID: one person from one photo and a detailed prompt, 49 frames at 720x480, 8 fps (the authors' "
         "settings). Put the whole BestWishYsh/ConsisID-preview snapshot in models/multiid/ConsisID-preview."
@@ -187,7 +227,8 @@ def ingredients_two_ids() -> tuple[Graph, list[dict], str]:
         "MultiID_LoadModel", "Ingredients", "from model folder", "bf16", "same as precision", column=2, row=1
     )
     sampler = multi_id_sampler(graph, model, positive, negative, router)
-    video_output(graph, model, sampler, "MultiID/ingredients", 8.0, column=5)
+    frames = video_output(graph, model, sampler, "MultiID/ingredients", 8.0, column=5)
+    identity_scores(graph, frames, (router, "identities"), extractor, column=6, row=1)
     routing_map_output(graph, sampler, "MultiID/ingredients_routing", 8.0, column=5)
     description = (
         "Ingredients: two people, each keeping their own face, routed per video token by the released learned "
@@ -210,7 +251,8 @@ def consisid_placed_two_ids() -> tuple[Graph, list[dict], str]:
         "MultiID_LoadModel", "ConsisID-preview", "from model folder", "bf16", "same as precision", column=3, row=1
     )
     sampler = multi_id_sampler(graph, model, positive, negative, router)
-    video_output(graph, model, sampler, "MultiID/consisid_placed", 8.0, column=5)
+    frames = video_output(graph, model, sampler, "MultiID/consisid_placed", 8.0, column=5)
+    identity_scores(graph, frames, (router, "identities"), extractor, column=6, row=1)
     routing_map_output(graph, sampler, "MultiID/consisid_placed_routing", 8.0, column=5)
     description = (
         "ConsisID with two painted masks: two people from a single-identity model, each where you paint them "
@@ -219,11 +261,35 @@ def consisid_placed_two_ids() -> tuple[Graph, list[dict], str]:
     return graph, model_entries(FACE_FILES + CONSISID_MODEL_FILES), description
 
 
+def concat_id_cogvideox_two_ids() -> tuple[Graph, list[dict], str]:
+    graph = Graph()
+    extractor = concat_id_face_extractor(graph)
+    first, second = two_people(graph, extractor)
+    people = graph.add(
+        "MultiID_IDRouter", "learned", 1.0, "as released (unconditional branch)", column=2, row=0,
+        identity_1=(first, "identity"), identity_2=(second, "identity"),
+    )  # fmt: skip
+    positive, negative = text_encoders(graph, TWO_PEOPLE_PROMPT, row=3, snapshot="Concat-ID", folder="t5-v1_1-xxl")
+    model = graph.add(
+        "MultiID_LoadModel", "Concat-ID/two-identities", "from model folder", "bf16", "same as precision",
+        column=2, row=1,
+    )  # fmt: skip
+    sampler = multi_id_sampler(graph, model, positive, negative, people)
+    video_output(graph, model, sampler, "MultiID/concat_id_cogvideox", 8.0, column=5)
+    description = (
+        "Concat-ID (CogVideoX-5B): two people, each photo's face appended as a clean reference frame after the "
+        "video; 49 frames at 720x480, 8 fps. Put the ModelScope yongzhong/Concat-ID download in "
+        "models/multiid/Concat-ID, antelopev2 in models/insightface/models and parsing_bisenet.pth in models/facexlib."
+    )
+    return graph, model_entries(CONCAT_ID_FACE_FILES + CONCAT_ID_COGVIDEOX_FILES), description
+
+
 WORKFLOWS = {
     "face_identity_preview": face_identity_preview,
     "consisid_single_id": consisid_single_id,
     "ingredients_two_ids": ingredients_two_ids,
     "consisid_placed_two_ids": consisid_placed_two_ids,
+    "concat_id_cogvideox_two_ids": concat_id_cogvideox_two_ids,
 }
 
 
@@ -231,7 +297,7 @@ def build(object_info: dict) -> dict[str, dict]:
     built = {}
     for name, describe in WORKFLOWS.items():
         graph, models, description = describe()
-        built[name] = graph.to_ui(object_info, models, description)
+        built[name] = graph.to_ui(object_info, models, description, note=f"{description}\n\n{SETUP_NOTE}")
     return built
 
 

@@ -35,7 +35,8 @@ class Graph:
         self.nodes.append(node)
         return node
 
-    def to_ui(self, object_info: dict, models: list[dict], description: str) -> dict:
+    def to_ui(self, object_info: dict, models: list[dict], description: str, note: str | None = None) -> dict:
+        """The UI-format workflow; `note` becomes a Markdown note above the graph (a frontend-only node)."""
         links, ui_nodes = [], []
         outputs = {}  # (node id, output name) -> (slot, type, [link ids])
         for node in self.nodes:
@@ -88,14 +89,33 @@ class Graph:
             for name, kind in zip(info["output_name"], info["output"]):
                 slot, _, link_ids = outputs[(ui_node["id"], name)]
                 ui_node["outputs"].append({"name": name, "type": kind, "links": link_ids, "slot_index": slot})
+        if note is not None:
+            ui_nodes.append(
+                {
+                    "id": len(self.nodes) + 1,
+                    "type": "MarkdownNote",
+                    "pos": [40, 40 - ROW_HEIGHT],
+                    "size": [2 * COLUMN_WIDTH - 40, ROW_HEIGHT - 60],
+                    "flags": {},
+                    "order": len(ui_nodes),
+                    "mode": 0,
+                    "inputs": [],
+                    "outputs": [],
+                    "title": "About this workflow",
+                    "properties": {},
+                    "widgets_values": [note],
+                    "color": "#432",
+                    "bgcolor": "#653",
+                }
+            )
         return {
-            "last_node_id": len(self.nodes),
+            "last_node_id": len(ui_nodes),
             "last_link_id": len(links),
             "nodes": sorted(ui_nodes, key=lambda n: n["id"]),
             "links": links,
             "groups": [],
             "config": {},
-            "extra": {"ds": {"scale": 0.8, "offset": [0, 0]}, "info": {"description": description}},
+            "extra": {"info": {"description": description}},  # no saved view: the editor fits the graph
             "models": models,
             "version": 0.4,
         }

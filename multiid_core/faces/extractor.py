@@ -34,11 +34,14 @@ CONCAT_ID_MIN_FOREGROUND = 0.4  # Concat-ID keeps the parsing mask only if it ke
 
 @dataclass
 class FaceExtractor:
-    """The face models one EncodeIdentity needs: detector + ArcFace (ONNX), BiSeNet, EVA (torch)."""
+    """The face models one EncodeIdentity needs: detector + ArcFace (ONNX), BiSeNet, EVA (torch).
+
+    EVA-CLIP feeds the perceiver of ConsisID and Ingredients; Concat-ID needs none, so it may be left out.
+    """
 
     detector: FaceDetector
     parser: torch.nn.Module
-    eva: EvaClipVision
+    eva: EvaClipVision | None
 
 
 def to_uint8_rgb(image: torch.Tensor) -> np.ndarray:
@@ -134,20 +137,25 @@ def encode_photo(
     face_on_white = torch.where(background, white, crop)
     gray_on_white = torch.where(background, white, to_gray(crop))
 
-    with torch.inference_mode():
-        cls_parsed, hidden_parsed = extractor.eva(gray_on_white)
-        cls_crop, hidden_crop = extractor.eva(crop)
-
     def cpu(t: torch.Tensor) -> torch.Tensor:
         return t[0].float().cpu()
+
+    eva = {}
+    if extractor.eva is not None:
+        with torch.inference_mode():
+            cls_parsed, hidden_parsed = extractor.eva(gray_on_white)
+            cls_crop, hidden_crop = extractor.eva(crop)
+        eva = dict(
+            eva_cls_parsed=cpu(cls_parsed),
+            eva_hidden_parsed=[cpu(h) for h in hidden_parsed],
+            eva_cls_crop=cpu(cls_crop),
+            eva_hidden_crop=[cpu(h) for h in hidden_crop],
+        )
 
     features = PhotoFeatures(
         arcface=arcface,
         arcface_crop=arcface_crop,
-        eva_cls_parsed=cpu(cls_parsed),
-        eva_hidden_parsed=[cpu(h) for h in hidden_parsed],
-        eva_cls_crop=cpu(cls_crop),
-        eva_hidden_crop=[cpu(h) for h in hidden_crop],
+        **eva,
         aligned_crop=crop[0].permute(1, 2, 0),
         face_on_white=face_on_white[0].permute(1, 2, 0),
         face_on_black=_concat_id_face(extractor.parser, image, face.kps),

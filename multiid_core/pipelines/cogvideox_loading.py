@@ -18,6 +18,14 @@ from ..dit.cogvideox import CogVideoXConfig, CogVideoXTransformer
 from ..errors import MultiIDError
 from ..families import Family, detect_family
 from ..loading import check_keys, load_sharded_folder, load_state_dict
+from .sat_conversion import (
+    CONCAT_ID_SOURCE,
+    is_sat_transformer,
+    load_sat_pickle,
+    sat_checkpoint_file,
+    sat_transformer_to_diffusers,
+    sat_vae_to_diffusers,
+)
 
 # BestWishYsh/ConsisID-preview transformer/config.json (the 5B I2V layout with ConsisID's modules).
 RELEASED_TRANSFORMER_CONFIG: dict[str, Any] = {
@@ -50,6 +58,14 @@ CROSS_ATTN_HEAD_DIM = 128
 # LFE_output_dim 768 against 2048-wide weights) are wrong: such configs get their LFE sizes from the tensors.
 STALE_LFE_KEYS = ("LFE_num_tokens", "LFE_heads")
 
+# CogVideoX-5B text-to-video (Concat-ID's base; its SAT config: 42 layers, 48 heads of 64, RoPE, no learned
+# positions, 16 input channels).
+RELEASED_T2V_CONFIG: dict[str, Any] = {
+    key: value
+    for key, value in RELEASED_TRANSFORMER_CONFIG.items()
+    if not key.startswith(("cross_attn", "local_face", "LFE_"))
+} | {"in_channels": 16, "use_learned_positional_embeddings": False, "is_train_face": False}
+
 # CogVideoX-5B's VAE (diffusers AutoencoderKLCogVideoX defaults, with the 5B's scaling factor).
 RELEASED_VAE_CONFIG: dict[str, Any] = {"scaling_factor": 0.7, "temporal_compression_ratio": 4}
 
@@ -81,6 +97,11 @@ class CogVideoXModel:
     scheduler_config: dict[str, Any]
     dtype: torch.dtype
     source: str
+    trained_identities: int = 0  # 0: the family's
+
+    @property
+    def identities_trained(self) -> int:
+        return self.trained_identities or self.family.trained_identities
 
     @property
     def vae_scale(self) -> tuple[int, int]:
@@ -191,12 +212,59 @@ def load_vae(path: Path, dtype: torch.dtype, device: torch.device | str = "cpu")
     else:
         config = RELEASED_VAE_CONFIG
         sd = load_state_dict(path, "CogVideoX VAE", source)
+        if any(k.startswith("encoder.down.") for k in sd):  # SAT layout (Concat-ID's vae/3d-vae.pt)
+            sd = sat_vae_to_diffusers(sd)
+            config = {**config, **_vae_sizes(sd)}
     config = {k: v for k, v in config.items() if not k.startswith("_")}
     with torch.device("meta"):
         vae = AutoencoderKLCogVideoX.from_config(config)
     check_keys({k: v.shape for k, v in vae.state_dict().items()}, sd, "CogVideoX VAE", path, source)
     vae.load_state_dict(sd, strict=True, assign=True)
     return vae.to(device=device, dtype=dtype).eval()
+
+
+def _vae_sizes(sd: dict[str, torch.Tensor]) -> dict[str, Any]:
+    """Sizes of a converted SAT VAE. Group counts are not in the tensors: the release uses 32 groups, and
+    narrower test VAEs use their narrowest width."""
+    blocks = 1 + max(int(k.split(".")[2]) for k in sd if k.startswith("encoder.down_blocks."))
+    widths = tuple(sd[f"encoder.down_blocks.{i}.resnets.0.conv2.conv.weight"].shape[0] for i in range(blocks))
+    return {
+        "block_out_channels": widths,
+        "latent_channels": sd["encoder.conv_out.conv.weight"].shape[0] // 2,
+        "layers_per_block": 1 + max(int(k.split(".")[4]) for k in sd if k.startswith("encoder.down_blocks.0.resnets.")),
+        "norm_num_groups": min(32, *widths),
+    }
+
+
+def load_concat_id_cogvideox(
+    folder: Path,
+    dtype: torch.dtype,
+    operations: Any = torch.nn,
+    vae_file: Path | None = None,
+    device: torch.device | str = "cpu",
+) -> CogVideoXModel:
+    """A Concat-ID SAT checkpoint folder (single-identity/ or two-identities/), converted to our transformer."""
+    sat = load_sat_pickle(sat_checkpoint_file(folder), "Concat-ID transformer")
+    if not is_sat_transformer(sat):
+        raise MultiIDError(
+            f"{folder} does not hold a SAT CogVideoX transformer (no model.diffusion_model.transformer.layers.* "
+            f"tensors). Download the Concat-ID checkpoint folders from {CONCAT_ID_SOURCE}."
+        )
+    sd = sat_transformer_to_diffusers(sat)
+    config = CogVideoXConfig.from_dict({**RELEASED_T2V_CONFIG, **sizes_from_state_dict(sd)})
+    family = detect_family({"in_channels": config.in_channels}, sd.keys(), str(folder))
+    expected = {k: v.shape for k, v in CogVideoXTransformer(config, device="meta").state_dict().items()}
+    check_keys(expected, sd, f"{family.name} transformer", folder, CONCAT_ID_SOURCE)
+    transformer = CogVideoXTransformer.from_state_dict(config, sd, operations, dtype=dtype, device=device)
+    return CogVideoXModel(
+        family=family,
+        transformer=transformer,
+        vae=load_vae(vae_file or folder.parent / "vae" / "3d-vae.pt", dtype, device),
+        scheduler_config=dict(RELEASED_SCHEDULER_CONFIG),
+        dtype=dtype,
+        source=str(folder),
+        trained_identities=2 if "two" in folder.name.lower() else 1,
+    )
 
 
 def load_snapshot(

@@ -130,6 +130,38 @@ def encode_first_frame(
     return torch.cat([latent, padding], dim=1)
 
 
+def letterbox(face: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """[H, W, 3] in 0..1 -> [1, 3, height, width] in -1..1: fitted (bicubic), padded black, centre-cropped.
+
+    Concat-ID's `resize_pad_crop`: the reference keeps its aspect ratio inside the video frame.
+    """
+    import torchvision.transforms.functional as TF
+
+    image = face.permute(2, 0, 1)[None].float()
+    h, w = image.shape[-2:]
+    size = [height, int(w * height / h)] if h / w >= height / width else [int(h * width / w), width]
+    image = TF.resize(image, size, interpolation=TF.InterpolationMode.BICUBIC)
+    h, w = image.shape[-2:]
+    pad_h, pad_w = max(height - h, 0), max(width - w, 0)
+    image = torch.nn.functional.pad(image, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+    image = TF.center_crop(image, [height, width])
+    return (image * 2.0 - 1.0).clamp(-1, 1)
+
+
+def reference_latents(
+    model: CogVideoXModel, people: IdentitySet, settings: SamplerSettings, generator: torch.Generator
+) -> torch.Tensor:
+    """[1, N, C, h, w]: each person's parsed face on black, letterboxed, encoded to one clean latent frame."""
+    vae_param = next(model.vae.parameters())
+    frames = []
+    for identity in people.identities:
+        pixels = letterbox(identity.primary.face_on_black, settings.width, settings.height)
+        pixels = pixels.to(vae_param.device, vae_param.dtype).unsqueeze(2)  # [1, 3, 1, H, W]
+        latent = model.vae.encode(pixels).latent_dist.sample(generator)
+        frames.append((model.vae.config.scaling_factor * latent.to(model.dtype)).permute(0, 2, 1, 3, 4))
+    return torch.cat(frames, dim=1)
+
+
 def identity_tokens(model: CogVideoXModel, identities: list[Identity], device: torch.device) -> torch.Tensor:
     """[N, 32, D] perceiver tokens, one row per person: per photo, then averaged over that person's photos."""
     style = model.family.eva_style
@@ -146,6 +178,26 @@ def check_people(model: CogVideoXModel, people: IdentitySet) -> None:
     count, family = len(people.identities), model.family
     if count == 0:
         raise MultiIDError(f"{family.name} needs an identity: connect an Encode Identity node.")
+    if family.conditioning == "references":
+        if count > family.max_references:
+            raise MultiIDError(
+                f"{family.name} appends one reference frame per person and has positions for at most "
+                f"{family.max_references}; got {count} people."
+            )
+        if any(m is not None for m in people.masks):
+            raise MultiIDError(
+                f"{family.name} does not take masks (its references are not tied to regions). Disconnect the masks, "
+                f"or use Concat-ID Wan, whose regional reference attention places people."
+            )
+        if count != model.identities_trained:
+            log.warning(
+                "This %s checkpoint was trained with %d reference(s); %d given. The release has a separate "
+                "checkpoint for each count (single-identity, two-identities).",
+                family.name,
+                model.identities_trained,
+                count,
+            )
+        return
     if count > 1 and not family.learned_router and people.mode != "masks":
         raise MultiIDError(
             f"{family.name} has no learned router, so it cannot tell {count} people apart by itself. In ID Router "
@@ -210,40 +262,49 @@ def sample(
     coverage = coverage_matrix(people.masks, tokens, settings.frames, people.labels)
     generator = torch.Generator("cpu").manual_seed(settings.seed)
 
-    image_latents = encode_first_frame(model, first_frame_image(model, people, settings), grid, settings, generator)
+    appended = model.family.conditioning == "references"
+    if appended:
+        condition = reference_latents(model, people, settings, generator).to(device, dtype)
+        channels = transformer.config.in_channels
+    else:
+        first_frame = first_frame_image(model, people, settings)
+        condition = encode_first_frame(model, first_frame, grid, settings, generator).to(device, dtype)
+        channels = transformer.config.in_channels - condition.shape[2]
     scheduler = make_scheduler(settings.scheduler, model.scheduler_config)
     scheduler.set_timesteps(settings.steps, device=device)
-    channels = transformer.config.in_channels - image_latents.shape[2]
     shape = (1, grid.frames, channels, grid.height, grid.width)
     latents = torch.randn(shape, generator=generator, dtype=dtype).to(device) * scheduler.init_noise_sigma
 
     recorder = RoutingRecorder()
-    identity = IdentityInjection(
-        identity_tokens(model, people.identities, device),
-        scale=settings.identity_strength * transformer.config.local_face_scale,
-        mode=people.mode,
-        coverage=None if coverage is None else coverage.to(device),
-        prior_strength=people.prior_strength,
-        per_branch=people.per_branch,
-        recorder=recorder,
-    )
+    identity = None
+    if transformer.config.is_train_face:
+        identity = IdentityInjection(
+            identity_tokens(model, people.identities, device),
+            scale=settings.identity_strength * transformer.config.local_face_scale,
+            mode=people.mode,
+            coverage=None if coverage is None else coverage.to(device),
+            prior_strength=people.prior_strength,
+            per_branch=people.per_branch,
+            recorder=recorder,
+        )
     rope = None
     if transformer.config.use_rotary_positional_embeddings:
-        rope = cogvideox_rope(transformer.config, grid.frames, grid.height, grid.width, device)
+        frames = grid.frames + (condition.shape[1] if appended else 0)  # references take the next time indices
+        rope = cogvideox_rope(transformer.config, frames, grid.height, grid.width, device)
     guided = settings.cfg > 1.0
     text = torch.cat([negative, positive]) if guided else positive
     text = text.to(device, dtype)
-    image_latents = image_latents.to(device, dtype)
-    batch_image = torch.cat([image_latents] * 2) if guided else image_latents
+    batch_condition = torch.cat([condition] * 2) if guided else condition  # in both guidance branches
     recorded = recording_steps(map_steps, settings.steps)
 
     old_prediction = None
     timesteps = scheduler.timesteps
     for i, t in enumerate(timesteps):
         recorder.active = i in recorded
-        model_input = torch.cat([latents] * 2) if guided else latents
-        model_input = torch.cat([scheduler.scale_model_input(model_input, t), batch_image], dim=2)
-        noise_pred = transformer(model_input, text, t.expand(model_input.shape[0]), rope, identity=identity).float()
+        model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if guided else latents, t)
+        model_input = torch.cat([model_input, batch_condition], dim=1 if appended else 2)
+        noise_pred = transformer(model_input, text, t.expand(model_input.shape[0]), rope, identity=identity)
+        noise_pred = noise_pred[:, : grid.frames].float()  # the reference slots never reach the scheduler
         if guided:
             scale = settings.cfg
             if settings.dynamic_cfg:
@@ -260,7 +321,10 @@ def sample(
         latents = latents.to(dtype)
         if on_step is not None:
             on_step(i + 1, len(timesteps), latents)
-    return SampleResult(latents.float(), recorder.mean(), tokens)
+    routing = recorder.mean()
+    if routing is None:  # nothing injected per token (Concat-ID): a black map
+        routing = torch.zeros(tokens.tokens, len(people.identities))
+    return SampleResult(latents.float(), routing, tokens)
 
 
 @torch.inference_mode()

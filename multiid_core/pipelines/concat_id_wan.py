@@ -31,6 +31,7 @@ from ..dit.wan import ConcatIDWan, WanConfig
 from ..errors import MultiIDError
 from ..families import CONCAT_ID_WAN, WAN_FAMILIES, Family
 from ..loading import check_keys, load_state_dict
+from ..routing import INSIDE, TokenGrid, mask_coverage
 
 log = logging.getLogger(__name__)
 
@@ -150,40 +151,22 @@ def latent_frames(frames: int) -> int:
     return (frames - 1) // VAE_SCALE[0] + 1
 
 
-def token_regions(
-    masks: Sequence[torch.Tensor | None], frames: int, height: int, width: int
-) -> torch.Tensor | None:
+def token_regions(masks: Sequence[torch.Tensor | None], frames: int, height: int, width: int) -> torch.Tensor | None:
     """Per reference, which video tokens may attend to it: float [R, F_lat, height/16, width/16] of 0/1.
 
-    `masks` are ComfyUI MASKs ([T, H, W] or [H, W], 0..1), one per reference; None means everywhere. A
-    token belongs to a region when at least half of its 16x16 pixels (averaged over the 4 frames its
-    latent frame covers; the first latent frame covers frame 0 only) are inside. A mask of one frame
-    holds for the whole video; other lengths are stretched to the video's frames. All None: no regions.
+    `masks` are ComfyUI MASKs, one per reference, read as ID Router reads them for every family
+    (routing.mask_coverage: stretched to the frame; 1 frame for the whole video, or one per video or
+    latent frame): a token is inside when the mask covers at least half of it. None: everywhere.
+    All None: no regions.
     """
     if all(m is None for m in masks):
         return None
-    grid = (latent_frames(frames), height // TOKEN_PIXELS, width // TOKEN_PIXELS)
-    rows = []
-    for k, mask in enumerate(masks):
-        if mask is None:
-            rows.append(torch.ones(grid))
-            continue
-        mask = mask.detach().float().cpu()
-        mask = mask[None] if mask.ndim == 2 else mask
-        if mask.ndim != 3 or mask.shape[0] == 0:
-            raise MultiIDError(f"The mask of identity {k + 1} has shape {tuple(mask.shape)}; expected [frames, H, W].")
-        if mask.shape[0] == 1:
-            mask = mask.expand(frames, -1, -1)
-        elif mask.shape[0] != frames:
-            mask = mask[torch.linspace(0, mask.shape[0] - 1, frames).round().long()]
-        pooled = F.interpolate(mask[:, None], size=(height, width), mode="bilinear", align_corners=False)
-        pooled = F.adaptive_avg_pool2d(pooled, grid[1:])[:, 0]  # [frames, h, w] coverage per token
-        first, rest = pooled[:1], pooled[1:]
-        rest = F.pad(rest, (0, 0, 0, 0, 0, -rest.shape[0] % VAE_SCALE[0]), value=0.0)
-        groups = rest.reshape(-1, VAE_SCALE[0], *grid[1:]).mean(1) if rest.shape[0] else rest[:0]
-        coverage = torch.cat([first, groups])[: grid[0]]
-        rows.append((coverage >= 0.5).float())
-    return torch.stack(rows)
+    grid = TokenGrid(latent_frames(frames), height // TOKEN_PIXELS, width // TOKEN_PIXELS)
+    rows = [
+        torch.ones(grid.tokens) if m is None else (mask_coverage(m.cpu(), grid, frames, f"identity {k + 1}") >= INSIDE)
+        for k, m in enumerate(masks)
+    ]
+    return torch.stack(rows).float().reshape(len(masks), grid.frames, grid.rows, grid.cols)
 
 
 # ----------------------------------------------------------------------------------------------------- sampling
@@ -240,4 +223,3 @@ def sample(
         if on_step is not None:
             on_step(i + 1, steps)
     return latents
-

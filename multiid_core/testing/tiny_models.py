@@ -18,9 +18,11 @@ import torch
 
 from ..faces.eva_clip import timm_to_eva_clip
 from .tiny_cogvideox import write_tiny_consisid_snapshot, write_tiny_ingredients_snapshot
+from .tiny_concat_id import write_tiny_concat_id_snapshot
 from .tiny_faces import write_tiny_antelopev2
 from .tiny_parsing import write_random_face_parser
 from .tiny_t5 import write_tiny_t5_snapshot
+from .tiny_wan import write_tiny_wan_models
 
 
 def write_tiny_eva_clip(path: str | os.PathLike, width: int = 64, depth: int = 24, seed: int = 0) -> Path:
@@ -99,6 +101,13 @@ def write_all(base_dir: Path) -> list[Path]:
         written += write_face_models(multiid, snapshot)
         written += write_tiny_t5_snapshot(multiid / snapshot)
         written += write_model(multiid / snapshot)
+    # antelopev2 and the parser where InstantID/PuLID/facexlib users keep them (the Concat-ID workflows' choice)
+    written += [p for p in write_tiny_antelopev2(multiid.parent / "insightface" / "models" / "antelopev2").iterdir()]
+    written.append(multiid.parent / "facexlib" / "parsing_bisenet.pth")
+    written[-1].parent.mkdir(parents=True, exist_ok=True)
+    write_random_face_parser(written[-1])
+    written += write_tiny_concat_id_snapshot(multiid / "Concat-ID")
+    written += write_tiny_wan_models(Path(base_dir) / "models")
     return written
 
 

@@ -64,7 +64,7 @@ def test_missing_model_file_names_path_and_download(node_classes, comfy_base, ex
     error = pack_error(node_classes)
     with pytest.raises(error) as raised:
         node_classes["MultiID_LoadFaceExtractor"].execute(
-            **{**extractor_inputs, "eva_clip": "Ingredients/face_encoder/EVA02_CLIP_L_336_psz14_s6B.pt"}
+            **{**extractor_inputs, "eva_clip": "NotDownloaded/face_encoder/EVA02_CLIP_L_336_psz14_s6B.pt"}
         )
     message = str(raised.value)
     assert "ComfyUI/models/multiid/ConsisID-preview/face_encoder/EVA02_CLIP_L_336_psz14_s6B.pt" in message

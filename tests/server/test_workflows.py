@@ -97,3 +97,11 @@ def test_consisid_placed_two_ids_puts_each_person_in_their_mask(server, object_i
     left, right = routing[:, 40:130].mean((0, 1)), routing[:, 220:310].mean((0, 1))
     assert left[0] > left[2] + 100  # person 1 (orange) on the left
     assert right[2] > right[0] + 100  # person 2 (blue) on the right
+
+
+def test_concat_id_cogvideox_two_ids_writes_video(server, object_info):
+    entry = shrunk(server, object_info, "concat_id_cogvideox_two_ids")
+    videos = saved_videos(server, entry)
+    assert len(videos) == 1
+    frames = video_frames(videos[0])
+    assert len(frames) == 9 and frames[0][:2] == (352, 240) and frames[0][2] == 8.0

@@ -1,0 +1,211 @@
+"""Tiny random Wan-family files in the released layouts: Concat-ID-Wan DiTs, the Wan 2.1 VAE, UMT5.
+
+- `first_stage.pt` / `second_stage_adaln.pt`: plain `torch.save` state dicts with the keys of
+  yongzhong/Concat-ID-Wan (Wan2.1 layout; the AdaLN file adds `time_projection_ref.1.*` and
+  `blocks.N.modulation_ref`), bf16, 2 blocks of width 256 (head size 128 as in every Wan2.1).
+- `wan_2.1_vae.safetensors`: the Wan 2.1 VAE's keys (Comfy-Org/Wan_2.1_ComfyUI_repackaged, the same as
+  the original Wan2.1_VAE.pth) at base width 8 instead of 96; ComfyUI's VAELoader reads the width
+  from `decoder.head.0.gamma`, so it loads the tiny file natively.
+- `umt5_xxl_fp8_e4m3fn_scaled.safetensors`: ComfyUI's UMT5 file layout (scaled fp8 linear weights with
+  `scale_weight`, a `scaled_fp8` marker, the tokenizer as a `spiece_model` byte tensor) at width 32. Its
+  tokenizer is the T5 sentencepiece model rebuilt by tiny_t5 (the real UMT5 vocabulary is not on disk).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from ..dit.wan import ConcatIDWan, WanConfig
+from .tiny_t5 import write_t5_tokenizer
+
+TINY_WAN = WanConfig(dim=256, ffn_dim=512, num_heads=2, num_layers=2, text_dim=32)
+TINY_UMT5 = {"d_model": 32, "num_layers": 2, "num_heads": 2, "d_kv": 16, "d_ff": 64, "vocab_size": 32128}
+TINY_VAE_DIM = 8
+CONCAT_ID_WAN_FILES = {"first_stage.pt": False, "second_stage_adaln.pt": True}
+
+
+def _randn(shape: tuple[int, ...], std: float, generator: torch.Generator) -> torch.Tensor:
+    return torch.randn(shape, generator=generator) * std
+
+
+def tiny_concat_id_wan_state_dict(adaln: bool, seed: int = 0) -> dict[str, torch.Tensor]:
+    """fp32 weights with sane scales (Linear ~ 1/sqrt(fan_in), norms near 1, modulations ~ 1/sqrt(dim))."""
+    config = WanConfig(**{**TINY_WAN.as_dict(), "adaln_reference": adaln})
+    generator = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, tensor in ConcatIDWan(config, device="meta").state_dict().items():
+        shape = tuple(tensor.shape)
+        if name.endswith("modulation") or name.endswith("modulation_ref"):
+            out[name] = _randn(shape, config.dim**-0.5, generator)
+        elif name.endswith(".bias"):
+            out[name] = _randn(shape, 0.02, generator)
+        elif len(shape) == 1:  # norm weights
+            out[name] = 1.0 + _randn(shape, 0.1, generator)
+        else:
+            fan_in = tensor[0].numel()
+            out[name] = _randn(shape, fan_in**-0.5, generator)
+    return out
+
+
+def write_tiny_concat_id_wan(folder: str | os.PathLike, seed: int = 0) -> list[Path]:
+    """`first_stage.pt` and `second_stage_adaln.pt` as in yongzhong/Concat-ID-Wan (bf16 state dicts)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, adaln in CONCAT_ID_WAN_FILES.items():
+        sd = {k: v.to(torch.bfloat16) for k, v in tiny_concat_id_wan_state_dict(adaln, seed).items()}
+        torch.save(sd, folder / name)
+        written.append(folder / name)
+    return written
+
+
+def wan_vae_shapes(dim: int = 96, z_dim: int = 16) -> dict[str, tuple[int, ...]]:
+    """Every tensor of the Wan 2.1 VAE (original key names), for base width `dim` (96 released)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def conv3d(name: str, cin: int, cout: int, kernel: tuple[int, int, int] = (3, 3, 3)) -> None:
+        shapes[f"{name}.weight"] = (cout, cin, *kernel)
+        shapes[f"{name}.bias"] = (cout,)
+
+    def conv2d(name: str, cin: int, cout: int, kernel: int) -> None:
+        shapes[f"{name}.weight"] = (cout, cin, kernel, kernel)
+        shapes[f"{name}.bias"] = (cout,)
+
+    def residual(name: str, cin: int, cout: int) -> None:
+        shapes[f"{name}.residual.0.gamma"] = (cin, 1, 1, 1)
+        conv3d(f"{name}.residual.2", cin, cout)
+        shapes[f"{name}.residual.3.gamma"] = (cout, 1, 1, 1)
+        conv3d(f"{name}.residual.6", cout, cout)
+        if cin != cout:
+            conv3d(f"{name}.shortcut", cin, cout, (1, 1, 1))
+
+    def middle(name: str, channels: int) -> None:
+        residual(f"{name}.0", channels, channels)
+        shapes[f"{name}.1.norm.gamma"] = (channels, 1, 1)
+        conv2d(f"{name}.1.to_qkv", channels, 3 * channels, 1)
+        conv2d(f"{name}.1.proj", channels, channels, 1)
+        residual(f"{name}.2", channels, channels)
+
+    mult = (1, 2, 4, 4)
+    # encoder: downsample2d, downsample3d, downsample3d (temperal_downsample False, True, True)
+    conv3d("encoder.conv1", 3, dim)
+    index, cin = 0, dim
+    for level, m in enumerate(mult):
+        cout = dim * m
+        for _ in range(2):
+            residual(f"encoder.downsamples.{index}", cin, cout)
+            index, cin = index + 1, cout
+        if level < len(mult) - 1:
+            conv2d(f"encoder.downsamples.{index}.resample.1", cout, cout, 3)
+            if level > 0:
+                conv3d(f"encoder.downsamples.{index}.time_conv", cout, cout, (3, 1, 1))
+            index += 1
+    middle("encoder.middle", cin)
+    shapes["encoder.head.0.gamma"] = (cin, 1, 1, 1)
+    conv3d("encoder.head.2", cin, 2 * z_dim)
+    conv3d("conv1", 2 * z_dim, 2 * z_dim, (1, 1, 1))
+    conv3d("conv2", z_dim, z_dim, (1, 1, 1))
+    # decoder: upsample3d, upsample3d, upsample2d; each upsample halves the channels it hands on
+    top = dim * mult[-1]
+    conv3d("decoder.conv1", z_dim, top)
+    middle("decoder.middle", top)
+    index, cin = 0, top
+    outs = [dim * m for m in reversed(mult)]
+    for level, cout in enumerate(outs):
+        if level > 0:
+            cin //= 2
+        for _ in range(3):
+            residual(f"decoder.upsamples.{index}", cin, cout)
+            index, cin = index + 1, cout
+        if level < len(outs) - 1:
+            conv2d(f"decoder.upsamples.{index}.resample.1", cout, cout // 2, 3)
+            if level < 2:
+                conv3d(f"decoder.upsamples.{index}.time_conv", cout, 2 * cout, (3, 1, 1))
+            index += 1
+    shapes["decoder.head.0.gamma"] = (cin, 1, 1, 1)
+    conv3d("decoder.head.2", cin, 3)
+    return shapes
+
+
+def write_tiny_wan_vae(path: str | os.PathLike, dim: int = TINY_VAE_DIM, seed: int = 0) -> Path:
+    """The Wan 2.1 VAE's keys at a tiny width, bf16 like the repackaged file."""
+    generator = torch.Generator().manual_seed(seed)
+    sd = {}
+    for name, shape in wan_vae_shapes(dim).items():
+        if name.endswith("gamma"):
+            sd[name] = 1.0 + _randn(shape, 0.05, generator)
+        elif name.endswith("bias"):
+            sd[name] = _randn(shape, 0.01, generator)
+        else:
+            fan_in = max(1, int(torch.tensor(shape[1:]).prod()))
+            sd[name] = _randn(shape, 0.5 * fan_in**-0.5, generator)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.to(torch.bfloat16).contiguous() for k, v in sd.items()}, str(path))
+    return path
+
+
+def tiny_umt5_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
+    """fp32 UMT5 encoder weights under ComfyUI's / transformers' names (a relative bias in every block)."""
+    c = TINY_UMT5
+    inner = c["num_heads"] * c["d_kv"]
+    generator = torch.Generator().manual_seed(seed)
+    sd = {"shared.weight": _randn((c["vocab_size"], c["d_model"]), 1.0, generator)}
+    for i in range(c["num_layers"]):
+        block = f"encoder.block.{i}.layer"
+        for name in "qkv":
+            sd[f"{block}.0.SelfAttention.{name}.weight"] = _randn(
+                (inner, c["d_model"]), c["d_model"] ** -0.5, generator
+            )
+        sd[f"{block}.0.SelfAttention.o.weight"] = _randn((c["d_model"], inner), inner**-0.5, generator)
+        sd[f"{block}.0.SelfAttention.relative_attention_bias.weight"] = _randn((32, c["num_heads"]), 1.0, generator)
+        sd[f"{block}.0.layer_norm.weight"] = 1.0 + _randn((c["d_model"],), 0.1, generator)
+        for name in ("wi_0", "wi_1"):
+            sd[f"{block}.1.DenseReluDense.{name}.weight"] = _randn(
+                (c["d_ff"], c["d_model"]), c["d_model"] ** -0.5, generator
+            )
+        sd[f"{block}.1.DenseReluDense.wo.weight"] = _randn((c["d_model"], c["d_ff"]), c["d_ff"] ** -0.5, generator)
+        sd[f"{block}.1.layer_norm.weight"] = 1.0 + _randn((c["d_model"],), 0.1, generator)
+    sd["encoder.final_layer_norm.weight"] = 1.0 + _randn((c["d_model"],), 0.1, generator)
+    return sd
+
+
+def scaled_fp8(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """ComfyUI's scaled fp8 format: each linear weight as float8_e4m3fn / scale, `scale_weight`, a marker."""
+    out = {}
+    for name, tensor in sd.items():
+        if name.endswith(".weight") and tensor.ndim == 2 and ".layer." in name and "relative_attention" not in name:
+            scale = tensor.abs().max() / 448.0
+            out[name] = (tensor / scale).to(torch.float8_e4m3fn)
+            out[name[: -len("weight")] + "scale_weight"] = scale.reshape(()).float()
+        else:
+            out[name] = tensor.to(torch.float16)
+    out["scaled_fp8"] = torch.empty(0, dtype=torch.float8_e4m3fn)
+    return out
+
+
+def write_tiny_umt5(path: str | os.PathLike, seed: int = 0) -> Path:
+    """A UMT5 text encoder file as ComfyUI's Wan templates use it (scaled fp8, tokenizer inside)."""
+    sd = scaled_fp8(tiny_umt5_state_dict(seed))
+    with tempfile.TemporaryDirectory() as folder:
+        spiece = write_t5_tokenizer(folder)[0].read_bytes()
+    sd["spiece_model"] = torch.frombuffer(bytearray(spiece), dtype=torch.uint8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
+    return path
+
+
+def write_tiny_wan_models(models_dir: str | os.PathLike) -> list[Path]:
+    """Everything concat_id_wan.json loads, at the paths users put the real files (models/...)."""
+    models = Path(models_dir)
+    return [
+        *write_tiny_concat_id_wan(models / "multiid" / "Concat-ID-Wan"),
+        write_tiny_wan_vae(models / "vae" / "wan_2.1_vae.safetensors"),
+        write_tiny_umt5(models / "text_encoders" / "umt5_xxl_fp8_e4m3fn_scaled.safetensors"),
+    ]

@@ -1,0 +1,376 @@
+"""Concat-ID-Wan inside ComfyUI: our DiT against ComfyUI's WanModel, the nodes, native sampling, UMT5 and VAE.
+
+References: ComfyUI's own WanModel with the same weights (the plain Wan parts), the release's equations
+(model_fn_wan_video, forward, forward_adaln of ML-GSAI/Concat-ID) written on ComfyUI's WanModel modules
+(the Concat-ID parts), our ComfyUI-free sampler (which follows the release's loop) for the native
+samplers, transformers' UMT5EncoderModel for the text encoder.
+"""
+
+import math
+import sys
+from types import SimpleNamespace
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from multiid_core.dit.wan import ConcatIDWan, WanConfig
+from multiid_core.pipelines.concat_id_wan import letterbox, read_checkpoint, sample
+from multiid_core.testing.tiny_wan import TINY_UMT5, wan_vae_shapes
+
+NODES = ("MultiID_LoadUMT5TextEncoder", "MultiID_LoadConcatIDWan", "MultiID_ConcatIDWanReference")
+FILES = {"first": "Concat-ID-Wan/first_stage.pt", "adaln": "Concat-ID-Wan/second_stage_adaln.pt"}
+UMT5 = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
+SIZE = dict(width=64, height=48, length=9)  # 3 latent frames of 6x8 latents (3x4 tokens)
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a.float() - b.float()).abs().max() / b.float().abs().max()).item()
+
+
+@pytest.fixture(scope="module")
+def comfy(node_classes):
+    import comfy.latent_formats
+    import comfy.ldm.wan.model
+    import comfy.ops
+    import comfy.sd
+    import comfy_extras.nodes_custom_sampler
+
+    import nodes
+
+    return SimpleNamespace(
+        nodes=nodes,
+        wan=comfy.ldm.wan.model,
+        ops=comfy.ops,
+        sd=comfy.sd,
+        latent=comfy.latent_formats.Wan21(),
+        custom=comfy_extras.nodes_custom_sampler,
+    )
+
+
+@pytest.fixture(scope="module")
+def MultiIDError(node_classes):  # noqa: N802 - the pack's exception class, as ComfyUI imported the pack
+    root = node_classes["MultiID_LoadConcatIDWan"].__module__.rsplit(".nodes.", 1)[0]
+    return sys.modules[f"{root}.multiid_core.errors"].MultiIDError
+
+
+def execute(node_classes, node_id, *args):
+    return node_classes[node_id].execute(*args).result
+
+
+@pytest.fixture(scope="module")
+def clip(node_classes):
+    return execute(node_classes, "MultiID_LoadUMT5TextEncoder", UMT5, "default")[0]
+
+
+@pytest.fixture(scope="module")
+def vae(comfy):
+    return comfy.nodes.VAELoader().load_vae("wan_2.1_vae.safetensors")[0]
+
+
+@pytest.fixture(scope="module")
+def prompts(comfy, clip):
+    encode = comfy.nodes.CLIPTextEncode().encode
+    return encode(clip, "a woman smiling in a garden")[0], encode(clip, "...")[0]
+
+
+@pytest.fixture(scope="module")
+def models(node_classes):
+    return {name: execute(node_classes, "MultiID_LoadConcatIDWan", path, "default")[0] for name, path in FILES.items()}
+
+
+def face(seed: int = 0) -> SimpleNamespace:
+    g = torch.Generator().manual_seed(seed)
+    image = torch.zeros(448, 448, 3)
+    image[80:380, 100:350] = torch.rand(300, 250, 3, generator=g)
+    return SimpleNamespace(primary=SimpleNamespace(face_on_black=image), label="")
+
+
+def reference(node_classes, prompts, vae, identity, references="one (as released)", regional=True, **size):
+    size = {**SIZE, **size}
+    return execute(
+        node_classes, "MultiID_ConcatIDWanReference", *prompts, vae, identity,
+        size["width"], size["height"], size["length"], 1, references, regional,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("node_id", NODES)
+def test_schema_has_tooltips_and_a_multiid_category(node_classes, node_id):
+    cls = node_classes[node_id]
+    schema = cls.GET_SCHEMA()
+    info = cls.GET_NODE_INFO_V1()
+    assert info["category"].startswith("MultiID/") and info["description"] and schema.node_id == node_id
+    for section in ("required", "optional"):
+        for name, spec in info["input"].get(section, {}).items():
+            assert spec[1].get("tooltip"), f"{node_id}.{name} has no tooltip"
+
+
+# ------------------------------------------------------------------------------------------- DiT vs ComfyUI
+
+
+def comfy_wan(comfy, sd: dict) -> torch.nn.Module:
+    """ComfyUI's WanModel (t2v) with the plain Wan tensors of a Concat-ID file."""
+    config = WanConfig.from_state_dict(sd)
+    model = comfy.wan.WanModel(
+        model_type="t2v", dim=config.dim, ffn_dim=config.ffn_dim, num_heads=config.num_heads,
+        num_layers=config.num_layers, text_dim=config.text_dim, operations=comfy.ops.disable_weight_init,
+    )  # fmt: skip
+    missing, unexpected = model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=False)
+    assert not missing and all("_ref" in k for k in unexpected)
+    return model.float().eval()
+
+
+def release_forward(wm, sd, x, t, context, ref):
+    """Concat-ID-Wan's model_fn_wan_video with its block forwards (first stage / AdaLN), on ComfyUI modules."""
+    adaln = "time_projection_ref.1.weight" in sd
+    tokens = wm.patch_embedding(torch.cat([x, ref], dim=2))
+    f, hh, ww = tokens.shape[2:]
+    tokens = tokens.flatten(2).transpose(1, 2)
+    half = wm.freq_dim // 2
+    angles = torch.outer(t.double(), torch.pow(10000, -torch.arange(half, dtype=torch.float64).div(half)))
+    e = wm.time_embedding(torch.cat([angles.cos(), angles.sin()], dim=1).float())
+    e0 = wm.time_projection(e).unflatten(1, (6, wm.dim))
+    if adaln:
+        w, b = sd["time_projection_ref.1.weight"].float(), sd["time_projection_ref.1.bias"].float()
+        e_ref = F.linear(F.silu(e), w, b).unflatten(1, (6, wm.dim))
+    context = wm.text_embedding(context)
+    ids = torch.stack(torch.meshgrid(torch.arange(f), torch.arange(hh), torch.arange(ww), indexing="ij"), -1).float()
+    ids[-1, :, :, 2] += ww  # freqs_ref: the last (reference) frame at temporal index f-1, width w..2w-1
+    freqs = wm.rope_embedder(ids.reshape(1, -1, 3)).movedim(1, 2)
+    n = hh * ww
+    for i, blk in enumerate(wm.blocks):
+        mod = (blk.modulation + e0).chunk(6, dim=1)
+        if adaln:
+            rmod = (sd[f"blocks.{i}.modulation_ref"].float() + e_ref).chunk(6, dim=1)
+            norm = blk.norm1(tokens)
+            y = blk.self_attn(
+                torch.cat([norm[:, :-n] * (1 + mod[1]) + mod[0], norm[:, -n:] * (1 + rmod[1]) + rmod[0]], 1), freqs
+            )
+            tokens = torch.cat([tokens[:, :-n] + mod[2] * y[:, :-n], tokens[:, -n:] + rmod[2] * y[:, -n:]], 1)
+            cross = tokens[:, :-n] + blk.cross_attn(blk.norm3(tokens[:, :-n]), context)
+            tokens = torch.cat([cross, tokens[:, -n:]], 1)
+            norm = blk.norm2(tokens)
+            y = blk.ffn(torch.cat([norm[:, :-n] * (1 + mod[4]) + mod[3], norm[:, -n:] * (1 + rmod[1]) + rmod[0]], 1))
+            tokens = torch.cat([tokens[:, :-n] + mod[5] * y[:, :-n], tokens[:, -n:] + rmod[5] * y[:, -n:]], 1)
+        else:
+            tokens = tokens + mod[2] * blk.self_attn(blk.norm1(tokens) * (1 + mod[1]) + mod[0], freqs)
+            tokens = torch.cat([tokens[:, :-n] + blk.cross_attn(blk.norm3(tokens[:, :-n]), context), tokens[:, -n:]], 1)
+            tokens = tokens + mod[5] * blk.ffn(blk.norm2(tokens) * (1 + mod[4]) + mod[3])
+    return wm.unpatchify(wm.head(tokens, e), (f, hh, ww))[:, :, :-1]
+
+
+@pytest.fixture(scope="module")
+def released(comfy_base):
+    folder = comfy_base / "models" / "multiid"
+    return {name: read_checkpoint(folder / path) for name, path in FILES.items()}
+
+
+def dit_inputs(seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(2, 16, 3, 6, 8, generator=g)
+    ref = torch.randn(1, 16, 1, 6, 8, generator=g)
+    return x, ref, torch.randn(2, 9, 32, generator=g), torch.tensor([913.7, 913.7])
+
+
+@pytest.mark.parametrize("variant", list(FILES))
+def test_without_references_our_dit_is_comfyuis_wan(comfy, released, variant):
+    sd, _, _ = released[variant]
+    ours = ConcatIDWan.from_state_dict(sd, dtype=torch.float32)
+    ours.round_timestep_to_bf16 = False
+    x, _, context, t = dit_inputs()
+    with torch.no_grad():
+        error = rel_err(ours(x, t, context), comfy_wan(comfy, sd)(x, t, context))
+    assert error < 1e-5, error
+
+
+@pytest.mark.parametrize("variant", list(FILES))
+def test_with_a_reference_our_dit_follows_the_released_equations(comfy, released, variant):
+    sd, _, _ = released[variant]
+    ours = ConcatIDWan.from_state_dict(sd, dtype=torch.float32)
+    ours.round_timestep_to_bf16 = False
+    x, ref, context, t = dit_inputs()
+    with torch.no_grad():
+        got = ours(x, t, context, ref)
+        expected = release_forward(comfy_wan(comfy, sd), sd, x, t, context, ref.expand(2, -1, -1, -1, -1))
+        error = rel_err(got, expected)
+        assert error < 1e-5, error
+        assert rel_err(ours(x, t, context), expected) > 1e-3  # the reference does change the prediction
+
+
+# ------------------------------------------------------------------------------------------------------ loader
+
+
+def test_loader_detects_the_variant_and_builds_a_native_wan_model(node_classes, models):
+    pack = sys.modules[node_classes["MultiID_LoadConcatIDWan"].__module__.rsplit(".", 1)[0] + ".wan_model"]
+    for name, patcher in models.items():
+        model = patcher.model
+        assert isinstance(model, pack.ConcatIDWanModel) and type(model).__mro__[1].__name__ == "WAN21"
+        assert model.diffusion_model.config.adaln_reference == (name == "adaln")
+        assert float(model.model_sampling.shift) == 5.0 and model.latent_format.latent_channels == 16
+        assert "diffusion_model.blocks.0.self_attn.q.weight" in patcher.model_state_dict()
+    text = node_classes["MultiID_LoadConcatIDWan"].execute(FILES["adaln"], "default").ui.as_dict()["text"][0]
+    assert text.startswith("Concat-ID-Wan-AdaLN (second_stage_adaln.pt)")
+
+
+def test_loader_names_the_missing_file_and_where_to_get_it(node_classes, MultiIDError):
+    with pytest.raises(MultiIDError, match=r"models/multiid/Concat-ID-Wan/.*huggingface.co/yongzhong/Concat-ID-Wan"):
+        node_classes["MultiID_LoadConcatIDWan"].execute("Concat-ID-Wan/nothing.pt", "default")
+
+
+def test_fp8_weight_storage_loads(node_classes):
+    patcher = execute(node_classes, "MultiID_LoadConcatIDWan", FILES["first"], "fp8_e4m3fn")[0]
+    assert patcher.model.diffusion_model.blocks[0].self_attn.q.weight.dtype == torch.float8_e4m3fn
+
+
+# ------------------------------------------------------------------------------------------ reference and sampling
+
+
+def test_reference_node_encodes_the_letterboxed_face_and_a_zero_reference(comfy, node_classes, prompts, vae):
+    identity = face()
+    positive, negative, no_reference, latent, images = reference(node_classes, prompts, vae, identity)
+    expected = letterbox(identity.primary.face_on_black, SIZE["height"], SIZE["width"])
+    assert torch.equal(images[0], expected)
+    encoded = vae.encode(expected[None])
+    for conditioning in (positive, negative):
+        assert torch.equal(conditioning[0][1]["concat_id_references"], encoded)
+    zero = comfy.latent.process_in(no_reference[0][1]["concat_id_references"])
+    assert zero.abs().max() < 1e-6 and zero.shape == encoded.shape == (1, 16, 1, 6, 8)
+    assert torch.equal(no_reference[0][0], negative[0][0])  # negative text in the image-guidance branch
+    assert latent["samples"].shape == (1, 16, 3, 6, 8)
+    assert "concat_id_regions" not in positive[0][1]
+
+
+def test_several_identities_need_the_experimental_setting(node_classes, prompts, vae, MultiIDError):
+    two = SimpleNamespace(identities=[face(0), face(1)], masks=[None, None])
+    with pytest.raises(MultiIDError, match="take one reference"):
+        reference(node_classes, prompts, vae, two)
+    positive = reference(node_classes, prompts, vae, two, "all identities (experimental)")[0]
+    assert positive[0][1]["concat_id_references"].shape == (1, 16, 2, 6, 8)
+
+
+def core_sample(models, name, positive, negative, steps, cfg, image_cfg=1.0, seed=0):
+    """Our ComfyUI-free release loop on the very DiT and conditioning ComfyUI samples."""
+    patcher = models[name]
+    latent_format = patcher.model.latent_format
+    references = latent_format.process_in(positive[0][1]["concat_id_references"])
+    regions = positive[0][1].get("concat_id_regions")
+    noise = torch.randn(1, 16, 3, 6, 8, generator=torch.Generator().manual_seed(seed))
+    dit = patcher.model.diffusion_model
+    with torch.no_grad():
+        out = sample(
+            lambda *args: type(dit).__mro__[1].forward(dit, *args),
+            noise, positive[0][0], negative[0][0], references, steps=steps, cfg=cfg, image_cfg=image_cfg,
+            regions=regions,
+        )  # fmt: skip
+    return latent_format.process_out(out)
+
+
+@pytest.mark.parametrize("name", list(FILES))
+def test_ksampler_takes_the_released_sampling_steps(comfy, node_classes, prompts, vae, models, name):
+    """KSampler (euler, simple, shift 5) = the release's flow-match loop, text CFG, reference in both branches."""
+    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
+    native = comfy.nodes.common_ksampler(models[name], 0, 4, 5.0, "euler", "simple", positive, negative, latent)[0]
+    assert native["samples"].shape == latent["samples"].shape  # the reference slot never reaches the sampler
+    error = rel_err(native["samples"], core_sample(models, name, positive, negative, 4, 5.0))
+    assert error < 1e-5, error
+
+
+def test_dual_cfg_guider_gives_image_guidance(comfy, node_classes, prompts, vae, models):
+    """DualCFGGuider(positive, negative, negative_no_reference) = Phantom-style text + image guidance."""
+    positive, negative, no_reference, latent, _ = reference(node_classes, prompts, vae, face())
+    custom = comfy.custom
+    guider = custom.DualCFGGuider.execute(models["adaln"], positive, negative, no_reference, 5.0, 2.0, "regular")[0]
+    sigmas = custom.BasicScheduler.execute(models["adaln"], "simple", 4, 1.0)[0]  # 4 divides 1000, as 50 does
+    native = custom.SamplerCustomAdvanced.execute(
+        custom.RandomNoise.execute(0)[0], guider, custom.KSamplerSelect.execute("euler")[0], sigmas, latent
+    )[0]
+    expected = core_sample(models, "adaln", positive, negative, 4, 5.0, image_cfg=2.0)
+    error = rel_err(native["samples"], expected)
+    assert error < 1e-5, error
+    plain = core_sample(models, "adaln", positive, negative, 4, 5.0)
+    assert rel_err(plain, expected) > 1e-3
+
+
+def test_regions_from_id_router_masks_reach_the_model(comfy, node_classes, prompts, vae, models):
+    left, right = torch.zeros(1, 48, 64), torch.zeros(1, 48, 64)
+    left[..., :32], right[..., 32:] = 1.0, 1.0
+    placed = SimpleNamespace(identities=[face(0), face(1)], masks=[left, right])
+    positive, negative, no_reference, latent, _ = reference(
+        node_classes, prompts, vae, placed, "all identities (experimental)"
+    )
+    regions = positive[0][1]["concat_id_regions"]
+    assert regions.shape == (1, 2, 3, 3, 4) and regions[0, 0, :, :, :2].all() and not regions[0, 0, :, :, 2:].any()
+    assert torch.equal(no_reference[0][1]["concat_id_regions"], regions)
+    native = comfy.nodes.common_ksampler(models["adaln"], 0, 2, 5.0, "euler", "simple", positive, negative, latent)[0]
+    assert rel_err(native["samples"], core_sample(models, "adaln", positive, negative, 2, 5.0)) < 1e-5
+    free = reference(node_classes, prompts, vae, placed, "all identities (experimental)", regional=False)
+    assert "concat_id_regions" not in free[0][0][1]
+    unplaced = comfy.nodes.common_ksampler(models["adaln"], 0, 2, 5.0, "euler", "simple", free[0], free[1], latent)
+    assert rel_err(unplaced[0]["samples"], native["samples"]) > 1e-4
+
+
+def test_phantom_conditioning_is_refused_with_advice(comfy, models, prompts, MultiIDError):
+    positive = [[prompts[0][0][0], {"time_dim_concat": torch.zeros(1, 16, 1, 6, 8)}]]
+    latent = {"samples": torch.zeros(1, 16, 3, 6, 8)}
+    with pytest.raises(MultiIDError, match="WanPhantomSubjectToVideo"):
+        comfy.nodes.common_ksampler(models["first"], 0, 1, 1.0, "euler", "simple", positive, prompts[1], latent)
+
+
+def test_decoded_video_has_the_requested_frames(comfy, node_classes, prompts, vae, models):
+    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face(), length=13)
+    samples = comfy.nodes.common_ksampler(models["first"], 1, 1, 5.0, "euler", "simple", positive, negative, latent)
+    frames = comfy.nodes.VAEDecode().decode(vae, samples[0])[0]
+    assert frames.shape == (13, 48, 64, 3)
+
+
+# -------------------------------------------------------------------------------------------- UMT5 and VAE
+
+
+def test_umt5_encoding_matches_transformers(comfy_base, prompts):
+    """CLIP Text Encode on our UMT5 CLIP = UMT5EncoderModel on the same (dequantised) weights, pads zeroed."""
+    import sentencepiece
+    from safetensors.torch import load_file
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    raw = load_file(comfy_base / "models" / "text_encoders" / UMT5)
+    sd = {}
+    for name, tensor in raw.items():
+        if name.endswith(".weight") and tensor.dtype == torch.float8_e4m3fn:
+            sd[name] = tensor.float() * raw[name[: -len("weight")] + "scale_weight"].float()
+        elif tensor.is_floating_point() and tensor.numel() > 1:
+            sd[name] = tensor.float()
+    config = UMT5Config(**TINY_UMT5, feed_forward_proj="gated-gelu", dropout_rate=0.0, is_encoder_decoder=False)
+    model = UMT5EncoderModel(config).eval()
+    missing, unexpected = model.load_state_dict(sd, strict=False)
+    assert set(missing) <= {"encoder.embed_tokens.weight"} and not unexpected
+    tokenizer = sentencepiece.SentencePieceProcessor(model_proto=raw["spiece_model"].numpy().tobytes(), add_eos=True)
+    for text, ours in zip(("a woman smiling in a garden", "..."), prompts):
+        ids = tokenizer.encode(text)
+        mask = torch.zeros(1, 512, dtype=torch.long)
+        mask[0, : len(ids)] = 1
+        with torch.no_grad():
+            out = model(torch.tensor([ids + [0] * (512 - len(ids))]), attention_mask=mask).last_hidden_state
+        out[:, len(ids) :] = 0
+        assert ours[0][0].shape == (1, 512, 32)
+        assert rel_err(ours[0][0], out) < 1e-5
+
+
+def test_a_t5_v11_file_is_refused_by_the_umt5_loader(comfy_base, node_classes, MultiIDError):
+    from multiid_core.testing.tiny_t5 import write_tiny_t5_file
+
+    write_tiny_t5_file(comfy_base / "models" / "text_encoders" / "umt5_but_really_t5.safetensors")
+    with pytest.raises(MultiIDError, match="T5-v1.1 .* not UMT5"):
+        node_classes["MultiID_LoadUMT5TextEncoder"].execute("umt5_but_really_t5.safetensors", "default")
+
+
+@pytest.mark.parametrize("dim", [8, 96])
+def test_tiny_wan_vae_keys_are_comfyuis_and_load_natively(comfy, vae, dim):
+    import comfy.ldm.wan.vae
+
+    reference_vae = comfy.ldm.wan.vae.WanVAE(
+        dim=dim, z_dim=16, dim_mult=[1, 2, 4, 4], num_res_blocks=2, attn_scales=[],
+        temperal_downsample=[False, True, True],
+    )  # fmt: skip
+    assert {k: tuple(v.shape) for k, v in reference_vae.state_dict().items()} == wan_vae_shapes(dim)
+    assert vae.latent_channels == 16 and vae.first_stage_model.dim == 8
+    assert math.prod(vae.upscale_index_formula) == 4 * 8 * 8

@@ -1,0 +1,203 @@
+"""Concat-ID's CogVideoX-5B release: SAT conversion, reference appending, and what the sampler does with it."""
+
+import logging
+import pickle
+import shutil
+
+import pytest
+import torch
+from test_consisid_pipeline import random_identity
+
+from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer, cogvideox_rope
+from multiid_core.errors import MultiIDError
+from multiid_core.families import CONCAT_ID_COGVIDEOX
+from multiid_core.pipelines import cogvideox_sampling
+from multiid_core.pipelines.cogvideox_loading import load_concat_id_cogvideox
+from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, letterbox, sample
+from multiid_core.pipelines.sat_conversion import sat_transformer_to_diffusers, sat_vae_to_diffusers
+from multiid_core.routing import IdentitySet
+from multiid_core.testing.tiny_cogvideox import TINY_VAE
+from multiid_core.testing.tiny_concat_id import (
+    TINY_T2V,
+    diffusers_to_sat_transformer,
+    diffusers_to_sat_vae,
+    write_tiny_concat_id_snapshot,
+)
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models") / "Concat-ID"
+    write_tiny_concat_id_snapshot(folder)
+    return folder
+
+
+def test_transformer_conversion_round_trips_and_splits_adaln_as_diffusers():
+    model = CogVideoXTransformer(CogVideoXConfig.from_dict(TINY_T2V))
+    ours = model.state_dict()
+    sat = diffusers_to_sat_transformer(ours)
+    assert "model.diffusion_model.transformer.layers.0.attention.query_key_value.weight" in sat
+    back = sat_transformer_to_diffusers(sat)
+    assert back.keys() == ours.keys() and all(torch.equal(back[k], ours[k]) for k in ours)
+    # diffusers' script: of the 12 AdaLN chunks, 0-2 and 6-8 go to norm1, 3-5 and 9-11 to norm2.
+    chunk = torch.arange(12.0).repeat_interleave(2)
+    split = sat_transformer_to_diffusers({"model.diffusion_model.mixins.adaln_layer.adaLN_modulations.3.1.bias": chunk})
+    assert split["transformer_blocks.3.norm1.linear.bias"][::2].tolist() == [0, 1, 2, 6, 7, 8]
+    assert split["transformer_blocks.3.norm2.linear.bias"][::2].tolist() == [3, 4, 5, 9, 10, 11]
+
+
+def test_vae_conversion_round_trips():
+    from diffusers import AutoencoderKLCogVideoX
+
+    vae = AutoencoderKLCogVideoX(**{**TINY_VAE, "norm_num_groups": 8})
+    sat = diffusers_to_sat_vae(vae.state_dict())
+    assert any(k.startswith("decoder.up.3.") for k in sat) and "encoder.mid.block_1.conv1.conv.weight" in sat
+    back = sat_vae_to_diffusers({**sat, "loss.logvar": torch.zeros(1)})
+    assert back.keys() == vae.state_dict().keys()
+
+
+def test_release_layout_loads_as_concat_id(snapshot):
+    model = load_concat_id_cogvideox(snapshot / "single-identity", torch.float32)
+    assert model.family is CONCAT_ID_COGVIDEOX and model.identities_trained == 1
+    assert model.transformer.config.in_channels == 16 and not model.transformer.config.is_train_face
+    assert load_concat_id_cogvideox(snapshot / "two-identities", torch.float32).identities_trained == 2
+
+
+def broken_copy(snapshot, tmp_path):
+    copy = tmp_path / "Concat-ID"
+    shutil.copytree(snapshot, copy)
+    return copy / "single-identity", copy / "single-identity" / "1000" / "mp_rank_00_model_states.pt"
+
+
+def test_missing_tensor_truncated_file_and_pickled_code_are_refused(snapshot, tmp_path):
+    folder, checkpoint = broken_copy(snapshot, tmp_path)
+    saved = torch.load(checkpoint, weights_only=False)
+    del saved["module"]["model.diffusion_model.transformer.layers.1.attention.dense.weight"]
+    torch.save(saved, checkpoint)
+    with pytest.raises(MultiIDError, match="1 missing tensors.*transformer_blocks.1.attn1.to_out.0.weight"):
+        load_concat_id_cogvideox(folder, torch.float32)
+
+    checkpoint.write_bytes(checkpoint.read_bytes()[:5000])
+    with pytest.raises(MultiIDError, match="truncated.*modelscope.cn/models/yongzhong/Concat-ID"):
+        load_concat_id_cogvideox(folder, torch.float32)
+
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    checkpoint.write_bytes(pickle.dumps({"module": {"w": torch.zeros(1)}, "x": Payload()}))
+    with pytest.raises(MultiIDError, match="Refused to load"):
+        load_concat_id_cogvideox(folder, torch.float32)
+    assert not marker.exists()
+
+    (folder / "latest").unlink()
+    with pytest.raises(MultiIDError, match="no 'latest' file"):
+        load_concat_id_cogvideox(folder, torch.float32)
+
+
+def sat_rotary_tables(head_dim: int, frames: int, height: int, width: int):
+    """Concat-ID's Rotary3DPositionEmbeddingMixin: integer grids, frequencies repeated in pairs."""
+    dims = (head_dim // 4, head_dim // 8 * 3, head_dim // 8 * 3)
+    grids = (torch.arange(frames).float(), torch.arange(height).float(), torch.arange(width).float())
+    parts = []
+    for dim, grid in zip(dims, grids):
+        freqs = 1.0 / (10000 ** (torch.arange(0, dim, 2)[: dim // 2].float() / dim))
+        parts.append(torch.outer(grid, freqs).repeat_interleave(2, dim=-1))
+    t, h, w = parts
+    table = torch.cat(
+        [t[:, None, None].expand(-1, height, width, -1), h[None, :, None].expand(frames, -1, width, -1),
+         w[None, None].expand(frames, height, -1, -1)], dim=-1,
+    ).reshape(-1, head_dim)  # fmt: skip
+    return table.cos(), table.sin()
+
+
+def test_references_take_the_next_time_indices_of_the_release_rope():
+    config = CogVideoXConfig.from_dict({**TINY_T2V, "attention_head_dim": 64})
+    for references in (1, 2, 3):
+        ours = cogvideox_rope(config, 13 + references, 60, 90)
+        sat = sat_rotary_tables(64, 13 + 5, 30, 45)  # the release builds 13 + 5 frames and slices
+        length = (13 + references) * 30 * 45
+        assert torch.allclose(ours[0], sat[0][:length], atol=1e-5)
+        assert torch.allclose(ours[1], sat[1][:length], atol=1e-5)
+
+
+def resize_pad_crop(arr, size):
+    """Concat-ID's sample_video.resize_pad_crop, step by step ([1, 3, H, W] in 0..1)."""
+    import torchvision.transforms.functional as TF
+
+    if arr.shape[2] / arr.shape[3] >= size[0] / size[1]:
+        arr = TF.resize(arr, [size[0], int(arr.shape[3] * size[0] / arr.shape[2])], TF.InterpolationMode.BICUBIC)
+    else:
+        arr = TF.resize(arr, [int(arr.shape[2] * size[1] / arr.shape[3]), size[1]], TF.InterpolationMode.BICUBIC)
+    delta_h, delta_w = max(size[0] - arr.shape[2], 0), max(size[1] - arr.shape[3], 0)
+    top, left = delta_h // 2, delta_w // 2
+    arr = torch.nn.functional.pad(arr, (left, delta_w - left, top, delta_h - top), mode="constant", value=0.0)
+    delta_h, delta_w = max(0, arr.shape[2] - size[0]), max(0, arr.shape[3] - size[1])
+    return TF.crop(arr, top=delta_h // 2, left=delta_w // 2, height=size[0], width=size[1])
+
+
+@pytest.mark.parametrize("shape", [(448, 448), (200, 448), (448, 200), (300, 448)])
+def test_letterbox_matches_resize_pad_crop(shape):
+    face = torch.rand(*shape, 3)
+    ours = letterbox(face, width=720, height=480)
+    reference = (resize_pad_crop(face.permute(2, 0, 1)[None], (480, 720)) * 2.0 - 1.0).clip(-1, 1)
+    assert ours.shape == (1, 3, 480, 720)
+    assert torch.equal(ours, reference)
+
+
+SMALL = dict(width=160, height=128, frames=9, steps=3, seed=1)
+
+
+def test_sampling_appends_clean_references_in_both_branches_and_crops_them(snapshot, monkeypatch):
+    model = load_concat_id_cogvideox(snapshot / "two-identities", torch.float32)
+    seen_inputs, seen_steps = [], []
+    forward = model.transformer.forward
+
+    def spy_forward(latents, text, timestep, rope, identity=None):
+        seen_inputs.append((latents.clone(), rope[0].shape[0]))
+        assert identity is None
+        return forward(latents, text, timestep, rope, identity)
+
+    monkeypatch.setattr(model.transformer, "forward", spy_forward)
+    make = cogvideox_sampling.make_scheduler
+
+    def spy_scheduler(name, config):
+        scheduler = make(name, config)
+        step = scheduler.step
+
+        def spy_step(model_output, *args, **kwargs):
+            seen_steps.append(model_output.shape)
+            return step(model_output, *args, **kwargs)
+
+        scheduler.step = spy_step
+        return scheduler
+
+    monkeypatch.setattr(cogvideox_sampling, "make_scheduler", spy_scheduler)
+    people = IdentitySet([random_identity(1), random_identity(2)], [None, None])
+    text = torch.randn(1, 226, 32)
+    result = sample(model, text, torch.zeros_like(text), people, SamplerSettings(**SMALL))
+    assert result.latents.shape == (1, 3, 16, 16, 20)  # 9 frames -> 3 latent frames, references cropped
+    assert all(shape == (1, 3, 16, 16, 20) for shape in seen_steps)
+    first, tokens = seen_inputs[0]
+    assert first.shape == (2, 5, 16, 16, 20) and tokens == 5 * 8 * 10  # batch [uncond, cond], 3 + 2 frames
+    references = first[:, 3:]
+    assert torch.equal(references[0], references[1])  # the same references in both guidance branches
+    assert all(torch.equal(x[:, 3:], references) for x, _ in seen_inputs)  # clean: never noised or stepped
+    assert not torch.equal(references[:, 0], references[:, 1])  # one frame per person
+
+
+def test_reference_counts_and_masks(snapshot, caplog):
+    model = load_concat_id_cogvideox(snapshot / "single-identity", torch.float32)
+    text = torch.randn(1, 226, 32)
+    settings = SamplerSettings(**{**SMALL, "steps": 1})
+    with caplog.at_level(logging.WARNING):
+        sample(model, text, text, IdentitySet([random_identity(1), random_identity(2)], [None, None]), settings)
+    assert "trained with 1 reference(s); 2 given" in caplog.text
+    four = IdentitySet([random_identity(i) for i in range(4)], [None] * 4)
+    with pytest.raises(MultiIDError, match="at most 3; got 4 people"):
+        sample(model, text, text, four, settings)
+    placed = IdentitySet([random_identity(1)], [torch.ones(1, 8, 8)], mode="masks")
+    with pytest.raises(MultiIDError, match="does not take masks"):
+        sample(model, text, text, placed, settings)
