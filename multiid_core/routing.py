@@ -142,6 +142,10 @@ class IdentityInjection:
     prior_strength: float = 1.0
     per_branch: bool = False
     recorder: RoutingRecorder = field(default_factory=RoutingRecorder)
+    # Guidance run as two calls (low memory): "uncond" then "cond" per step; None when batched. As released,
+    # the conditional pass then reuses the residual the unconditional pass computed.
+    phase: str | None = None
+    _uncond_residuals: dict[int, torch.Tensor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n = self.face_tokens.shape[0]
@@ -167,13 +171,25 @@ class IdentityInjection:
 
     def residual(self, transformer, k: int, video: torch.Tensor) -> torch.Tensor:
         """What injection point k adds to the video tokens [B, L, C] (scaled; batch 1 broadcasts)."""
+        if self.phase == "cond" and not self.per_branch and not self.plain:
+            stored = self._uncond_residuals.pop(k, None)  # absent only if a step cache skipped that pass
+            if stored is not None:
+                return stored
+        residual = self._compute_residual(transformer, k, video)
+        if self.phase == "uncond" and not self.per_branch and not self.plain:
+            self._uncond_residuals[k] = residual
+        return residual
+
+    def _compute_residual(self, transformer, k: int, video: torch.Tensor) -> torch.Tensor:
         attention = transformer.perceiver_cross_attention[k]
         if self.plain:
-            self.recorder.add(torch.ones(video.shape[1], 1, device=video.device))
+            if self.phase != "uncond":
+                self.recorder.add(torch.ones(video.shape[1], 1, device=video.device))
             return self.scale * attention(self.face_tokens, video)
         routed = video if self.per_branch else video[:1]
         weights = self.weights(transformer, k, routed)  # [B', L, N]
-        self.recorder.add(weights[-1])  # the conditional branch when routed per branch
+        if self.phase is None or self.phase == ("cond" if self.per_branch else "uncond"):
+            self.recorder.add(weights[-1])  # the routing that reached the conditional branch
         per_identity = attention.per_identity(self.face_tokens, routed)  # [B', N, L, C]
         mixed = (weights.transpose(1, 2)[..., None] * per_identity).sum(dim=1)
         return self.scale * mixed

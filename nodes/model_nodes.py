@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import comfy.model_management as mm
@@ -10,6 +11,7 @@ import comfy.ops
 import torch
 from comfy_api.latest import io
 
+from ..multiid_core.block_swap import BlockSwapper
 from ..multiid_core.errors import MultiIDError
 from ..multiid_core.models import CONSISID_SNAPSHOT
 from ..multiid_core.pipelines.cogvideox_loading import CogVideoXModel, load_concat_id_cogvideox, load_snapshot
@@ -27,12 +29,35 @@ class LoadedVideoModel:
     core: CogVideoXModel
     transformer: comfy.model_patcher.ModelPatcher
     vae: comfy.model_patcher.ModelPatcher
+    _swapper: BlockSwapper | None = None
+    _resident: comfy.model_patcher.ModelPatcher | None = None
 
     def load(self, memory_required: int = 0) -> None:
         mm.load_models_gpu([self.transformer, self.vae], memory_required=memory_required)
 
     def load_vae(self) -> None:
         mm.load_models_gpu([self.vae])
+
+    @contextmanager
+    def placed(self, memory_required: int, block_swap: int):
+        """The model on the GPU for one video. With block swapping ComfyUI places all but the last
+        `block_swap` blocks (through a ModelPatcher of its own) and reserves room for two streamed blocks."""
+        transformer = self.core.transformer
+        if block_swap <= 0:
+            self.load(memory_required)
+            yield
+            return
+        if self._swapper is None or len(self._swapper.swapped) != block_swap:
+            self._swapper = BlockSwapper(transformer.transformer_blocks, block_swap, mm.get_torch_device())
+            resident = torch.nn.ModuleList(self._swapper.resident_modules(transformer))
+            self._resident = patcher(resident)
+        need = memory_required + 2 * self._swapper.bytes_per_block
+        mm.load_models_gpu([self._resident, self.vae], memory_required=need)
+        transformer.swapper = self._swapper
+        try:
+            yield
+        finally:
+            transformer.swapper = None
 
 
 def store_linear_weights_fp8(model: torch.nn.Module) -> None:

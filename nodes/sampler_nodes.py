@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import comfy.model_management as mm
 import comfy.utils
 import torch
@@ -10,9 +12,17 @@ from comfy_api.latest import io
 from ..multiid_core.errors import MultiIDError
 from ..multiid_core.faces.identity import Identity
 from ..multiid_core.families import COGVIDEOX_5B_DEFAULTS as PAPER
-from ..multiid_core.pipelines.cogvideox_sampling import SCHEDULERS, SamplerSettings, decode, sample
+from ..multiid_core.pipelines.cogvideox_sampling import (
+    SCHEDULERS,
+    SamplerSettings,
+    SpeedOptions,
+    activation_bytes,
+    decode,
+    sample,
+)
 from ..multiid_core.routing import MAP_STEPS, IdentitySet, routing_map
 from . import types
+from .speed_nodes import SpeedChoice
 
 
 def text_embedding(conditioning: list, name: str) -> torch.Tensor:
@@ -130,6 +140,12 @@ class MultiIDSampler(io.ComfyNode):
                         "local_face_scale). 0 keeps only the first-frame face."
                     ),
                 ),
+                types.SpeedOptions.Input(
+                    "speed",
+                    optional=True,
+                    tooltip="From MultiID Speed & Memory: TeaCache, SageAttention, sequential guidance, block "
+                    "swapping, torch.compile. Unconnected: exact, batched guidance, whole model on the GPU.",
+                ),
                 io.Combo.Input(
                     "routing_map_steps",
                     options=list(MAP_STEPS),
@@ -153,27 +169,35 @@ class MultiIDSampler(io.ComfyNode):
         cls, model, positive, negative, identity, width, height, frames, steps, cfg, dynamic_cfg, scheduler, seed,
         identity_strength,
         routing_map_steps,
+        speed: SpeedChoice | None = None,
     ) -> io.NodeOutput:  # fmt: skip
         settings = SamplerSettings(
             width=width, height=height, frames=frames, steps=steps, cfg=cfg, dynamic_cfg=dynamic_cfg,
             scheduler=scheduler, seed=seed, identity_strength=identity_strength,
         )  # fmt: skip
-        model.load()
+        speed = speed or SpeedChoice(SpeedOptions(), "auto", 0)
+        options = speed.options
+        batched = activation_bytes(model.core, settings, batch=2 if cfg > 1 else 1)
+        if speed.cfg_batching == "auto" and cfg > 1 and batched > mm.get_free_memory(mm.get_torch_device()):
+            options = replace(options, cfg_batching="sequential")  # two half-size passes fit where one did not
+        needed = activation_bytes(model.core, settings, batch=1 if options.cfg_batching == "sequential" else 2)
         progress = comfy.utils.ProgressBar(steps)
 
         def on_step(done: int, total: int, latents: torch.Tensor) -> None:
             mm.throw_exception_if_processing_interrupted()
             progress.update_absolute(done, total)
 
-        result = sample(
-            model.core,
-            text_embedding(positive, "positive"),
-            text_embedding(negative, "negative"),
-            identity_set(identity),
-            settings,
-            on_step=on_step,
-            map_steps=routing_map_steps,
-        )
+        with model.placed(needed, speed.block_swap):
+            result = sample(
+                model.core,
+                text_embedding(positive, "positive"),
+                text_embedding(negative, "negative"),
+                identity_set(identity),
+                settings,
+                on_step=on_step,
+                map_steps=routing_map_steps,
+                speed=options,
+            )
         samples = result.latents.permute(0, 2, 1, 3, 4).to(mm.intermediate_device())  # video latents: B,C,T,H,W
         picture = routing_map(result.routing.cpu(), result.grid, width, height, frames)
         return io.NodeOutput({"samples": samples}, picture.to(mm.intermediate_device()))

@@ -8,3 +8,4 @@ Identities = io.Custom("MULTIID_IDENTITIES")
 MultiIDModel = io.Custom("MULTIID_MODEL")
 
 CATEGORY = "MultiID"
+SpeedOptions = io.Custom("MULTIID_SPEED")

@@ -16,6 +16,8 @@ from workflow_builder import Graph  # noqa: E402
 from multiid_core.models import (  # noqa: E402
     CONCAT_ID_COGVIDEOX_FILES,
     CONCAT_ID_FACE_FILES,
+    CONCAT_ID_WAN_ADALN,
+    CONCAT_ID_WAN_MODEL_FILES,
     CONSISID_MODEL_FILES,
     FACE_FILES,
     INGREDIENTS_FACE_FILES,
@@ -284,12 +286,118 @@ def concat_id_cogvideox_two_ids() -> tuple[Graph, list[dict], str]:
     return graph, model_entries(CONCAT_ID_FACE_FILES + CONCAT_ID_COGVIDEOX_FILES), description
 
 
+CONCAT_ID_WAN_PROMPT = (
+    "A man with short grey hair and a warm, easy smile walks slowly along a sunlit seaside promenade, turning his "
+    "head towards the camera as a light breeze moves his shirt. The late afternoon sun casts soft golden light "
+    "across his face, gulls drift over the calm water behind him, and the shot is a steady medium close-up with "
+    "a gently blurred background."
+)
+
+
+def wan_text_and_models(graph: Graph, prompt: str, row: int = 2):
+    """UMT5 (Wan's text encoder), the two prompts (the release's negative is '...'), the Wan 2.1 VAE, the DiT."""
+    clip = graph.add(
+        "MultiID_LoadUMT5TextEncoder", "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "default", column=0, row=row
+    )
+    positive = graph.add("CLIPTextEncode", prompt, column=1, row=row, title="Prompt", clip=(clip, "clip"))
+    negative = graph.add("CLIPTextEncode", "...", column=1, row=row + 1, title="Negative prompt", clip=(clip, "clip"))
+    vae = graph.add("VAELoader", "wan_2.1_vae.safetensors", column=0, row=row + 1)
+    model = graph.add("MultiID_LoadConcatIDWan", CONCAT_ID_WAN_ADALN.path, "default", column=2, row=row + 1)
+    return positive, negative, vae, model
+
+
+def wan_video_output(graph: Graph, vae, latent, prefix: str, column: int):
+    frames = graph.add("VAEDecode", column=column, row=0, samples=latent, vae=(vae, "VAE"))
+    video = graph.add("CreateVideo", 16.0, column=column, row=1, images=(frames, "IMAGE"))
+    graph.add("SaveVideo", prefix, "mp4", "h264", column=column + 1, row=0, video=(video, "VIDEO"))
+    return frames
+
+
+def wan_identity_scores(graph: Graph, frames, identities, extractor, column: int) -> None:
+    graph.add(
+        "MultiID_IdentitySimilarity", 0, column=column, row=1, title="Identity scores",
+        frames=(frames, "IMAGE"), identities=identities, face_extractor=(extractor, "face_extractor"),
+    )  # fmt: skip
+
+
+def concat_id_wan() -> tuple[Graph, list[dict], str]:
+    graph = Graph()
+    extractor = concat_id_face_extractor(graph)
+    photo = graph.add("LoadImage", "portrait.png", "image", column=0, row=1)
+    identity = graph.add(
+        "MultiID_EncodeIdentity", "largest", 0, "", column=1, row=0,
+        face_extractor=(extractor, "face_extractor"), photos=(photo, "IMAGE"),
+    )  # fmt: skip
+    positive, negative, vae, model = wan_text_and_models(graph, CONCAT_ID_WAN_PROMPT)
+    conditioning = graph.add(
+        "MultiID_ConcatIDWanReference", 832, 480, 81, 1, "one (as released)", True, column=2, row=0,
+        positive=(positive, "CONDITIONING"), negative=(negative, "CONDITIONING"), vae=(vae, "VAE"),
+        identity=(identity, "identity"),
+    )  # fmt: skip
+    graph.add("PreviewImage", column=2, row=1, title="Reference frame", images=(conditioning, "reference"))
+    latent = graph.add(
+        "KSampler", 0, "fixed", 50, 5.0, "euler", "simple", 1.0, column=3, row=0,
+        model=(model, "model"), positive=(conditioning, "positive"), negative=(conditioning, "negative"),
+        latent_image=(conditioning, "latent"),
+    )  # fmt: skip
+    frames = wan_video_output(graph, vae, (latent, "LATENT"), "MultiID/concat_id_wan", column=4)
+    wan_identity_scores(graph, frames, (identity, "identity"), extractor, column=5)
+    description = (
+        "Concat-ID-Wan-AdaLN (Wan2.1-T2V-1.3B): one person from one photo, 81 frames at 832x480, 16 fps, 50 steps, "
+        "shift 5, cfg 5, seed 0, negative prompt '...' (the authors' settings). KSampler with euler/simple takes "
+        "the release's steps. second_stage_adaln.pt goes in models/multiid/Concat-ID-Wan, the Wan 2.1 VAE and "
+        "UMT5 where ComfyUI's Wan templates keep them."
+    )
+    return graph, model_entries(CONCAT_ID_FACE_FILES + (CONCAT_ID_WAN_ADALN,) + CONCAT_ID_WAN_MODEL_FILES), description
+
+
+def concat_id_wan_two_ids_placed() -> tuple[Graph, list[dict], str]:
+    graph = Graph()
+    extractor = concat_id_face_extractor(graph)
+    first, second = two_people(graph, extractor)
+    left, right = half_frame_masks(graph, 832, 480)
+    people = graph.add(
+        "MultiID_IDRouter", "masks", 1.0, "as released (unconditional branch)", column=3, row=0,
+        identity_1=(first, "identity"), identity_2=(second, "identity"), mask_1=(left, "MASK"), mask_2=(right, "MASK"),
+    )  # fmt: skip
+    positive, negative, vae, model = wan_text_and_models(graph, TWO_PEOPLE_PROMPT, row=7)
+    conditioning = graph.add(
+        "MultiID_ConcatIDWanReference", 832, 480, 81, 1, "all identities (experimental)", True, column=4, row=0,
+        positive=(positive, "CONDITIONING"), negative=(negative, "CONDITIONING"), vae=(vae, "VAE"),
+        identity=(people, "identities"),
+    )  # fmt: skip
+    graph.add("PreviewImage", column=4, row=1, title="Reference frames", images=(conditioning, "reference"))
+    guider = graph.add(
+        "DualCFGGuider", 5.0, 1.5, "regular", column=5, row=1, title="Text 5 + image guidance 1.5",
+        model=(model, "model"), cond1=(conditioning, "positive"), cond2=(conditioning, "negative"),
+        negative=(conditioning, "negative_no_reference"),
+    )  # fmt: skip
+    noise = graph.add("RandomNoise", 0, "fixed", column=5, row=2)
+    sampler = graph.add("KSamplerSelect", "euler", column=5, row=3)
+    sigmas = graph.add("BasicScheduler", "simple", 50, 1.0, column=5, row=4, model=(model, "model"))
+    latent = graph.add(
+        "SamplerCustomAdvanced", column=6, row=0, noise=(noise, "NOISE"), guider=(guider, "GUIDER"),
+        sampler=(sampler, "SAMPLER"), sigmas=(sigmas, "SIGMAS"), latent_image=(conditioning, "latent"),
+    )  # fmt: skip
+    frames = wan_video_output(graph, vae, (latent, "output"), "MultiID/concat_id_wan_placed", column=7)
+    wan_identity_scores(graph, frames, (people, "identities"), extractor, column=8)
+    description = (
+        "Concat-ID-Wan, experimental: two people, one appended reference frame each, each placed by its mask "
+        "(regional reference attention: tokens in the left half see only person 1's reference), with image "
+        "guidance (DualCFGGuider, a third branch with the references zeroed). The released Wan weights were "
+        "trained with one reference; expect weaker identities than the single-person workflow."
+    )
+    return graph, model_entries(CONCAT_ID_FACE_FILES + (CONCAT_ID_WAN_ADALN,) + CONCAT_ID_WAN_MODEL_FILES), description
+
+
 WORKFLOWS = {
     "face_identity_preview": face_identity_preview,
     "consisid_single_id": consisid_single_id,
     "ingredients_two_ids": ingredients_two_ids,
     "consisid_placed_two_ids": consisid_placed_two_ids,
     "concat_id_cogvideox_two_ids": concat_id_cogvideox_two_ids,
+    "concat_id_wan": concat_id_wan,
+    "concat_id_wan_two_ids_placed": concat_id_wan_two_ids_placed,
 }
 
 

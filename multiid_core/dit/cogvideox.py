@@ -15,7 +15,7 @@ the sampler's extensions:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
@@ -26,6 +26,21 @@ from torch import nn
 from .identity_modules import IdentityRouter, LocalFacialExtractor, PerceiverCrossAttention
 
 Rope = tuple[torch.Tensor, torch.Tensor]
+
+
+class StepCache(Protocol):
+    """Decides whether the blocks run this call (see multiid_core.step_cache.TeaCache)."""
+
+    def should_compute(self, indicator: torch.Tensor, branch: int = 0) -> bool: ...
+    def store(self, residual: torch.Tensor, branch: int = 0) -> None: ...
+    def residual(self, branch: int = 0) -> torch.Tensor: ...
+
+
+class BlockSwapper(Protocol):
+    """Brings block i onto the compute device before it runs and lets it go after (block_swap.py)."""
+
+    def acquire(self, i: int) -> None: ...
+    def release(self, i: int) -> None: ...
 
 
 class Injection(Protocol):
@@ -310,6 +325,10 @@ def _gated_add(
 class _Attention(nn.Module):
     """Self-attention on [text; video] with per-head LayerNorm on q, k and RoPE on video tokens."""
 
+    attend: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] = staticmethod(
+        F.scaled_dot_product_attention
+    )
+
     def __init__(self, config: CogVideoXConfig, operations: Any, factory: dict[str, Any]) -> None:
         super().__init__()
         dim, head_dim = config.inner_dim, config.attention_head_dim
@@ -329,7 +348,7 @@ class _Attention(nn.Module):
         if rope is not None:
             _apply_rope_(q[:, text_len:], rope)
             _apply_rope_(k[:, text_len:], rope)
-        out = F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
+        out = self.attend(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2))
         return self.to_out[0](out.transpose(1, 2).reshape(b, n, -1))
 
 
@@ -415,6 +434,8 @@ class CogVideoXTransformer(nn.Module):
         )
         self.norm_out = _AdaNormOut(config, operations, factory)
         self.proj_out = operations.Linear(dim, config.patch_size**2 * config.out_channels, **factory)
+        self.swapper: BlockSwapper | None = None  # set by the sampler for block swapping
+        self.compiled: list[Callable] = []  # torch.compile'd blocks, when asked for
         if config.is_train_face:
             self.local_facial_extractor = LocalFacialExtractor(
                 id_dim=config.LFE_id_dim,
@@ -463,6 +484,16 @@ class CogVideoXTransformer(nn.Module):
         model.load_state_dict(state_dict, strict=True, assign=True)
         return model.to(device=device, dtype=dtype)
 
+    def set_attention(self, attend: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]) -> None:
+        """The attention kernel of every block ([B, H, L, D] q, k, v -> out), e.g. SageAttention."""
+        for block in self.transformer_blocks:
+            block.attn1.attend = attend
+
+    def compile_blocks(self) -> None:
+        """torch.compile each block once (the first video pays the compile time)."""
+        if not self.compiled:
+            self.compiled = [torch.compile(block, dynamic=False) for block in self.transformer_blocks]
+
     def encode_faces(self, id_cond: torch.Tensor, id_vit_hidden: Sequence[torch.Tensor]) -> torch.Tensor:
         """[N, id_dim] + LFE_num_scale x [N, 577, vit_dim] -> face tokens [N, 32, kv_dim]."""
         if not self.config.is_train_face:
@@ -486,7 +517,11 @@ class CogVideoXTransformer(nn.Module):
         interval = self.config.cross_attn_interval
         injections = len(self.perceiver_cross_attention) if identity is not None else 0
         for i, block in enumerate(self.transformer_blocks):
-            x = block(x, text_len, temb, rope)
+            if self.swapper is not None:
+                self.swapper.acquire(i)
+            x = (self.compiled[i] if self.compiled else block)(x, text_len, temb, rope)
+            if self.swapper is not None:
+                self.swapper.release(i)
             k, rest = divmod(i, interval)
             if rest == 0 and k < injections:
                 video = x[:, text_len:]
@@ -500,11 +535,14 @@ class CogVideoXTransformer(nn.Module):
         timestep: torch.Tensor,
         rope: Rope | None,
         identity: Injection | None = None,
+        cache: StepCache | None = None,
+        branch: int = 0,
     ) -> torch.Tensor:
         """[B, F, in_channels, H, W] (noise and image latents concatenated) -> [B, F, out_channels, H, W].
 
         `timestep` has one value or one per batch item; `identity` adds the face residual at every
         injection point (its face tokens, from `encode_faces`, serve both CFG branches, as released).
+        `cache` (TeaCache) may replace the blocks by the residual it kept for this guidance `branch`.
         """
         cfg = self.config
         b, f, _, h, w = latents.shape
@@ -521,7 +559,14 @@ class CogVideoXTransformer(nn.Module):
         text_len = text.shape[1]
         temb = self.embed_time(timestep.to(latents.device).reshape(-1).expand(b), latents.dtype)
         x = self.patch_embed(text, latents)
-        x = self.run_blocks(x, text_len, temb, rope, identity)
+        if cache is not None and not cache.should_compute(temb, branch):
+            x = x + cache.residual(branch)
+        elif cache is not None:
+            start = x.clone()
+            x = self.run_blocks(x, text_len, temb, rope, identity)
+            cache.store(x - start, branch)
+        else:
+            x = self.run_blocks(x, text_len, temb, rope, identity)
         out = self.proj_out(self.norm_out(self.norm_final(x[:, text_len:]), temb))
         out = out.reshape(b, f, h // p, w // p, -1, p, p).permute(0, 1, 4, 2, 5, 3, 6)
         return out.reshape(b, f, -1, h, w)

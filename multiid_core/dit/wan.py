@@ -323,6 +323,8 @@ class ConcatIDWan(nn.Module):
         round_timestep_to_bf16: bool = True,
     ) -> None:
         super().__init__()
+        if config.patch_size[0] != 1:
+            raise ValueError(f"Wan2.1 patches one latent frame at a time; got patch size {config.patch_size}")
         self.config = config
         # The release trains and samples in bf16 and casts the timestep to bf16 before embedding it
         # (980.24 becomes 980); the weights only saw such timesteps, so we embed the same values.
@@ -396,8 +398,8 @@ class ConcatIDWan(nn.Module):
                     for i in range(b)
                 ]
             )  # fmt: skip
-        pt, ph, pw = self.config.patch_size
-        pad = (0, -width % pw, 0, -height % ph, 0, -frames % pt)
+        _, ph, pw = self.config.patch_size
+        pad = (0, -width % pw, 0, -height % ph, 0, 0)  # as ComfyUI's Wan pads odd latent sizes
         tokens_in = F.pad(x, pad, mode="circular") if any(pad) else x
         n_refs = 0
         if references is not None:
@@ -406,19 +408,19 @@ class ConcatIDWan(nn.Module):
                     f"reference latents {tuple(references.shape)} do not match the video latents {tuple(x.shape)}"
                 )
             references = references.to(device=x.device, dtype=x.dtype)
-            references = F.pad(references, pad[:4], mode="circular") if any(pad[:4]) else references
+            references = F.pad(references, pad, mode="circular") if any(pad) else references
             n_refs = references.shape[2]
             tokens_in = torch.cat([tokens_in, references.expand(b, -1, -1, -1, -1)], dim=2)
         tokens = self.patch_embedding(tokens_in)
-        grid_f, grid_h, grid_w = tokens.shape[2] - n_refs // pt, tokens.shape[3], tokens.shape[4]
+        grid_h, grid_w = tokens.shape[3:]
         tokens = tokens.flatten(2).transpose(1, 2)
-        n_video = grid_f * grid_h * grid_w
+        n_video = frames * grid_h * grid_w
 
         e, e_mod, e_ref = self.embed_time(timestep.to(x.device).reshape(-1).expand(b), tokens.dtype)
-        positions = token_positions(grid_f, grid_h, grid_w, n_refs // pt)
+        positions = token_positions(frames, grid_h, grid_w, n_refs)
         groups = None
         if regions is not None and n_refs:
-            groups = self._groups(regions, n_refs // pt, n_video, grid_h * grid_w, tokens.device)
+            groups = self._groups(regions, n_refs, n_video, grid_h * grid_w, tokens.device)
         inputs = BlockInputs(
             e=e_mod,
             e_ref=e_ref,
@@ -430,9 +432,8 @@ class ConcatIDWan(nn.Module):
         )
         tokens = self.run_blocks(tokens, inputs)
         out = self.head(tokens[:, :n_video], e)
-        out = out.view(b, grid_f, grid_h, grid_w, pt, ph, pw, -1).permute(0, 7, 1, 4, 2, 5, 3, 6)
-        out = out.reshape(b, -1, grid_f * pt, grid_h * ph, grid_w * pw)
-        return out[:, :, :frames, :height, :width]
+        out = out.view(b, frames, grid_h, grid_w, ph, pw, -1).permute(0, 6, 1, 2, 4, 3, 5)
+        return out.reshape(b, -1, frames, grid_h * ph, grid_w * pw)[..., :height, :width]
 
     def run_blocks(self, tokens: torch.Tensor, inputs: BlockInputs) -> torch.Tensor:
         """The block loop on the joint [video; references] sequence; the unit to wrap for swapping/caching."""

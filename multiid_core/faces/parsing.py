@@ -29,9 +29,11 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Labels ConsisID paints white: background, cloth, hat, ears, earring, neck, necklace.
 CONSISID_BACKGROUND_LABELS = (0, 16, 18, 7, 8, 9, 14, 15)
-# Labels painted black for Concat-ID: background, neck, necklace, cloth, hat. Concat-ID itself parses with
-# a SegFormer face parser; this BiSeNet subset is our documented substitute for it.
-CONCAT_ID_BACKGROUND_LABELS = (0, 14, 15, 16, 18)
+# Labels painted black for Concat-ID: background, earring, necklace, cloth, hat. Concat-ID parses with the
+# SegFormer jonathandinu/face-parsing and drops its labels [0, 14, 15, 16, 18] = background, hat, ear_r,
+# neck_l, cloth (the neck, 17 there, stays); these are the same classes in BiSeNet's numbering, our
+# documented substitute for that parser.
+CONCAT_ID_BACKGROUND_LABELS = (0, 9, 15, 16, 18)
 
 # A namespace of layer classes (`Conv2d`, `BatchNorm2d`): `torch.nn` or ComfyUI's casting ops.
 Operations = Any

@@ -29,11 +29,53 @@ from ..routing import (
     coverage_matrix,
     recording_steps,
 )
+from ..step_cache import COEFFICIENTS, TeaCache
 from .cogvideox_loading import CogVideoXModel
 
 log = logging.getLogger(__name__)
 
 SCHEDULERS = ("CogVideoX DPM", "DDIM")
+ATTENTION = ("sdpa", "sage")
+CFG_BATCHING = ("batched", "sequential")
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """Speed/memory choices that leave the method unchanged (TeaCache approximates, the rest is exact)."""
+
+    teacache: float = 0.0  # TeaCache threshold; 0 runs every step
+    attention: str = "sdpa"
+    cfg_batching: str = "batched"  # "sequential" halves activation memory: guidance branches in turn
+    compile: bool = False
+
+
+def activation_bytes(model: CogVideoXModel, settings: SamplerSettings, batch: int) -> int:
+    """A generous estimate of one transformer call's working memory (the weights not counted)."""
+    grid = latent_grid(model, settings)
+    config = model.transformer.config
+    tokens = grid.frames * (grid.height // config.patch_size) * (grid.width // config.patch_size)
+    tokens += config.max_text_seq_length + model.family.max_references * grid.height * grid.width // 4
+    element = torch.finfo(model.dtype).bits // 8
+    return int(batch * tokens * config.inner_dim * element * 24)
+
+
+def attention_kernel(name: str) -> Callable:
+    """PyTorch's scaled-dot-product attention, or SageAttention when installed (CUDA)."""
+    if name == "sdpa":
+        return torch.nn.functional.scaled_dot_product_attention
+    try:
+        from sageattention import sageattn
+    except ImportError:
+        raise MultiIDError(
+            "SageAttention is not installed: `pip install sageattention` (NVIDIA GPUs), or choose sdpa."
+        ) from None
+
+    def sage(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        if q.device.type != "cuda":
+            return torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        return sageattn(q, k, v, tensor_layout="HND", is_causal=False)
+
+    return sage
 
 
 @dataclass(frozen=True)
@@ -234,6 +276,8 @@ class SampleResult:
     latents: torch.Tensor  # [1, F, C, h, w] float32
     routing: torch.Tensor | None  # [tokens, N] mean routing weights over the recorded steps and layers
     grid: TokenGrid
+    transformer_calls: int = 0  # calls whose blocks ran (TeaCache skips the others)
+    skipped_calls: int = 0
 
 
 @torch.inference_mode()
@@ -245,6 +289,7 @@ def sample(
     settings: SamplerSettings,
     on_step: StepCallback | None = None,
     map_steps: str = "all steps",
+    speed: SpeedOptions = SpeedOptions(),
 ) -> SampleResult:
     """Latents of one video (on the transformer's device) and, for the routing map, who went where.
 
@@ -294,17 +339,38 @@ def sample(
     guided = settings.cfg > 1.0
     text = torch.cat([negative, positive]) if guided else positive
     text = text.to(device, dtype)
-    batch_condition = torch.cat([condition] * 2) if guided else condition  # in both guidance branches
     recorded = recording_steps(map_steps, settings.steps)
+    transformer.set_attention(attention_kernel(speed.attention))
+    if speed.compile:
+        transformer.compile_blocks()
+    cache = None
+    if speed.teacache > 0:  # all CogVideoX-family models here are CogVideoX-5B fine-tunes: ConsisID's fit
+        cache = TeaCache(speed.teacache, COEFFICIENTS["consisid"], settings.steps)
+    sequential = guided and speed.cfg_batching == "sequential"
+
+    def predict(latents_in: torch.Tensor, t: torch.Tensor, texts: torch.Tensor, branch: int) -> torch.Tensor:
+        model_input = scheduler.scale_model_input(latents_in, t)
+        model_input = torch.cat(
+            [model_input, condition.expand(len(latents_in), -1, -1, -1, -1)], dim=1 if appended else 2
+        )
+        out = transformer(model_input, texts, t.expand(len(model_input)), rope, identity, cache, branch)
+        return out[:, : grid.frames].float()  # the reference slots never reach the scheduler
 
     old_prediction = None
     timesteps = scheduler.timesteps
     for i, t in enumerate(timesteps):
         recorder.active = i in recorded
-        model_input = scheduler.scale_model_input(torch.cat([latents] * 2) if guided else latents, t)
-        model_input = torch.cat([model_input, batch_condition], dim=1 if appended else 2)
-        noise_pred = transformer(model_input, text, t.expand(model_input.shape[0]), rope, identity=identity)
-        noise_pred = noise_pred[:, : grid.frames].float()  # the reference slots never reach the scheduler
+        if cache is not None:
+            cache.step = i
+        if sequential:  # one branch at a time; the identity keeps the release's uncond-branch routing
+            branches = []
+            for branch, phase in enumerate(("uncond", "cond")):
+                if identity is not None:
+                    identity.phase = phase
+                branches.append(predict(latents, t, text[branch : branch + 1], branch))
+            noise_pred = torch.cat(branches)
+        else:
+            noise_pred = predict(torch.cat([latents] * 2) if guided else latents, t, text, 0)
         if guided:
             scale = settings.cfg
             if settings.dynamic_cfg:
@@ -321,10 +387,14 @@ def sample(
         latents = latents.to(dtype)
         if on_step is not None:
             on_step(i + 1, len(timesteps), latents)
+    if identity is not None:
+        identity.phase = None
     routing = recorder.mean()
     if routing is None:  # nothing injected per token (Concat-ID): a black map
         routing = torch.zeros(tokens.tokens, len(people.identities))
-    return SampleResult(latents.float(), routing, tokens)
+    calls = settings.steps * (2 if sequential else 1)
+    skipped = cache.skipped if cache is not None else 0
+    return SampleResult(latents.float(), routing, tokens, calls - skipped, skipped)
 
 
 @torch.inference_mode()

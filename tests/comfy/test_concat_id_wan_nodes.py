@@ -165,19 +165,19 @@ def released(comfy_base):
     return {name: read_checkpoint(folder / path) for name, path in FILES.items()}
 
 
-def dit_inputs(seed: int = 0):
+def dit_inputs(seed: int = 0, h: int = 6, w: int = 8):
     g = torch.Generator().manual_seed(seed)
-    x = torch.randn(2, 16, 3, 6, 8, generator=g)
-    ref = torch.randn(1, 16, 1, 6, 8, generator=g)
+    x = torch.randn(2, 16, 3, h, w, generator=g)
+    ref = torch.randn(1, 16, 1, h, w, generator=g)
     return x, ref, torch.randn(2, 9, 32, generator=g), torch.tensor([913.7, 913.7])
 
 
-@pytest.mark.parametrize("variant", list(FILES))
-def test_without_references_our_dit_is_comfyuis_wan(comfy, released, variant):
+@pytest.mark.parametrize("variant, size", [("first", (6, 8)), ("adaln", (6, 8)), ("first", (5, 7))])
+def test_without_references_our_dit_is_comfyuis_wan(comfy, released, variant, size):
     sd, _, _ = released[variant]
     ours = ConcatIDWan.from_state_dict(sd, dtype=torch.float32)
     ours.round_timestep_to_bf16 = False
-    x, _, context, t = dit_inputs()
+    x, _, context, t = dit_inputs(0, *size)  # (5, 7): odd latent sizes are padded as ComfyUI pads them
     with torch.no_grad():
         error = rel_err(ours(x, t, context), comfy_wan(comfy, sd)(x, t, context))
     assert error < 1e-5, error
@@ -374,3 +374,14 @@ def test_tiny_wan_vae_keys_are_comfyuis_and_load_natively(comfy, vae, dim):
     assert {k: tuple(v.shape) for k, v in reference_vae.state_dict().items()} == wan_vae_shapes(dim)
     assert vae.latent_channels == 16 and vae.first_stage_model.dim == 8
     assert math.prod(vae.upscale_index_formula) == 4 * 8 * 8
+
+
+def test_wan_loras_in_comfyuis_format_patch_the_model(models):
+    import comfy.sd
+
+    lora = {
+        "diffusion_model.blocks.0.self_attn.q.lora_up.weight": torch.randn(256, 4),
+        "diffusion_model.blocks.0.self_attn.q.lora_down.weight": torch.randn(4, 256),
+    }
+    patched, _ = comfy.sd.load_lora_for_models(models["first"], None, lora, 1.0, 0.0)
+    assert list(patched.patches) == ["diffusion_model.blocks.0.self_attn.q.weight"]

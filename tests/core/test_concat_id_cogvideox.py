@@ -155,10 +155,10 @@ def test_sampling_appends_clean_references_in_both_branches_and_crops_them(snaps
     seen_inputs, seen_steps = [], []
     forward = model.transformer.forward
 
-    def spy_forward(latents, text, timestep, rope, identity=None):
+    def spy_forward(latents, text, timestep, rope, identity=None, *rest):
         seen_inputs.append((latents.clone(), rope[0].shape[0]))
         assert identity is None
-        return forward(latents, text, timestep, rope, identity)
+        return forward(latents, text, timestep, rope, identity, *rest)
 
     monkeypatch.setattr(model.transformer, "forward", spy_forward)
     make = cogvideox_sampling.make_scheduler

@@ -182,4 +182,4 @@ def test_background_mask() -> None:
     concat_id = background_mask(labels, CONCAT_ID_BACKGROUND_LABELS)
     assert consisid.dtype == torch.bool and consisid.shape == labels.shape
     assert consisid.tolist() == [[[True, False, True, True], [True, False, True, True], [True, False, True, False]]]
-    assert concat_id.tolist() == [[[True, False, False, True], [True, False, True, False], [True, False, False, False]]]
+    assert concat_id.tolist() == [[[True, False, False, False], [True, False, True, True], [True, False, False, False]]]

@@ -1,0 +1,83 @@
+"""A real ComfyUI server with the pack on the tiny models, and its frontend in headless Chromium.
+
+Chromium is Debian's (`apt-get install chromium`), driven by Playwright from PyPI; Playwright's own browser
+downloads are never used. CHROMIUM overrides the executable. Without Chromium or Playwright the browser tests
+are skipped with the reason (CI installs both: .ci/run).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from comfy_env import ComfyServer, make_base_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+VIEWPORT = {"width": 1600, "height": 1000}
+OUTPUT = ROOT / "test-output" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).is_file() and not shutil.which(CHROMIUM):
+        pytest.skip(f"no Chromium at {CHROMIUM}: apt-get install chromium (or set CHROMIUM)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download)")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory):
+    with ComfyServer(make_base_dir(tmp_path_factory.mktemp("browser_base"))) as running:
+        # A returning user: no first-run template dialog or minimap over the graph.
+        running.post("/settings/Comfy.TutorialCompleted", True)
+        running.post("/settings/Comfy.Minimap.Visible", False)
+        yield running
+
+
+@pytest.fixture(scope="session")
+def object_info(server):
+    return server.get("/object_info")
+
+
+@pytest.fixture(scope="session")
+def page(browser, server):
+    """The graph editor, loaded, with the dialogs that would hide the graph replaced by recorders."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.add_init_script("localStorage.setItem('vueNodesBannerDismissed', 'true')")
+    editor = context.new_page()
+    errors: list[str] = []
+    editor.on("pageerror", lambda error: errors.append(str(error)))
+    editor.goto(server.url)
+    editor.wait_for_function(
+        "() => window.app?.graph && window.LiteGraph?.registered_node_types?.MultiID_IdentitySimilarity",
+        timeout=120_000,
+    )
+    editor.evaluate(
+        """() => {
+            window.multiid = {missingNodes: [], missingModels: []};
+            app.showMissingNodesError = (types) => { window.multiid.missingNodes = types; };
+            app.showMissingModelsError = (models) => { window.multiid.missingModels = models; };
+        }"""
+    )
+    editor.page_errors = errors
+    yield editor
+    context.close()
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    return OUTPUT
