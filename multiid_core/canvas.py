@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .errors import MultiIDError
+
 
 def row_boxes(count: int, width: int, height: int) -> list[tuple[int, int, int]]:
     """(x, y, side) of `count` square faces in one row; for 2 faces at 720x480 the release's boxes."""
@@ -21,12 +23,22 @@ def row_boxes(count: int, width: int, height: int) -> list[tuple[int, int, int]]
 
 
 def box_in_mask(mask: torch.Tensor, width: int, height: int) -> tuple[int, int, int]:
-    """The largest square centred in the bounding box of a mask's first frame, in video pixels."""
-    frame = mask[0] if mask.ndim == 3 else mask
-    frame = torch.nn.functional.interpolate(frame[None, None].float(), size=(height, width), mode="bilinear")[0, 0]
+    """The largest square centred in the bounding box of a mask's first painted frame, in video pixels.
+
+    A person whose mask is empty in the first frame (they walk in later) is placed where they first appear.
+    """
+    frames = mask.reshape(-1, *mask.shape[-2:]).float()
+    painted = [f for f in frames if f.max() > 0]
+    if not painted:
+        raise MultiIDError("A mask is empty (all black): paint where this person should appear.")
+    frame = torch.nn.functional.interpolate(painted[0][None, None], size=(height, width), mode="bilinear")[0, 0]
     ys, xs = torch.nonzero(frame >= 0.5, as_tuple=True)
     if len(ys) == 0:
         ys, xs = torch.nonzero(frame > 0, as_tuple=True)
+    if len(ys) == 0:  # painted less than a video pixel: the painted mask pixels, scaled to video pixels
+        ys, xs = torch.nonzero(painted[0] > 0, as_tuple=True)
+        ys = (ys * height // painted[0].shape[0]).clamp(max=height - 1)
+        xs = (xs * width // painted[0].shape[1]).clamp(max=width - 1)
     top, bottom, left, right = ys.min().item(), ys.max().item() + 1, xs.min().item(), xs.max().item() + 1
     side = min(bottom - top, right - left)
     return left + (right - left - side) // 2, top + (bottom - top - side) // 2, side

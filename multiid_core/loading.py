@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -44,10 +45,15 @@ def load_state_dict(
                 f"{'/'.join(PICKLE_SUFFIXES)}. Download {source}."
             )
     except pickle.UnpicklingError as err:
+        if "global" not in str(err).lower():  # garbage, not a refused class: a damaged file
+            raise MultiIDError(
+                f"Could not read the {what} file {path} ({str(err).splitlines()[0][:120]}): it is corrupt or not a "
+                f"model file. Download it again from {source}."
+            ) from None
         raise MultiIDError(
-            f"Refused to load {path}: it holds Python objects other than tensors, and loading it could run "
-            f"code ({str(err).splitlines()[0][:200]}). Only safetensors or plain tensor checkpoints are "
-            f"loaded. Download the {what} from {source}."
+            f"Refused to load {path}: besides tensors it holds Python objects ({_unpickling_refusal(err)}), and "
+            f"unpickling them could run code, so it is never loaded. Only safetensors or plain tensor "
+            f"checkpoints are read. Download the {what} from {source}."
         ) from None
     except MultiIDError:
         raise
@@ -62,6 +68,12 @@ def load_state_dict(
     if not isinstance(sd, dict) or not all(isinstance(v, torch.Tensor) for v in sd.values()):
         raise MultiIDError(f"{path} is not a state dict of tensors for the {what}. Download {source}.")
     return sd
+
+
+def _unpickling_refusal(err: pickle.UnpicklingError) -> str:
+    """What weights-only unpickling refused, without torch's advice to retry with weights_only=False."""
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+    return found.group(1) if found else "pickle instructions weights-only loading does not allow"
 
 
 def _is_zip(path: Path) -> bool:
@@ -95,10 +107,18 @@ def load_sharded_folder(folder: str | os.PathLike, what: str, source: str) -> di
 
 
 def check_keys(
-    expected: dict[str, torch.Size], found: dict[str, torch.Tensor], what: str, path: str | os.PathLike, source: str
+    expected: dict[str, torch.Size],
+    found: dict[str, torch.Tensor],
+    what: str,
+    path: str | os.PathLike,
+    source: str,
+    optional: tuple[str, ...] = (),
 ) -> None:
-    """Strict key and shape check with a readable report (never a silent non-strict load)."""
-    missing = sorted(set(expected) - set(found))
+    """Strict key and shape check with a readable report (never a silent non-strict load).
+
+    Keys ending with one of `optional` may be absent (e.g. BatchNorm's num_batches_tracked).
+    """
+    missing = sorted(k for k in set(expected) - set(found) if not k.endswith(optional or ("\0",)))
     unexpected = sorted(set(found) - set(expected))
     wrong = sorted(k for k in set(expected) & set(found) if tuple(found[k].shape) != tuple(expected[k]))
     if not (missing or unexpected or wrong):

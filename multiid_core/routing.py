@@ -102,6 +102,19 @@ def assign_tokens(coverage: torch.Tensor) -> torch.Tensor:
     return onehot * (best >= INSIDE).to(coverage.dtype)[:, None]
 
 
+def check_placed(coverage: torch.Tensor, labels: list[str]) -> None:
+    """With routing 'masks' a person who owns no video token would silently vanish: say so instead."""
+    owned = assign_tokens(coverage).sum(dim=0).tolist()
+    lost = [label for label, count in zip(labels, owned) if count == 0]
+    if lost:
+        raise MultiIDError(
+            f"With routing 'masks', {' and '.join(lost)} would appear nowhere in the video: a video token (16x16 "
+            f"pixels) goes to the person whose mask covers most of it, the earlier person on a tie, and only when "
+            f"that covers at least half of it. Paint each person their own area of at least 16x16 pixels, or use "
+            f"'learned + masks' to let masks overlap."
+        )
+
+
 def prior_log(coverage: torch.Tensor) -> torch.Tensor:
     """log of the normalised, floored coverage (uniform, so neutral, for a token no mask touches)."""
     prior = coverage.clamp_min(PRIOR_FLOOR)

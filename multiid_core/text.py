@@ -29,7 +29,7 @@ from typing import Any
 import torch
 
 from .errors import MultiIDError
-from .loading import load_state_dict
+from .loading import load_sharded_folder, load_state_dict
 from .models import CONSISID_REPO
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,6 @@ T5_SOURCE = (
     f"the text_encoder/ and tokenizer/ folders of https://huggingface.co/{CONSISID_REPO} (T5-v1.1-XXL; "
     "every CogVideoX-based model uses the same one), or t5xxl_fp16.safetensors into ComfyUI/models/text_encoders"
 )
-SHARD_INDEX = "model.safetensors.index.json"
 _FINAL_NORM = "encoder.final_layer_norm.weight"
 _GATED_WI = "encoder.block.0.layer.1.DenseReluDense.wi_0.weight"
 _RELATIVE_BIAS = "encoder.block.{}.layer.0.SelfAttention.relative_attention_bias.weight"
@@ -124,15 +123,7 @@ def load_t5_folder(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
     """A transformers T5EncoderModel folder (config.json + safetensors shards) -> (config, state dict)."""
     folder = Path(folder)
     config = t5_config_from_json(folder / "config.json")
-    index = folder / SHARD_INDEX
-    if index.is_file():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-    else:
-        shards = ["model.safetensors"]
-    sd: dict[str, torch.Tensor] = {}
-    for shard in shards:
-        sd.update(load_state_dict(folder / shard, "T5 text encoder", T5_SOURCE))
-    sd = t5_encoder_keys(sd)
+    sd = t5_encoder_keys(load_sharded_folder(folder, "T5 text encoder", T5_SOURCE))
     if "shared.weight" not in sd:
         raise MultiIDError(f"{folder} holds no T5 input embedding (shared.weight). Download {T5_SOURCE}.")
     return config, sd

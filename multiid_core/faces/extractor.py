@@ -8,7 +8,7 @@ FFHQ-512 alignment, BiSeNet background labels painted white, grey face -> EVA at
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -28,6 +28,8 @@ FaceChoice = Literal["largest", "index", "central"]
 FACE_CHOICES: tuple[FaceChoice, ...] = ("largest", "index", "central")
 MAX_LONG_EDGE = 1024
 MIN_SHORT_EDGE = 64
+BLANK_RANGE = 8  # a photo whose pixels all lie within this many levels (of 255) shows nothing
+SATURATED = 0.9  # share of pure white (or black) pixels from which a photo is called washed out (or black)
 CONCAT_ID_CROP = 448
 CONCAT_ID_MIN_FOREGROUND = 0.4  # Concat-ID keeps the parsing mask only if it keeps this much of the crop
 
@@ -72,11 +74,10 @@ def choose_face(
     faces: list[DetectedFace], image_size: tuple[int, int], choice: FaceChoice, index: int, photo: str
 ) -> DetectedFace:
     """The face to use from one photo; `image_size` is (height, width)."""
+    if choice not in FACE_CHOICES:
+        raise MultiIDError(f"Unknown face choice {choice!r}; choose one of {', '.join(FACE_CHOICES)}.")
     if not faces:
-        raise MultiIDError(
-            f"No face found in {photo}. Use a photo where the face is clearly visible, frontal or three-quarter, "
-            f"and at least about 80 pixels wide."
-        )
+        raise MultiIDError(no_face_message(photo))
     if choice == "largest":
         return max(faces, key=lambda f: f.area)
     if choice == "central":
@@ -91,6 +92,25 @@ def choose_face(
             f"{len(ordered) - 1} from left to right (see the detections preview). Pick one of those."
         )
     return ordered[index]
+
+
+def no_face_message(photo: str, image: np.ndarray | None = None) -> str:
+    """Why no face was found, with what the pixels say about it when they are washed out or black."""
+    message = (
+        f"No face found in {photo}. Use a photo where the face is clearly visible, frontal or three-quarter, "
+        f"and at least about 80 pixels wide."
+    )
+    if image is None:
+        return message
+    pixels = image.reshape(-1, image.shape[-1])
+    if (pixels == 255).all(axis=1).mean() >= SATURATED:
+        return message + (
+            " Almost all of this photo is pure white: it is overexposed, or a 16-bit PNG that Load Image clipped "
+            "(ComfyUI reads 16-bit greyscale PNGs as white). Save it as an 8-bit PNG or a JPEG."
+        )
+    if (pixels == 0).all(axis=1).mean() >= SATURATED:
+        return message + " Almost all of this photo is black: check that the right image is connected."
+    return message
 
 
 def to_gray(rgb: torch.Tensor) -> torch.Tensor:
@@ -124,8 +144,16 @@ def encode_photo(
             f"{photo} is only {w}x{h} pixels, too small to find and align a face. Use a photo at least "
             f"{MIN_SHORT_EDGE} pixels on its short side (256 or more gives a far better identity)."
         )
+    if int(image.max()) - int(image.min()) < BLANK_RANGE:
+        colour = tuple(int(c) for c in image.reshape(-1, image.shape[-1]).mean(axis=0).round())
+        raise MultiIDError(
+            f"{photo} is blank: every pixel has about the same colour (RGB {colour}), so it shows no face. Connect "
+            f"a photo of the person; an all-black image usually comes from an empty or failed upstream node."
+        )
     image = limit_long_edge(image)
     faces = extractor.detector.detect(image)
+    if not faces:
+        raise MultiIDError(no_face_message(photo, image))
     face = choose_face(faces, image.shape[:2], choice, index, photo)
     arcface = torch.from_numpy(extractor.detector.embed(image, face))
 
@@ -165,23 +193,37 @@ def encode_photo(
     return features, image, faces
 
 
+def photo_frames(photos: torch.Tensor | Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """[H,W,C] photos of an IMAGE batch [P,H,W,C], or of a list of batches whose sizes differ.
+
+    ComfyUI batches hold one size; photos of several sizes arrive as a list (e.g. from Load Image Dataset
+    from Folder), and each keeps its own size here.
+    """
+    frames = []
+    for batch in photos if isinstance(photos, (list, tuple)) else [photos]:
+        batch = batch[None] if batch.ndim == 3 else batch
+        if batch.ndim != 4:
+            raise MultiIDError(f"Expected photos [count, height, width, channels], got shape {tuple(batch.shape)}.")
+        frames.extend(batch)
+    if not frames:
+        raise MultiIDError("No photos were given: connect at least one photo of the person.")
+    return frames
+
+
 def encode_identity(
     extractor: FaceExtractor,
-    photos: torch.Tensor,
+    photos: torch.Tensor | Sequence[torch.Tensor],
     choice: FaceChoice = "largest",
     index: int = 0,
     label: str = "",
     on_photo: Callable[[int], None] | None = None,
 ) -> tuple[Identity, list[tuple[np.ndarray, list[DetectedFace], DetectedFace]]]:
-    """A ComfyUI IMAGE batch [P,H,W,C] of one person -> Identity, plus per photo what was detected."""
-    if photos.ndim == 3:
-        photos = photos[None]
-    if photos.ndim != 4 or photos.shape[0] == 0:
-        raise MultiIDError(f"Expected a batch of photos [count, height, width, channels], got {tuple(photos.shape)}.")
+    """Photos of one person (see `photo_frames`) -> Identity, plus per photo what was detected."""
+    frames = photo_frames(photos)
     features, seen = [], []
-    for i in range(photos.shape[0]):
-        name = f"photo {i + 1} of {photos.shape[0]}" if photos.shape[0] > 1 else "the photo"
-        feats, image, faces = encode_photo(extractor, to_uint8_rgb(photos[i]), choice, index, name)
+    for i, frame in enumerate(frames):
+        name = f"photo {i + 1} of {len(frames)}" if len(frames) > 1 else "the photo"
+        feats, image, faces = encode_photo(extractor, to_uint8_rgb(frame), choice, index, name)
         chosen = next(f for f in faces if np.array_equal(f.bbox, feats.bbox))
         features.append(feats)
         seen.append((image, faces, chosen))

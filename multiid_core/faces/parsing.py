@@ -9,8 +9,6 @@ only so the released file loads strictly, and are not run.
 from __future__ import annotations
 
 import os
-import pickle
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -18,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import MultiIDError
+from ..loading import check_keys, load_state_dict
 
 PARSER_SOURCE = (
     "parsing_bisenet.pth from the face_encoder/ folder of "
@@ -182,62 +181,16 @@ class BiSeNet(nn.Module):
         return F.interpolate(logits, x.shape[2:], mode="bilinear", align_corners=True)
 
 
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """Tensors of a .pth (weights_only) or .safetensors file, or a MultiIDError saying why not."""
-    if not path.is_file():
-        raise MultiIDError(f"Face parser file {path} does not exist. Download {PARSER_SOURCE}.")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            sd = load_file(str(path), device="cpu")
-        else:
-            sd = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        # torch's own message suggests weights_only=False, which would run code from the file: not shown.
-        raise MultiIDError(
-            f"Face parser file {path} could not be read: it is corrupt, or holds Python objects besides "
-            f"tensors, which are not loaded for safety. Download {PARSER_SOURCE}."
-        ) from exc
-    except Exception as exc:
-        reason = f"{type(exc).__name__}: {str(exc).strip().split('. ')[0][:150]}"
-        raise MultiIDError(
-            f"Face parser file {path} could not be read ({reason}); it is truncated, corrupt or not "
-            f"a weights file. Download {PARSER_SOURCE}."
-        ) from exc
-    if not isinstance(sd, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in sd.items()):
-        raise MultiIDError(
-            f"Face parser file {path} is not a state dict (a mapping of names to tensors). Download {PARSER_SOURCE}."
-        )
-    return sd
-
-
 def load_face_parser(
     path: str | os.PathLike, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32
 ) -> BiSeNet:
     """Builds BiSeNet from `parsing_bisenet.pth` (or a .safetensors copy), strictly, in eval mode."""
-    path = Path(path)
-    sd = _read_state_dict(path)
+    sd = load_state_dict(path, "face parser (BiSeNet)", PARSER_SOURCE)
     with torch.device("meta"):
         net = BiSeNet()
-    expected = net.state_dict()
-    mismatched = [
-        f"{k} {tuple(v.shape)} (expected {tuple(expected[k].shape)})"
-        for k, v in sd.items()
-        if k in expected and v.shape != expected[k].shape
-    ]
-    if mismatched:
-        raise MultiIDError(
-            f"Face parser file {path} is not facexlib's BiSeNet: {len(mismatched)} tensors have the wrong "
-            f"shape (e.g. {', '.join(mismatched[:3])}). Download {PARSER_SOURCE}."
-        )
-    missing, unexpected = net.load_state_dict(sd, strict=False, assign=True)
-    if missing or unexpected:
-        raise MultiIDError(
-            f"Face parser file {path} is not facexlib's BiSeNet: {len(missing)} missing tensors "
-            f"(e.g. {missing[:3]}) and {len(unexpected)} unexpected (e.g. {unexpected[:3]}). "
-            f"Download {PARSER_SOURCE}."
-        )
+    expected = {k: v.shape for k, v in net.state_dict().items()}
+    check_keys(expected, sd, "face parser (facexlib's BiSeNet)", path, PARSER_SOURCE, optional=("num_batches_tracked",))
+    net.load_state_dict(sd, strict=False, assign=True)  # strict check done above; BatchNorm counters may be absent
     return net.to(device=device, dtype=dtype).eval()
 
 

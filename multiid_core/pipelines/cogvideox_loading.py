@@ -176,6 +176,36 @@ def _check_router(path: Path, family: Family, sd: dict[str, torch.Tensor]) -> No
         )
 
 
+_SINGLE_FILE_MARKER = "transformer_blocks.0.attn1.norm_q.weight"
+
+
+def not_a_cogvideox_transformer(path: Path, keys) -> str:
+    """Why a single file is not a diffusers-format CogVideoX-family transformer, and what to load instead."""
+    if "head.modulation" in keys:
+        return (
+            f"{path} is a Wan DiT, not a CogVideoX-family transformer: load Concat-ID-Wan with the Load Concat-ID "
+            f"Wan Model node (it reads first_stage.pt / second_stage_adaln.pt from models/multiid/Concat-ID-Wan)."
+        )
+    return (
+        f"{path} is not a diffusers-format CogVideoX-family transformer (ConsisID, Ingredients): it has no "
+        f"transformer_blocks.* tensors. Choose a snapshot folder from models/multiid (e.g. ConsisID-preview), or "
+        f"the transformer of one saved as a single .safetensors file."
+    )
+
+
+def check_transformer_file(path: Path) -> None:
+    """Reads only a .safetensors header, so a wrong file is named before anything else is asked of it."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            keys = set(f.keys())
+    except Exception:  # noqa: BLE001 - unreadable files are reported by load_state_dict with the reason
+        return
+    if _SINGLE_FILE_MARKER not in keys:
+        raise MultiIDError(not_a_cogvideox_transformer(path, keys))
+
+
 def load_transformer(
     path: Path, dtype: torch.dtype, operations: Any = torch.nn, device: torch.device | str = "cpu"
 ) -> tuple[CogVideoXTransformer, Family]:
@@ -186,10 +216,8 @@ def load_transformer(
         config_dict = _without_stale_lfe(config_dict, sd)
     else:
         sd = load_state_dict(path, "transformer", "the model's Hugging Face repository")
-        if "transformer_blocks.0.attn1.norm_q.weight" not in sd:
-            raise MultiIDError(
-                f"{path} is not a diffusers-format CogVideoX/ConsisID transformer (no transformer_blocks.* keys)."
-            )
+        if _SINGLE_FILE_MARKER not in sd:
+            raise MultiIDError(not_a_cogvideox_transformer(path, sd.keys()))
         config_dict = {**RELEASED_TRANSFORMER_CONFIG, **sizes_from_state_dict(sd)}
     family = detect_family(config_dict, sd.keys(), str(path))
     _check_router(path, family, sd)

@@ -26,6 +26,7 @@ from ..routing import (
     IdentitySet,
     RoutingRecorder,
     TokenGrid,
+    check_placed,
     coverage_matrix,
     recording_steps,
 )
@@ -305,6 +306,8 @@ def sample(
     p = transformer.config.patch_size
     tokens = TokenGrid(grid.frames, grid.height // p, grid.width // p)
     coverage = coverage_matrix(people.masks, tokens, settings.frames, people.labels)
+    if coverage is not None and people.mode == "masks":
+        check_placed(coverage, people.labels)
     generator = torch.Generator("cpu").manual_seed(settings.seed)
 
     appended = model.family.conditioning == "references"

@@ -178,10 +178,10 @@ def test_umt5_file_is_refused(node_classes, comfy_base):
 def test_missing_source_names_path_and_download(node_classes, comfy_base):
     error = pack_module(node_classes, "multiid_core.errors").MultiIDError
     with pytest.raises(error) as raised:
-        node_classes["MultiID_LoadTextEncoder"].execute("Ingredients/text_encoder", "auto", "default")
+        node_classes["MultiID_LoadTextEncoder"].execute("NotDownloaded/text_encoder", "auto", "default")
     message = str(raised.value)
-    assert "ComfyUI/models/multiid/Ingredients/text_encoder/" in message
-    assert "ComfyUI/models/multiid/Ingredients/tokenizer/" in message
+    assert "ComfyUI/models/multiid/NotDownloaded/text_encoder/" in message
+    assert "ComfyUI/models/multiid/NotDownloaded/tokenizer/" in message
     assert "https://huggingface.co/BestWishYsh/ConsisID-preview" in message
     assert "text_encoder/ and tokenizer/" in message
     assert str(comfy_base / "models" / "multiid") in message
