@@ -1,0 +1,227 @@
+"""Speed and memory of our ConsisID sampler against diffusers' ConsisIDPipeline, on the same weights.
+
+    python benchmarks/consisid_speed.py          # CPU: a small and a medium config, ratios in one run
+    python benchmarks/consisid_speed.py --gpu    # CUDA: the full 42-layer architecture at 49x480x720
+
+Each measurement runs in its own process (clean peak memory); the table compares seconds per step
+(steady state, first step excluded), peak memory, and the latents of both implementations. TeaCache rows
+report the transformer calls saved and the PSNR of the decoded frames against the uncached video.
+Weights are random: speed and memory are those of the real architecture, not the pictures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from multiid_core.testing import tiny_cogvideox  # noqa: E402
+
+CONFIGS = {
+    # name: (transformer overrides, sampling size, steps)
+    "small": (dict(num_attention_heads=2, attention_head_dim=64, num_layers=4, time_embed_dim=64,
+                   sample_frames=9, sample_height=16, sample_width=20), dict(frames=9, height=128, width=160), 8),
+    "medium": (dict(num_attention_heads=8, attention_head_dim=64, num_layers=6, time_embed_dim=128,
+                    sample_frames=13, sample_height=30, sample_width=44), dict(frames=13, height=240, width=352), 6),
+    "full": (dict(num_attention_heads=48, attention_head_dim=64, num_layers=42, time_embed_dim=512,
+                  text_embed_dim=4096, cross_attn_num_heads=16, LFE_vit_dim=1024, LFE_output_dim=2048,
+                  LFE_depth=10, LFE_num_heads=16, sample_frames=49, sample_height=60, sample_width=90),
+             dict(frames=49, height=480, width=720), 50),
+}  # fmt: skip
+
+
+def write_snapshot(folder: Path, name: str) -> None:
+    overrides, _, _ = CONFIGS[name]
+    overrides = {**overrides, "LFE_output_dim": int(overrides["num_attention_heads"] * 64 / 3 * 2)}
+    original = dict(tiny_cogvideox.TINY_TRANSFORMER)
+    tiny_cogvideox.TINY_TRANSFORMER.update(overrides)
+    try:
+        tiny_cogvideox.write_tiny_consisid_snapshot(folder)
+    finally:
+        tiny_cogvideox.TINY_TRANSFORMER.clear()
+        tiny_cogvideox.TINY_TRANSFORMER.update(original)
+
+
+def worker(spec: dict) -> dict:
+    """One measurement, in its own process."""
+    from multiid_core.pipelines.cogvideox_loading import load_snapshot
+    from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, SpeedOptions, decode, sample
+    from multiid_core.routing import IdentitySet
+    from multiid_core.testing.identities import random_identity
+
+    device = torch.device(spec["device"])
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    folder = Path(spec["snapshot"])
+    _, size, steps = CONFIGS[spec["config"]]
+    steps = spec.get("steps", steps)
+    text_dim = json.loads((folder / "transformer" / "config.json").read_text())["text_embed_dim"]
+    vit_dim = json.loads((folder / "transformer" / "config.json").read_text())["LFE_vit_dim"]
+    g = torch.Generator().manual_seed(0)
+    positive, negative = torch.randn(1, 226, text_dim, generator=g), torch.randn(1, 226, text_dim, generator=g)
+    identity = random_identity(0, vit_dim)
+    stamps = []
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    def tick(*_args, **_kwargs):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        stamps.append(time.perf_counter())
+        return _kwargs.get("callback_kwargs", {}) if _kwargs else {}
+
+    if spec["impl"] == "diffusers":
+        from diffusers import (
+            AutoencoderKLCogVideoX,
+            CogVideoXDPMScheduler,
+            ConsisIDPipeline,
+            ConsisIDTransformer3DModel,
+        )
+        from PIL import Image
+
+        pipe = ConsisIDPipeline(
+            tokenizer=None, text_encoder=None,
+            vae=AutoencoderKLCogVideoX.from_pretrained(folder / "vae", torch_dtype=dtype),
+            transformer=ConsisIDTransformer3DModel.from_pretrained(folder / "transformer", torch_dtype=dtype),
+            scheduler=CogVideoXDPMScheduler.from_pretrained(folder / "scheduler"),
+        ).to(device)  # fmt: skip
+        image = Image.fromarray((identity.primary.face_on_white.numpy() * 255).astype("uint8"))
+        stamps.append(time.perf_counter())
+        with torch.no_grad():
+            latents = pipe(
+                image=image, prompt_embeds=positive.to(device, dtype),
+                negative_prompt_embeds=negative.to(device, dtype),
+                num_inference_steps=steps, guidance_scale=6.0, generator=torch.Generator().manual_seed(42),
+                output_type="latent", id_cond=identity.id_cond("consisid").to(device, dtype),
+                id_vit_hidden=[h.to(device, dtype) for h in identity.vit_hidden("consisid")],
+                num_frames=size["frames"], height=size["height"], width=size["width"],
+                callback_on_step_end=lambda pipe, i, t, callback_kwargs: tick() or callback_kwargs,
+            ).frames.float()  # fmt: skip
+        calls = steps
+    else:
+        model = load_snapshot(folder, dtype, device=device)
+        speed = SpeedOptions(teacache=spec.get("teacache", 0.0), cfg_batching=spec.get("cfg_batching", "batched"))
+        swapper = None
+        if spec.get("block_swap"):
+            from multiid_core.block_swap import BlockSwapper
+
+            model.transformer.to("cpu")
+            swapper = BlockSwapper(model.transformer.transformer_blocks, spec["block_swap"], device)
+            for module in swapper.resident_modules(model.transformer):
+                module.to(device)
+            model.transformer.swapper = swapper
+        settings = SamplerSettings(**size, steps=steps, cfg=6.0, seed=42)
+        stamps.append(time.perf_counter())
+        result = sample(model, positive, negative, IdentitySet([identity], [None]), settings, on_step=tick, speed=speed)
+        latents, calls = result.latents, result.transformer_calls
+        if spec.get("decode"):
+            frames = decode(model, latents, tiled=True)
+            torch.save(frames.cpu(), spec["frames_out"])
+    torch.save(latents.cpu(), spec["latents_out"])
+    steady = [b - a for a, b in zip(stamps[1:], stamps[2:])]
+    peak = (
+        torch.cuda.max_memory_allocated(device)
+        if device.type == "cuda"
+        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    )
+    return {
+        "step_s": sorted(steady)[len(steady) // 2] if steady else float("nan"),
+        "total_s": stamps[-1] - stamps[0],
+        "peak_bytes": peak,
+        "calls": calls,
+    }
+
+
+def measure(spec: dict) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True, text=True, cwd=ROOT
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{spec['impl']} failed:\n{out.stderr[-4000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = ((a - b) ** 2).mean().item()
+    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def rows_for(config: str, device: str, scratch: Path, repeats: int) -> list[list[str]]:
+    snapshot = scratch / config / "ConsisID-preview"
+    write_snapshot(snapshot, config)
+    base = {"config": config, "device": device, "snapshot": str(snapshot)}
+
+    def run(name: str, **extra) -> tuple[dict, torch.Tensor]:
+        spec = {**base, **extra, "latents_out": str(scratch / f"{config}-{name}.pt"),
+                "frames_out": str(scratch / f"{config}-{name}-frames.pt")}  # fmt: skip
+        return measure(spec), torch.load(spec["latents_out"])
+
+    # Alternate the two implementations and keep each one's best run: the machine may be shared.
+    timings: dict[str, list[dict]] = {"diffusers": [], "ours": []}
+    for _ in range(repeats):
+        for impl in timings:
+            result, latents = run(impl, impl=impl)
+            timings[impl].append(result)
+    best = {impl: min(results, key=lambda r: r["step_s"]) for impl, results in timings.items()}
+    reference, ref_latents = best["diffusers"], torch.load(scratch / f"{config}-diffusers.pt")
+    rows = []
+
+    def row(label, result, latents, extra=""):
+        err = ((latents - ref_latents).abs().max() / ref_latents.abs().max()).item()
+        rows.append([config, label, f"{result['step_s']:.3f}", f"{result['step_s'] / reference['step_s']:.2f}",
+                     f"{result['total_s']:.1f}", f"{result['peak_bytes'] / 2**20:.0f}", f"{err:.1e}",
+                     str(result["calls"]), extra])  # fmt: skip
+
+    row("diffusers ConsisIDPipeline", reference, ref_latents)
+    row("ours", best["ours"], torch.load(scratch / f"{config}-ours.pt"))
+    if device == "cuda":
+        swap, latents = run("swap", impl="ours", block_swap=20)
+        row("ours, 20 blocks swapped", swap, latents)
+    steps = 50  # TeaCache's published settings are for 50-step runs
+    _, exact = run("exact50", impl="ours", steps=steps, decode=True)
+    exact_frames = torch.load(scratch / f"{config}-exact50-frames.pt")
+    for threshold in (0.1, 0.15, 0.2):
+        cached, latents = run(f"tea{threshold}", impl="ours", steps=steps, teacache=threshold, decode=True)
+        frames = torch.load(scratch / f"{config}-tea{threshold}-frames.pt")
+        cached = {**cached, "step_s": cached["total_s"] / steps}
+        diff = ((latents - exact).abs().max() / exact.abs().max()).item()
+        row(f"ours + TeaCache {threshold} (50 steps)", cached, latents,
+            f"{steps - cached['calls']} of {steps} calls skipped; PSNR {psnr(frames, exact_frames):.1f} dB, "
+            f"latents {diff:.1e} from the uncached 50-step run")  # fmt: skip
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gpu", action="store_true", help="the full architecture on CUDA")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating runs per implementation (best kept)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return
+    if args.gpu and not torch.cuda.is_available():
+        raise SystemExit("--gpu needs a CUDA device.")
+    configs, device = (["full"], "cuda") if args.gpu else (["small", "medium"], "cpu")
+    header = ["config", "implementation", "s/step", "ratio", "total s", "peak MiB", "vs diffusers", "calls", "notes"]
+    with tempfile.TemporaryDirectory() as scratch:
+        rows = [r for config in configs for r in rows_for(config, device, Path(scratch), args.repeats)]
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    where = "CUDA " + torch.cuda.get_device_name() if args.gpu else "CPU"
+    print(f"\ntorch {torch.__version__}, {where}, {time.strftime('%Y-%m-%d')}")
+
+
+if __name__ == "__main__":
+    main()
