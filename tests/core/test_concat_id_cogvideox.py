@@ -6,7 +6,6 @@ import shutil
 
 import pytest
 import torch
-from test_consisid_pipeline import random_identity
 
 from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer, cogvideox_rope
 from multiid_core.errors import MultiIDError
@@ -16,6 +15,7 @@ from multiid_core.pipelines.cogvideox_loading import load_concat_id_cogvideox
 from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, letterbox, sample
 from multiid_core.pipelines.sat_conversion import sat_transformer_to_diffusers, sat_vae_to_diffusers
 from multiid_core.routing import IdentitySet
+from multiid_core.testing.identities import random_identity
 from multiid_core.testing.tiny_cogvideox import TINY_VAE
 from multiid_core.testing.tiny_concat_id import (
     TINY_T2V,

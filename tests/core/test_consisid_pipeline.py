@@ -6,11 +6,12 @@ import torch
 from PIL import Image
 
 from multiid_core.errors import MultiIDError
-from multiid_core.faces.identity import Identity, PhotoFeatures
+from multiid_core.faces.identity import Identity
 from multiid_core.families import CONSISID
 from multiid_core.pipelines.cogvideox_loading import load_snapshot
 from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, decode, sample
 from multiid_core.routing import IdentitySet
+from multiid_core.testing.identities import random_identity
 from multiid_core.testing.tiny_cogvideox import write_tiny_consisid_snapshot
 
 diffusers = pytest.importorskip("diffusers")
@@ -22,25 +23,6 @@ SIZE = dict(frames=9, height=128, width=160)
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max()).item()
-
-
-def random_identity(seed: int = 0, vit_dim: int = 64) -> Identity:
-    g = torch.Generator().manual_seed(seed)
-    face = torch.rand(512, 512, 3, generator=g)
-    photo = PhotoFeatures(
-        arcface=torch.randn(512, generator=g) * 20,
-        arcface_crop=torch.randn(512, generator=g) * 20,
-        eva_cls_parsed=torch.nn.functional.normalize(torch.randn(768, generator=g), dim=0),
-        eva_hidden_parsed=[torch.randn(577, vit_dim, generator=g) for _ in range(5)],
-        eva_cls_crop=torch.nn.functional.normalize(torch.randn(768, generator=g), dim=0),
-        eva_hidden_crop=[torch.randn(577, vit_dim, generator=g) for _ in range(5)],
-        aligned_crop=face,
-        face_on_white=face,
-        face_on_black=torch.rand(448, 448, 3, generator=g),
-        bbox=np.array([10, 10, 100, 100], dtype=np.float32),
-        kps=np.zeros((5, 2), dtype=np.float32),
-    )
-    return Identity(photos=[photo])
 
 
 def alone(identity: Identity) -> IdentitySet:

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_consisid_pipeline import random_identity
 
 from multiid_core.canvas import canvas_for_faces, row_boxes
 from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer
@@ -25,6 +24,7 @@ from multiid_core.routing import (
     mask_coverage,
     routing_map,
 )
+from multiid_core.testing.identities import random_identity
 from multiid_core.testing.tiny_cogvideox import (
     TINY_TRANSFORMER,
     write_tiny_consisid_snapshot,

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 import torch
-from test_consisid_pipeline import random_identity
 from test_routing import small_masks
 
 from multiid_core.block_swap import BlockSwapper
@@ -18,6 +17,7 @@ from multiid_core.pipelines.cogvideox_sampling import (
 )
 from multiid_core.routing import IdentitySet
 from multiid_core.step_cache import COEFFICIENTS, TeaCache
+from multiid_core.testing.identities import random_identity
 from multiid_core.testing.tiny_cogvideox import write_tiny_consisid_snapshot, write_tiny_ingredients_snapshot
 from multiid_core.testing.tiny_concat_id import write_tiny_concat_id_snapshot
 
