@@ -45,10 +45,10 @@ def load_state_dict(
                 f"{'/'.join(PICKLE_SUFFIXES)}. Download {source}."
             )
     except pickle.UnpicklingError as err:
-        if "global" not in str(err).lower():  # garbage, not a refused class: a damaged file
+        other = _not_a_pickle(path)
+        if other:  # not a pickle whose objects were refused, but a damaged or foreign file
             raise MultiIDError(
-                f"Could not read the {what} file {path} ({str(err).splitlines()[0][:120]}): it is corrupt or not a "
-                f"model file. Download it again from {source}."
+                f"Could not read the {what} file {path}: it is {other}. Download it again from {source}."
             ) from None
         raise MultiIDError(
             f"Refused to load {path}: besides tensors it holds Python objects ({_unpickling_refusal(err)}), and "
@@ -74,6 +74,19 @@ def _unpickling_refusal(err: pickle.UnpicklingError) -> str:
     """What weights-only unpickling refused, without torch's advice to retry with weights_only=False."""
     found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
     return found.group(1) if found else "pickle instructions weights-only loading does not allow"
+
+
+def _not_a_pickle(path: Path) -> str | None:
+    """What a file weights-only unpickling cannot read is, when it is no pickle at all (None: it is one)."""
+    with open(path, "rb") as f:
+        head = f.read(64)
+    if head.startswith((b"\x80", b"PK\x03\x04")):  # a pickle (protocol 2+), or torch.save's zip of one
+        return None
+    if head.startswith(b"version https://git-lfs"):
+        return "a Git LFS pointer, not the model (fetch the file itself: huggingface-cli download, or git lfs pull)"
+    if head.lstrip().startswith(b"<"):
+        return "a web page saved in place of the model (an error or login page)"
+    return "corrupt or not a model file"
 
 
 def _is_zip(path: Path) -> bool:

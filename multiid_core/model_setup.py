@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import os
+import shlex
 import shutil
 import sys
 import threading
@@ -165,9 +166,14 @@ def target_folder(file: ModelFile, folders: ModelFolders) -> Path:
     return candidates[0]
 
 
+def present(path: Path) -> bool:
+    """A file, or a non-empty folder (some entries are checkpoint folders)."""
+    return path.is_file() or (path.is_dir() and any(path.iterdir()))
+
+
 def file_status(file: ModelFile, folders: ModelFolders) -> FileStatus:
     for folder in folders.folders(file.folder):
-        if (folder / file.path).is_file():
+        if present(folder / file.path):
             return FileStatus(file, folder / file.path, False, folder / file.path)
     elsewhere = _alternatives(file, folders)
     return FileStatus(file, elsewhere, elsewhere is not None, target_folder(file, folders) / file.path)
@@ -206,13 +212,40 @@ def expected_folders(statuses: list[FileStatus]) -> list[Path]:
     return sorted(folders)
 
 
-def hf_command(repo: str, statuses: list[FileStatus]) -> str:
-    """The `hf download` line that fetches these files of one repository into the snapshot folder."""
-    local = statuses[0].target
-    for _ in Path(statuses[0].file.repo_path).parts:
+def in_hub_layout(file: ModelFile) -> bool:
+    """Whether the file sits in a copy of its repository's tree (a snapshot folder) rather than renamed."""
+    return bool(file.repo_path) and file.path.endswith(file.repo_path)
+
+
+def snapshot_dir(status: FileStatus) -> Path:
+    """The folder that plays the repository's root for a file kept in its hub layout."""
+    local = status.target
+    for _ in Path(status.file.repo_path).parts:
         local = local.parent
-    files = " ".join(s.file.repo_path for s in statuses)
-    return f"hf download {repo} {files} --local-dir {local}"
+    return local
+
+
+def manual_commands(statuses: list[FileStatus]) -> list[str]:
+    """Command lines that fetch these files by hand, one per repository and destination folder."""
+    groups: dict[tuple[str, str, Path], list[str]] = {}
+    lines = []
+    for s in statuses:
+        if s.file.host == "huggingface" and not in_hub_layout(s.file):  # stored under another name or folder
+            staging = s.target.parent / ".download"
+            lines.append(
+                f"hf download {s.file.repo} {s.file.repo_path} --local-dir {staging} && "
+                f"mv {staging / s.file.repo_path} {s.target} && rm -r {staging}"
+            )
+        else:
+            local = snapshot_dir(s) if in_hub_layout(s.file) else s.target.parent
+            groups.setdefault((s.file.host, s.file.repo, local), []).append(s.file.repo_path)
+    for (host, repo, local), paths in groups.items():
+        if host == "modelscope":  # entries without an extension are folders: fetch their contents
+            includes = " ".join(f"'{p}/*'" if "." not in Path(p).name else p for p in paths)
+            lines.append(f"modelscope download --model {repo} --include {includes} --local_dir {local}")
+        else:
+            lines.append(f"hf download {repo} {' '.join(paths)} --local-dir {local}")
+    return lines
 
 
 def check(folders: ModelFolders, names: list[str], out=sys.stdout) -> bool:
@@ -244,9 +277,10 @@ def check(folders: ModelFolders, names: list[str], out=sys.stdout) -> bool:
         print(f"  {present} of {len(statuses)} files present.", file=out)
         if missing:
             complete = False
-            print(f"  Get the missing ones: python -m multiid_core.models download --family {name}", file=out)
-            for repo in sorted({s.file.repo for s in missing}):
-                print(f"  or by hand: {hf_command(repo, [s for s in missing if s.file.repo == repo])}", file=out)
+            command = f"python -m multiid_core.models download --family {shlex.quote(name)}"
+            print(f"  Get the missing ones: {command}", file=out)
+            for line in manual_commands(missing):
+                print(f"  or by hand: {line}", file=out)
     for name, repo in uncatalogued_families():
         print(f"\n{name}  (https://huggingface.co/{repo}): its file list is not in the catalog yet.", file=out)
     return complete
@@ -300,37 +334,61 @@ class Fetch:
     files: tuple[str, ...]
 
 
-def plan(folders: ModelFolders, names: list[str]) -> list[Fetch]:
-    """The missing files, grouped by repository and snapshot folder; files already found are skipped."""
-    groups: dict[tuple[str, Path], list[str]] = {}
+@dataclass
+class Plan:
+    hub: list[FileStatus]  # missing files on Hugging Face
+    manual: list[FileStatus]  # missing files elsewhere (ModelScope): printed as commands to run by hand
+
+    @property
+    def snapshots(self) -> list[Fetch]:
+        """The files kept in their repository's layout, grouped into one snapshot_download each."""
+        groups: dict[tuple[str, Path], list[str]] = {}
+        for status in self.hub:
+            if in_hub_layout(status.file):
+                groups.setdefault((status.file.repo, snapshot_dir(status)), []).append(status.file.repo_path)
+        return [Fetch(repo, local, tuple(files)) for (repo, local), files in groups.items()]
+
+    @property
+    def renamed(self) -> list[FileStatus]:
+        """Files stored under another name or folder than in their repository (fetched one by one)."""
+        return [status for status in self.hub if not in_hub_layout(status.file)]
+
+    def __bool__(self) -> bool:
+        return bool(self.hub or self.manual)
+
+
+def plan(folders: ModelFolders, names: list[str]) -> Plan:
+    """The missing files of these families (each once); files already found are skipped."""
+    todo = Plan([], [])
+    seen: set[Path] = set()
     for name in names:
         for status in (file_status(f, folders) for f in FAMILY_FILES[name]):
-            if status.found is not None:
-                continue
-            file = status.file
-            if not file.repo_path or not file.path.endswith(file.repo_path):
-                raise SetupError(f"{file.where} is not a file of {file.repo} kept in its hub layout.")
-            local = status.target
-            for _ in Path(file.repo_path).parts:
-                local = local.parent
-            group = groups.setdefault((file.repo, local), [])
-            if file.repo_path not in group:
-                group.append(file.repo_path)
-    return [Fetch(repo, local, tuple(files)) for (repo, local), files in groups.items()]
+            if status.found is None and status.target not in seen:
+                seen.add(status.target)
+                (todo.hub if status.file.host == "huggingface" else todo.manual).append(status)
+    return todo
 
 
 def download(folders: ModelFolders, names: list[str], dry_run: bool = False, timeout: float = PROBE_TIMEOUT,
-             out=sys.stdout) -> None:  # fmt: skip
-    fetches = plan(folders, names)
-    if not fetches:
+             out=sys.stdout) -> bool:  # fmt: skip
+    """Fetch what is missing from Hugging Face; False when some files must still be fetched by hand."""
+    todo = plan(folders, names)
+    if not todo:
         print("Every file is already in place; nothing to download.", file=out)
-        return
-    for fetch in fetches:
+        return True
+    for fetch in todo.snapshots:
         print(f"{fetch.repo} -> {fetch.local_dir}", file=out)
         for name in fetch.files:
             print(f"  {name}", file=out)
-    if dry_run:
-        return
+    for status in todo.renamed:
+        print(f"{status.file.repo} -> {status.target.parent}", file=out)
+        print(f"  {status.file.repo_path} (saved as {status.target.name})", file=out)
+    if todo.manual:
+        print("Not on Hugging Face; fetch by hand:", file=out)
+        for line in manual_commands(todo.manual):
+            print(f"  {line}", file=out)
+    if dry_run or not todo.hub:
+        return not todo.manual
     if hub_offline():
         raise SetupError(
             "HF_HUB_OFFLINE is set, so nothing can be downloaded. Unset it (or run on a machine with internet "
@@ -338,22 +396,28 @@ def download(folders: ModelFolders, names: list[str], dry_run: bool = False, tim
         )
     hub = _import_hub()
     endpoint = hub.constants.ENDPOINT.rstrip("/")  # HF_ENDPOINT, as the download itself will use
-    problem = probe(f"{endpoint}/api/models/{fetches[0].repo}", timeout)
+    problem = probe(f"{endpoint}/api/models/{todo.hub[0].file.repo}", timeout)
     if problem:
-        lines = "\n".join(f"  hf download {f.repo} {' '.join(f.files)} --local-dir {f.local_dir}" for f in fetches)
+        lines = "\n".join(f"  {line}" for line in manual_commands(todo.hub))
         raise SetupError(
             f"Cannot reach {endpoint} ({problem}). This machine seems to have no internet access (or needs a "
             f"proxy: set HTTPS_PROXY). Download the files on a machine that has it and copy them to the paths "
             f"above, e.g. with:\n{lines}"
         )
-    for fetch in fetches:
+    for fetch in todo.snapshots:
         fetch.local_dir.mkdir(parents=True, exist_ok=True)
         hub.snapshot_download(fetch.repo, allow_patterns=list(fetch.files), local_dir=fetch.local_dir)
         missing = [name for name in fetch.files if not (fetch.local_dir / name).is_file()]
         if missing:
             raise SetupError(f"{fetch.repo} has no {', '.join(missing)}: the repository layout changed.")
         _drop_hub_metadata(fetch.local_dir)
-    print("Done.", file=out)
+    for status in todo.renamed:
+        staging = status.target.parent / ".multiid-download"
+        fetched = hub.hf_hub_download(status.file.repo, status.file.repo_path, local_dir=staging)
+        Path(fetched).replace(status.target)
+        shutil.rmtree(staging)
+    print("Done." if not todo.manual else "Done with Hugging Face; fetch the files above by hand.", file=out)
+    return not todo.manual
 
 
 def _drop_hub_metadata(local_dir: Path) -> None:
@@ -391,8 +455,7 @@ def main(argv: list[str] | None = None) -> int:
         names = family_names(args.family)
         if args.command == "check":
             return 0 if check(folders, names) else 1
-        download(folders, names, dry_run=args.dry_run, timeout=args.timeout)
-        return 0
+        return 0 if download(folders, names, dry_run=args.dry_run, timeout=args.timeout) else 1
     except SetupError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

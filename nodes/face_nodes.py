@@ -12,10 +12,11 @@ from comfy_api.latest import io, ui
 
 from ..multiid_core.faces.detection import ONNX_PROVIDERS, FaceDetector
 from ..multiid_core.faces.eva_clip import load_eva_clip
-from ..multiid_core.faces.extractor import FACE_CHOICES, FaceExtractor, encode_identity
+from ..multiid_core.faces.extractor import FACE_CHOICES, FaceExtractor, encode_identity, photo_frames
 from ..multiid_core.faces.parsing import load_face_parser
 from ..multiid_core.faces.previews import draw_detections
 from . import model_folders, types
+from .choices import check_choices
 from .memory import PRECISIONS, compute_dtype, patcher
 
 NO_EVA = "none (enough for Concat-ID)"
@@ -81,6 +82,7 @@ class LoadFaceExtractor(io.ComfyNode):
 
     @classmethod
     def execute(cls, antelopev2, eva_clip, face_parser, onnx_provider, precision) -> io.NodeOutput:
+        check_choices(cls, onnx_provider=onnx_provider, precision=precision)
         dtype = compute_dtype(precision)
         offload = mm.unet_offload_device()
         eva = None if eva_clip == NO_EVA else load_eva_clip(model_folders.resolve("eva_clip", eva_clip), offload, dtype)
@@ -103,6 +105,11 @@ def _image_batch(arrays: list[np.ndarray]) -> torch.Tensor:
     return torch.from_numpy(batch).float().div(255.0).to(mm.intermediate_device())
 
 
+def _first(value):
+    """A widget or single input of a list-input node (a one-item list when ComfyUI runs it)."""
+    return value[0] if isinstance(value, list) else value
+
+
 class EncodeIdentity(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -112,13 +119,14 @@ class EncodeIdentity(io.ComfyNode):
             category=f"{types.CATEGORY}/identity",
             description="Turns one or more photos of ONE person into an identity for the MultiID samplers. Use one "
             "node per person.",
+            is_input_list=True,
             inputs=[
                 types.FaceExtractor.Input("face_extractor", tooltip="From Load Face Extractor."),
                 io.Image.Input(
                     "photos",
-                    tooltip="One or more photos of the same person (a batch). The first photo gives the face shown "
-                    "in the first frame; all photos contribute to the identity features (their perceiver tokens "
-                    "are averaged).",
+                    tooltip="One or more photos of the same person: a batch, or a list of photos of different sizes "
+                    "(e.g. from Load Image Dataset from Folder). The first photo gives the face shown in the first "
+                    "frame; all photos contribute to the identity features (their perceiver tokens are averaged).",
                 ),
                 io.Combo.Input(
                     "face",
@@ -155,8 +163,12 @@ class EncodeIdentity(io.ComfyNode):
 
     @classmethod
     def execute(cls, face_extractor, photos, face, face_index, label="") -> io.NodeOutput:
+        # is_input_list: every input arrives as a list, so photos of several sizes (a list) make ONE identity
+        # rather than one identity, and so one video, per photo.
+        face_extractor, face, face_index, label = (_first(v) for v in (face_extractor, face, face_index, label))
+        photos = photo_frames(photos)
         face_extractor.load()
-        progress = comfy.utils.ProgressBar(photos.shape[0])
+        progress = comfy.utils.ProgressBar(len(photos))
 
         def on_photo(done: int) -> None:
             mm.throw_exception_if_processing_interrupted()

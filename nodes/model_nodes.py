@@ -14,8 +14,14 @@ from comfy_api.latest import io
 from ..multiid_core.block_swap import BlockSwapper
 from ..multiid_core.errors import MultiIDError
 from ..multiid_core.models import CONSISID_SNAPSHOT
-from ..multiid_core.pipelines.cogvideox_loading import CogVideoXModel, load_concat_id_cogvideox, load_snapshot
+from ..multiid_core.pipelines.cogvideox_loading import (
+    CogVideoXModel,
+    check_transformer_file,
+    load_concat_id_cogvideox,
+    load_snapshot,
+)
 from . import model_folders, types
+from .choices import check_choices
 from .memory import patcher
 
 PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
@@ -114,12 +120,14 @@ class LoadMultiIDModel(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, vae, precision, weight_storage) -> io.NodeOutput:
+        check_choices(cls, precision=precision, weight_storage=weight_storage)
         path = model_folders.resolve_video_model(model, CONSISID_SNAPSHOT)
         dtype = PRECISIONS[precision]
         vae_file = None
         if vae != model_folders.FROM_MODEL_FOLDER:
             vae_file = model_folders.folder_path("vae", vae)
         elif not path.is_dir():  # a snapshot brings vae/; a SAT checkpoint folder finds ../vae/3d-vae.pt
+            check_transformer_file(path)
             raise MultiIDError(
                 f"{path.name} is a single transformer file, so the VAE cannot come from its folder: choose a "
                 f"CogVideoX VAE file from models/vae in the vae input."

@@ -22,6 +22,7 @@ from ..multiid_core.pipelines.cogvideox_sampling import (
 )
 from ..multiid_core.routing import MAP_STEPS, IdentitySet, routing_map
 from . import types
+from .choices import check_choices
 from .speed_nodes import SpeedChoice
 
 
@@ -171,6 +172,7 @@ class MultiIDSampler(io.ComfyNode):
         routing_map_steps,
         speed: SpeedChoice | None = None,
     ) -> io.NodeOutput:  # fmt: skip
+        check_choices(cls, scheduler=scheduler, routing_map_steps=routing_map_steps)
         settings = SamplerSettings(
             width=width, height=height, frames=frames, steps=steps, cfg=cfg, dynamic_cfg=dynamic_cfg,
             scheduler=scheduler, seed=seed, identity_strength=identity_strength,

@@ -36,6 +36,7 @@ from ..multiid_core.text import (
     tokenizer_folder,
 )
 from . import types
+from .choices import check_choices
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +188,7 @@ class LoadTextEncoder(io.ComfyNode):
 
     @classmethod
     def execute(cls, source, precision, device) -> io.NodeOutput:
+        check_choices(cls, precision=precision, device=device)
         path = resolve_source(source)
         if path.is_dir():
             config, sd = load_t5_folder(path)

@@ -36,8 +36,8 @@ LISTED_EXTENSIONS = (".safetensors", ".sft", ".ckpt", ".pt", ".pt2", ".pth", ".b
 SETUP_NOTE = (
     "**Model files.** From the MultiID pack folder (ComfyUI/custom_nodes/comfyui-multiid), "
     "`python -m multiid_core.models check` lists every file this needs, where it goes and where to get it; "
-    "`python -m multiid_core.models download` fetches the missing ones. Every node has a help page: select it "
-    "and open the node library's info panel, or hover an input for its tooltip."
+    "`python -m multiid_core.models download` fetches the missing ones. **Help:** select a node and click the "
+    "(i) button above it for its help page; hover an input for its tooltip."
 )
 
 
@@ -116,8 +116,9 @@ def video_output(graph: Graph, model, latent, prefix: str, fps: float, column: i
     return frames
 
 
-def identity_scores(graph: Graph, frames, identities, extractor, column: int, row: int = 1) -> None:
-    """How well the video keeps each person: per-identity ArcFace curves and a summary on the node."""
+def identity_scores(graph: Graph, frames, identities, extractor, column: int, row: int = 0) -> None:
+    """How well the video keeps each person: per-identity ArcFace curves and a summary on the node (place it
+    right of Save Video, whose player grows after a run)."""
     graph.add(
         "MultiID_IdentitySimilarity", 0, column=column, row=row, title="Identity scores",
         frames=(frames, "frames"), identities=identities, face_extractor=(extractor, "face_extractor"),
@@ -192,7 +193,7 @@ def consisid_single_id() -> tuple[Graph, list[dict], str]:
         identity=(identity, "identity"),
     )  # fmt: skip
     frames = video_output(graph, model, latent, "MultiID/consisid", 8.0, column=3)
-    identity_scores(graph, frames, (identity, "identity"), extractor, column=4)
+    identity_scores(graph, frames, (identity, "identity"), extractor, column=5)
     description = (
         "ConsisID: one person from one photo and a detailed prompt, 49 frames at 720x480, 8 fps (the authors' "
         "settings). Put the whole BestWishYsh/ConsisID-preview snapshot in models/multiid/ConsisID-preview."
@@ -230,7 +231,7 @@ def ingredients_two_ids() -> tuple[Graph, list[dict], str]:
     )
     sampler = multi_id_sampler(graph, model, positive, negative, router)
     frames = video_output(graph, model, sampler, "MultiID/ingredients", 8.0, column=5)
-    identity_scores(graph, frames, (router, "identities"), extractor, column=6, row=1)
+    identity_scores(graph, frames, (router, "identities"), extractor, column=7)
     routing_map_output(graph, sampler, "MultiID/ingredients_routing", 8.0, column=5)
     description = (
         "Ingredients: two people, each keeping their own face, routed per video token by the released learned "
@@ -254,7 +255,7 @@ def consisid_placed_two_ids() -> tuple[Graph, list[dict], str]:
     )
     sampler = multi_id_sampler(graph, model, positive, negative, router)
     frames = video_output(graph, model, sampler, "MultiID/consisid_placed", 8.0, column=5)
-    identity_scores(graph, frames, (router, "identities"), extractor, column=6, row=1)
+    identity_scores(graph, frames, (router, "identities"), extractor, column=7)
     routing_map_output(graph, sampler, "MultiID/consisid_placed_routing", 8.0, column=5)
     description = (
         "ConsisID with two painted masks: two people from a single-identity model, each where you paint them "

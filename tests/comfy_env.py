@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from multiid_core import headless
@@ -51,7 +52,9 @@ def load_in_process(base: Path) -> dict:
     folder_paths.set_output_directory(str(base / "output"))
     folder_paths.set_temp_directory(str(base / "temp"))
     folder_paths.set_input_directory(str(base / "input"))
-    if not asyncio.run(nodes.load_custom_node(str(base / "custom_nodes" / PACK_NAME))):
+    # On a thread of its own: a browser test in the same session may leave this thread's event loop running.
+    loaded = ThreadPoolExecutor(1).submit(asyncio.run, nodes.load_custom_node(str(base / "custom_nodes" / PACK_NAME)))
+    if not loaded.result():
         raise RuntimeError("ComfyUI failed to load the pack; see the log above")
     return nodes.NODE_CLASS_MAPPINGS
 

@@ -100,17 +100,20 @@ def no_face_message(photo: str, image: np.ndarray | None = None) -> str:
         f"No face found in {photo}. Use a photo where the face is clearly visible, frontal or three-quarter, "
         f"and at least about 80 pixels wide."
     )
-    if image is None:
-        return message
+    return message if image is None else message + _washed_out(image)
+
+
+def _washed_out(image: np.ndarray) -> str:
+    """A hint when almost every pixel is pure white or pure black (else empty)."""
     pixels = image.reshape(-1, image.shape[-1])
     if (pixels == 255).all(axis=1).mean() >= SATURATED:
-        return message + (
-            " Almost all of this photo is pure white: it is overexposed, or a 16-bit PNG that Load Image clipped "
-            "(ComfyUI reads 16-bit greyscale PNGs as white). Save it as an 8-bit PNG or a JPEG."
+        return (
+            " Almost all of it is pure white: the photo is overexposed, or it is a 16-bit PNG, which ComfyUI's Load "
+            "Image clips to white. Save it as an 8-bit PNG or a JPEG."
         )
     if (pixels == 0).all(axis=1).mean() >= SATURATED:
-        return message + " Almost all of this photo is black: check that the right image is connected."
-    return message
+        return " Almost all of it is black: an empty or failed image from an upstream node, or the wrong input."
+    return ""
 
 
 def to_gray(rgb: torch.Tensor) -> torch.Tensor:
@@ -147,8 +150,8 @@ def encode_photo(
     if int(image.max()) - int(image.min()) < BLANK_RANGE:
         colour = tuple(int(c) for c in image.reshape(-1, image.shape[-1]).mean(axis=0).round())
         raise MultiIDError(
-            f"{photo} is blank: every pixel has about the same colour (RGB {colour}), so it shows no face. Connect "
-            f"a photo of the person; an all-black image usually comes from an empty or failed upstream node."
+            f"{photo} is blank: every pixel has about the same colour (RGB {colour}), so it shows no face. Connect a "
+            f"photo of the person.{_washed_out(image)}"
         )
     image = limit_long_edge(image)
     faces = extractor.detector.detect(image)

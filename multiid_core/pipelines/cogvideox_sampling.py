@@ -411,4 +411,10 @@ def decode(model: CogVideoXModel, latents: torch.Tensor, tiled: bool = True) -> 
     param = next(vae.parameters())
     z = latents.to(param.device, param.dtype).permute(0, 2, 1, 3, 4) / vae.config.scaling_factor
     video = vae.decode(z).sample  # [1, 3, T, H, W] in -1..1
+    temporal = vae.config.temporal_compression_ratio
+    if z.shape[2] % 2 == 0 and video.shape[2] == temporal * z.shape[2]:
+        # The VAE upsamples an even number of latent frames to `temporal` frames each, the first latent (which
+        # encodes the first frame alone) included: keep one of its copies, so the video has the 4k+1 frames
+        # that were sampled (2 latent frames give 5 frames, not 8) and matches the routing map.
+        video = video[:, :, temporal - 1 :]
     return (video[0].float().permute(1, 2, 3, 0) / 2 + 0.5).clamp(0, 1)

@@ -4,8 +4,8 @@ in a screenshot, then queued from the page and run to the end on the tiny models
 Screenshots go to test-output/screenshots/ (CI keeps them). With MULTIID_UPDATE_SCREENSHOTS=1 the test also
 writes the README's docs/screenshots/<name>.png and the template thumbnails workflows/<name>.jpg.
 
-Before queueing, the test lowers the sampler's frames, size and steps through the page (as a user would in
-the widgets) so each run takes seconds on the CPU; the graph is otherwise run exactly as loaded.
+Before queueing, the test lowers the video size, length and sampling steps through the page (as a user would
+in the widgets; SHRINK) so each run takes seconds on the CPU; the graph is otherwise run exactly as loaded.
 """
 
 from __future__ import annotations
@@ -22,7 +22,12 @@ from comfy_env import PACK_NAME, error_message
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted(WORKFLOWS_DIR.glob("*.json"))
-SHRUNK_SAMPLER = {"frames": 9, "width": 352, "height": 240, "steps": 2}
+# Widget values set through the page before queueing, by node type ("*": any node with such a widget).
+SHRINK = {
+    "*": {"steps": 2},  # MultiID Sampler, and the native KSampler / BasicScheduler of the Wan graphs
+    "MultiID_Sampler": {"frames": 9, "width": 352, "height": 240},
+    "MultiID_ConcatIDWanReference": {"width": 64, "height": 48, "length": 9},
+}
 UPDATE_DOCS = os.environ.get("MULTIID_UPDATE_SCREENSHOTS") == "1"
 # Widgets the frontend adds next to a node's inputs; "summary" is Identity Similarity's result display.
 FRONTEND_WIDGETS = {"control_after_generate", "upload", "summary"}
@@ -77,11 +82,12 @@ OPEN_TEMPLATE = """async ([module, name]) => {
     };
 }"""
 
-QUEUE = """async (sampler) => {
-    // Lower the sampler widgets for CPU time, then queue the graph as the Queue button does.
-    for (const node of app.graph.nodes)
-        if (node.type === "MultiID_Sampler")
-            for (const widget of node.widgets) if (widget.name in sampler) widget.value = sampler[widget.name];
+QUEUE = """async (shrink) => {
+    // Lower the video size, length and steps for CPU time, then queue the graph as the Queue button does.
+    for (const node of app.graph.nodes) {
+        const values = {...shrink["*"], ...(shrink[node.type] ?? {})};
+        for (const widget of node.widgets ?? []) if (widget.name in values) widget.value = values[widget.name];
+    }
     const prompt = await app.graphToPrompt();
     return await window.comfyAPI.api.api.queuePrompt(0, prompt);
 }"""
@@ -118,7 +124,7 @@ def widget_problems(loaded: dict, object_info: dict) -> list[str]:
             continue  # frontend-only nodes (MarkdownNote)
         specs = {**info["input"].get("required", {}), **info["input"].get("optional", {})}
         for name, value in node["widgets"]:
-            if name in FRONTEND_WIDGETS:
+            if name in FRONTEND_WIDGETS or name.startswith("$$"):  # "$$...": the editor's own (image previews)
                 continue
             if name not in specs:
                 problems.append(f"{node['type']}: widget {name!r} is not an input of the node")
@@ -161,9 +167,9 @@ def test_workflow_opens_cleanly_and_runs(page, server, object_info, screenshots,
     if UPDATE_DOCS:
         save_for_docs(shot, name)
 
-    queued = page.evaluate(QUEUE, SHRUNK_SAMPLER)
+    queued = page.evaluate(QUEUE, SHRINK)
     assert not queued.get("node_errors"), queued
-    entry = server.wait(queued["prompt_id"], timeout=600)
+    entry = server.wait(queued["prompt_id"], timeout=300)
     assert error_message(entry) is None, f"{name} failed: {error_message(entry)}\n{server.log()}"
     page.wait_for_function(SUMMARIES_SHOWN, timeout=30_000)  # the editor shows each run's scores on the node
     page.screenshot(path=str(screenshots / f"{name}_run.png"))
@@ -178,14 +184,38 @@ def test_every_node_help_page_opens_in_the_editor(page, object_info, screenshots
             f"""async (name) => {{
                 const store = ({STORE});
                 const help = store("nodeHelp");
+                const tick = () => new Promise((r) => setTimeout(r, 20));
+                help.closeHelp();
+                await tick();
                 help.openHelp(store("nodeDef").nodeDefsByName[name]);
-                while (help.isLoading || !help.renderedHelpHtml) await new Promise((r) => setTimeout(r, 50));
-                return {{error: help.error, html: help.renderedHelpHtml}};
+                do await tick(); while (help.isLoading);
+                return {{node: help.currentHelpNode?.name, error: help.error, html: help.renderedHelpHtml}};
             }}""",
             name,
         )
-        assert result["error"] is None, f"{name}: {result['error']}"
+        assert result["node"] == name and result["error"] is None, f"{name}: {result['error']}"
         assert result["html"].startswith("<h1"), f"{name}: {result['html'][:200]}"
+
+
+def test_help_opens_from_the_selected_node(page, screenshots):
+    """What a user does: select a node, click the (i) button of the selection toolbox, read the page."""
+    page.evaluate(OPEN_TEMPLATE, [PACK_NAME, "consisid_single_id"])
+    page.evaluate(
+        """() => {
+            app.canvas.deselectAll();
+            app.canvas.selectNode(app.graph.nodes.find((n) => n.type === "MultiID_IdentitySimilarity"));
+            app.canvas.setDirty(true, true);
+        }"""
+    )
+    page.locator("[data-testid=info-button]").click()
+    help_text = page.locator(".node-help-content")
+    help_text.get_by_text("How it scores").wait_for(timeout=10_000)
+    assert help_text.inner_text().startswith("Identity Similarity\n")
+    shot = screenshots / "help_page.png"
+    page.screenshot(path=str(shot))
+    if UPDATE_DOCS:
+        shutil.copy(shot, ROOT / "docs" / "screenshots" / "help_page.png")
+    page.keyboard.press("Escape")
 
 
 def test_workflows_are_in_the_template_browser(page):

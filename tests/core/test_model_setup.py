@@ -46,12 +46,12 @@ def place(models: Path, files, content: bytes = b"x") -> None:
 
 def test_catalog_lists_every_family_with_hub_files():
     assert {"ConsisID", "Ingredients"} <= set(FAMILY_FILES)
+    hubs = {"huggingface": "https://huggingface.co/{}/resolve/main/", "modelscope": "https://modelscope.cn/models/{}/"}
     for name, files in FAMILY_FILES.items():
         assert files, name
         for file in files:
-            assert file.repo_path and file.path.endswith(file.repo_path), file
-            assert file.url.startswith(f"https://huggingface.co/{file.repo}/resolve/main/")
-    assert {f.repo for f in CONSISID} == {CONSISID_REPO}
+            assert file.repo_path and file.url.startswith(hubs[file.host].format(file.repo)), file
+    assert {f.repo for f in CONSISID} == {CONSISID_REPO} and all(f.path.endswith(f.repo_path) for f in CONSISID)
     assert {f.repo for f in FAMILY_FILES["Ingredients"]} == {INGREDIENTS_REPO}
 
 
@@ -159,3 +159,26 @@ def test_download_fetches_only_the_missing_files_into_the_snapshot(comfyui: Path
     assert not (snapshot / "README.md").exists() and not (snapshot / "face_encoder" / "models" / "buffalo_l").exists()
     assert not (snapshot / ".cache").exists()
     assert run("check", "--comfyui", str(comfyui), "--family", "ConsisID")[0] == 0
+
+
+def test_renamed_files_and_other_hosts(comfyui: Path, tmp_path: Path):
+    """Wan's VAE is stored flat in models/vae (split_files/vae/... on the hub); ModelScope files are printed
+    as commands to run by hand, and the command exits 1 to say the set is not complete."""
+    wan = [f for f in FAMILY_FILES["Concat-ID-Wan-AdaLN"] if f.folder == "vae"]
+    assert wan and not wan[0].path.endswith(wan[0].repo_path)
+    env = {"HF_HOME": str(tmp_path / "hf_home"), "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
+    repos = {f.repo: {} for f in FAMILY_FILES["Concat-ID-Wan-AdaLN"]}
+    for file in FAMILY_FILES["Concat-ID-Wan-AdaLN"]:
+        repos[file.repo][file.repo_path] = file.repo_path.encode()
+    with FakeHub(repos) as hub:
+        env["HF_ENDPOINT"] = hub.url
+        code, out, _ = run("download", "--comfyui", str(comfyui), "--family", "Concat-ID-Wan-AdaLN", env=env)
+    assert code == 0, out
+    target = comfyui / "models" / "vae" / wan[0].path
+    assert target.read_bytes() == wan[0].repo_path.encode()
+    assert not (target.parent / ".multiid-download").exists()
+
+    code, out, _ = run("download", "--comfyui", str(comfyui), "--family", "Concat-ID (CogVideoX)", "--dry-run")
+    assert code == 1, out
+    assert "Not on Hugging Face; fetch by hand:" in out
+    assert "modelscope download --model yongzhong/Concat-ID --include 'single-identity/*'" in out

@@ -10,9 +10,11 @@ detectors written to report zero or three faces.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -73,6 +75,7 @@ def write_fault_models(base: Path) -> None:
     marker = base / "payload_ran"
     write_payload(multiid / "Evil" / "face_encoder" / "EVA02_CLIP_L_336_psz14_s6B.pt", marker)
     write_payload(multiid / "Evil" / "face_encoder" / "parsing_bisenet.pth", marker)
+    write_payload(multiid / "Evil" / "second_stage_adaln.pt", marker)  # a Concat-ID-Wan checkpoint's name
 
     truncated = copy_snapshot(base, "ConsisID-preview", "Truncated")
     shard = sorted((truncated / "transformer").glob("*.safetensors"))[0]
@@ -100,20 +103,40 @@ def write_photos(base: Path) -> None:
     photo.resize((32, 32)).save(inputs / "tiny_32.png")
     photo.resize((8000, 8000), Image.BILINEAR).save(inputs / "huge_8000.jpg", quality=80)
     photo.convert("L").save(inputs / "gray.png")
-    rgba = photo.convert("RGBA")
-    rgba.putalpha(Image.new("L", photo.size, 0).resize(photo.size))
     alpha = np.zeros(photo.size[::-1], np.uint8)
-    alpha[20:-20, 20:-20] = 255
+    alpha[20:-20, 20:-20] = 255  # a transparent border
+    rgba = photo.convert("RGBA")
     rgba.putalpha(Image.fromarray(alpha))
     rgba.save(inputs / "rgba.png")
-    gray16 = (np.asarray(photo.convert("L"), np.float64) * 257).astype(np.uint16)
+    gray16 = np.asarray(photo.convert("L"), np.uint16) * 257
     Image.fromarray(gray16).save(inputs / "gray_16bit.png")
+    rgb16 = np.asarray(photo, np.uint16)[..., ::-1] * 257  # OpenCV writes BGR
+    cv2.imwrite(str(inputs / "rgb_16bit.png"), np.ascontiguousarray(rgb16))
     Image.new("RGB", (640, 480), (0, 0, 0)).save(inputs / "black.png")
     mixed = inputs / "mixed_sizes"
     mixed.mkdir()
     photo.resize((600, 800)).save(mixed / "a.png")
     photo.resize((512, 512)).save(mixed / "b.png")
     photo.resize((900, 700)).save(mixed / "c.jpg")
+    write_mask_animation(inputs / "mask_enters_late.png", 64, 64, [False, True, True, True, True])
+    write_mask_animation(inputs / "mask_3_frames.png", 64, 64, [True, True, True])
+
+
+def write_mask_animation(path: Path, width: int, height: int, painted: list[bool]) -> Path:
+    """An animated PNG whose transparent pixels are Load Image's MASK: the left half, in the frames marked."""
+    frames = []
+    for on in painted:
+        alpha = np.full((height, width), 255, np.uint8)
+        if on:
+            alpha[:, : width // 2] = 0
+        frames.append(Image.merge("RGBA", [Image.new("L", (width, height), 128)] * 3 + [Image.fromarray(alpha)]))
+    frames[0].save(path, save_all=True, append_images=frames[1:])
+    return path
+
+
+# glibc returns freed blocks to the system at once, so the server's RSS follows its live memory. With the
+# defaults it keeps freed blocks by its own heuristics and RSS wanders within a ~200 MiB band run to run.
+EXACT_RSS = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 
 
 @pytest.fixture(scope="session")
@@ -121,8 +144,20 @@ def server(tmp_path_factory):
     base = make_base_dir(tmp_path_factory.mktemp("reliability_base"))
     write_fault_models(base)
     write_photos(base)
-    with ComfyServer(base) as running:
+    saved = {name: os.environ.get(name) for name in EXACT_RSS}
+    os.environ.update(EXACT_RSS)  # the server process inherits them
+    try:
+        running = ComfyServer(base).__enter__()
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name)
+            else:
+                os.environ[name] = value
+    try:
         yield running
+    finally:
+        running.__exit__(None, None, None)
 
 
 @pytest.fixture(scope="session")

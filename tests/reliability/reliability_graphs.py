@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import copy
+import itertools
+import re
+import time
 
 from comfy_env import error_message
 
@@ -16,11 +19,27 @@ EXTRACTOR = {
 }
 # Small enough for the CPU: 5 frames (2 latent frames) at 64x64, 2 steps.
 SMALL = {"width": 64, "height": 64, "frames": 5, "steps": 2}
+CLIENT_ID = "multiid-reliability"
+_seeds = itertools.count(1000)
 
 
-def face_prompt(photo: str = "portrait.png", antelopev2: str | None = None, **encode) -> dict:
-    """Load Face Extractor -> Load Image -> Encode Identity -> previews."""
+def fresh_seed() -> int:
+    """A seed no earlier prompt used, so the sampler runs again instead of coming from ComfyUI's cache."""
+    return next(_seeds)
+
+
+def video_prompt(
+    seed: int | None = None,
+    model: str = "ConsisID-preview",
+    photo: str = "portrait.png",
+    antelopev2: str | None = None,
+    prefix: str = "reliability",
+    encode: dict | None = None,
+    **sampler,
+) -> dict:
+    """ConsisID with one identity, small: face extractor, photo, identity, T5 prompts, model, sampler, decode, save."""
     extractor = {**EXTRACTOR, **({"antelopev2": antelopev2} if antelopev2 else {})}
+    snapshot = "Ingredients" if model.startswith("Ingredients") else "ConsisID-preview"
     return {
         "face": {"class_type": "MultiID_LoadFaceExtractor", "inputs": extractor},
         "photo": {"class_type": "LoadImage", "inputs": {"image": photo}},
@@ -32,90 +51,111 @@ def face_prompt(photo: str = "portrait.png", antelopev2: str | None = None, **en
                 "face": "largest",
                 "face_index": 0,
                 "label": "",
-                **encode,
+                **(encode or {}),
             },
         },
-        "aligned": {"class_type": "PreviewImage", "inputs": {"images": ["identity", 1]}},
+        "t5": {
+            "class_type": "MultiID_LoadTextEncoder",
+            "inputs": {"source": f"{snapshot}/text_encoder", "precision": "auto", "device": "default"},
+        },
+        "positive": {"class_type": "MultiID_TextEncode", "inputs": {"clip": ["t5", 0], "text": "a person smiling"}},
+        "negative": {"class_type": "MultiID_TextEncode", "inputs": {"clip": ["t5", 0], "text": ""}},
+        "model": {
+            "class_type": "MultiID_LoadModel",
+            "inputs": {
+                "model": model,
+                "vae": "from model folder",
+                "precision": "fp32",
+                "weight_storage": "same as precision",
+            },
+        },
+        "sampler": {
+            "class_type": "MultiID_Sampler",
+            "inputs": {
+                "model": ["model", 0],
+                "positive": ["positive", 0],
+                "negative": ["negative", 0],
+                "identity": ["identity", 0],
+                **SMALL,
+                "cfg": 6.0,
+                "dynamic_cfg": False,
+                "scheduler": "CogVideoX DPM",
+                "seed": fresh_seed() if seed is None else seed,
+                "identity_strength": 1.0,
+                "routing_map_steps": "all steps",
+                **sampler,
+            },
+        },
+        "decode": {
+            "class_type": "MultiID_Decode",
+            "inputs": {"model": ["model", 0], "latent": ["sampler", 0], "tiled": False},
+        },
+        "save": {"class_type": "SaveImage", "inputs": {"images": ["decode", 0], "filename_prefix": prefix}},
     }
 
 
-def video_prompt(seed: int = 1, model: str = "ConsisID-preview", prefix: str = "reliability", **sampler) -> dict:
-    """The ConsisID single-identity graph, small: identity, T5 prompts, model, sampler, decode, SaveImage."""
-    prompt = face_prompt()
-    del prompt["aligned"]
-    snapshot = "Ingredients" if model.startswith("Ingredients") else "ConsisID-preview"
-    prompt.update(
-        {
-            "t5": {
-                "class_type": "MultiID_LoadTextEncoder",
-                "inputs": {"source": f"{snapshot}/text_encoder", "precision": "auto", "device": "default"},
-            },
-            "positive": {"class_type": "MultiID_TextEncode", "inputs": {"clip": ["t5", 0], "text": "a person"}},
-            "negative": {"class_type": "MultiID_TextEncode", "inputs": {"clip": ["t5", 0], "text": ""}},
-            "model": {
-                "class_type": "MultiID_LoadModel",
-                "inputs": {
-                    "model": model,
-                    "vae": "from model folder",
-                    "precision": "fp32",
-                    "weight_storage": "same as precision",
-                },
-            },
-            "sampler": {
-                "class_type": "MultiID_Sampler",
-                "inputs": {
-                    "model": ["model", 0],
-                    "positive": ["positive", 0],
-                    "negative": ["negative", 0],
-                    "identity": ["identity", 0],
-                    **SMALL,
-                    "cfg": 6.0,
-                    "dynamic_cfg": False,
-                    "scheduler": "CogVideoX DPM",
-                    "seed": seed,
-                    "identity_strength": 1.0,
-                    "routing_map_steps": "all steps",
-                    **sampler,
-                },
-            },
-            "decode": {
-                "class_type": "MultiID_Decode",
-                "inputs": {"model": ["model", 0], "latent": ["sampler", 0], "tiled": False},
-            },
-            "save": {"class_type": "SaveImage", "inputs": {"images": ["decode", 0], "filename_prefix": prefix}},
-        }
-    )
-    return prompt
-
-
-def add_router(prompt: dict, people: int, masks: list[dict | None], routing: str = "masks") -> dict:
-    """Adds people 2..N (same photo) and an ID Router with the given mask nodes in front of the sampler."""
+def with_router(prompt: dict, people: int, masks: list, routing: str = "masks") -> dict:
+    """People 1..N (all from the same photo) through an ID Router; mask_i from a node, (node, slot) or None."""
     prompt = copy.deepcopy(prompt)
     router = {"routing": routing, "prior_strength": 1.0, "cfg_routing": "as released (unconditional branch)"}
     for i in range(1, people + 1):
         router[f"identity_{i}"] = ["identity", 0]
     for i, mask in enumerate(masks, 1):
         if mask is not None:
-            prompt[f"mask_{i}"] = mask
-            router[f"mask_{i}"] = [f"mask_{i}", 0]
+            node, slot = mask if isinstance(mask, tuple) else (mask, 0)
+            prompt[f"mask_{i}"] = node
+            router[f"mask_{i}"] = [f"mask_{i}", slot]
     prompt["router"] = {"class_type": "MultiID_IDRouter", "inputs": router}
     prompt["sampler"]["inputs"]["identity"] = ["router", 0]
     return prompt
 
 
-def solid_mask(value: float, width: int, height: int) -> dict:
+def solid_mask(value: float, width: int = 64, height: int = 64) -> dict:
     return {"class_type": "SolidMask", "inputs": {"value": value, "width": width, "height": height}}
 
 
-def failure(server, prompt: dict) -> str:
-    """The error a prompt gives: ComfyUI's validation answer to POST /prompt, or the node's execution error."""
-    status, body = server.post("/prompt", {"prompt": prompt, "client_id": "multiid-reliability"})
+def animated_mask(name: str) -> tuple[dict, int]:
+    """Load Image's MASK output (1 - alpha, one mask per frame of an animated PNG)."""
+    return {"class_type": "LoadImage", "inputs": {"image": name}}, 1
+
+
+def outcome(server, prompt: dict, timeout: float = 300) -> tuple[str | None, dict]:
+    """(error, /history entry): the error is ComfyUI's validation answer or the node's execution error, or None."""
+    status, body = server.post("/prompt", {"prompt": prompt, "client_id": CLIENT_ID})
     if status != 200:
         details = [body.get("error", {}).get("message", "")]
         for node in body.get("node_errors", {}).values():
             details += [f"{e.get('message')}: {e.get('details')}" for e in node.get("errors", [])]
-        return "validation: " + " | ".join(details)
-    entry = server.wait(body["prompt_id"], timeout=300)
-    message = error_message(entry)
-    assert message is not None, f"the prompt succeeded but should have failed: {entry.get('outputs')}"
-    return message
+        return "validation: " + " | ".join(details), {}
+    entry = finished(server, body["prompt_id"], timeout)
+    return error_message(entry), entry
+
+
+def finished(server, prompt_id: str, timeout: float = 300) -> dict:
+    """The /history entry once the prompt is done (ComfyServer.wait, polling every 20 ms instead of 500)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        entry = server.get(f"/history/{prompt_id}").get(prompt_id)
+        if entry and entry.get("status", {}).get("status_str") in ("success", "error"):
+            return entry
+        assert server.process.poll() is None, f"ComfyUI died:\n{server.log()}"
+        time.sleep(0.02)
+    raise TimeoutError(f"prompt {prompt_id} did not finish in {timeout} s:\n{server.log()}")
+
+
+def assert_clear(message: str | None, *patterns: str) -> None:
+    """Our MultiIDError or ComfyUI's validation message, saying what was wrong and what to do (the patterns)."""
+    assert message is not None, "the prompt ran, but it should have been refused"
+    assert message.startswith("validation: ") or "MultiIDError" in message.split(":")[0], message
+    for pattern in patterns:
+        assert re.search(pattern, message, re.IGNORECASE | re.DOTALL), f"{pattern!r} not in: {message}"
+
+
+def succeed(server, prompt: dict) -> dict:
+    error, entry = outcome(server, prompt)
+    assert error is None, f"{error}\n{server.log()[-4000:]}"
+    return entry
+
+
+def node_images(entry: dict, node: str) -> list[dict]:
+    return entry.get("outputs", {}).get(node, {}).get("images", [])

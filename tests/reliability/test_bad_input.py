@@ -1,0 +1,198 @@
+"""Bad input through a real ComfyUI server (POST /prompt): a clear node error, then the next prompt works.
+
+Every case is the small ConsisID graph of reliability_graphs with one thing wrong. The error must be our
+MultiIDError or ComfyUI's validation message, say what was wrong and what to do (the patterns), and the
+very next valid prompt (a new seed, so the sampler really runs again) must succeed. Inputs that are
+unusual but valid (huge, greyscale, RGBA, 16-bit RGB, mixed sizes, odd masks) must simply work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from reliability_graphs import (
+    animated_mask,
+    assert_clear,
+    node_images,
+    outcome,
+    solid_mask,
+    succeed,
+    video_prompt,
+    with_router,
+)
+
+pytestmark = pytest.mark.server
+
+FACES = "face_encoder/models/antelopev2"
+
+
+def three_faces(index: int) -> dict:
+    return video_prompt(antelopev2=f"ThreeFaces/{FACES}", encode={"face": "index", "face_index": index})
+
+
+def photos_from(prompt: dict, node: dict) -> dict:
+    prompt["photo"] = node
+    return prompt
+
+
+def image_batch() -> dict:
+    prompt = video_prompt()
+    prompt["photo_2"] = {"class_type": "LoadImage", "inputs": {"image": "person_2.png"}}
+    prompt["batch"] = {"class_type": "ImageBatch", "inputs": {"image1": ["photo", 0], "image2": ["photo_2", 0]}}
+    prompt["identity"]["inputs"]["photos"] = ["batch", 0]
+    return prompt
+
+
+def rgba_tensor() -> dict:
+    """A 4-channel IMAGE: Join Image with Alpha on the photo and Load Image's mask."""
+    prompt = video_prompt(photo="rgba.png")
+    prompt["rgba"] = {"class_type": "JoinImageWithAlpha", "inputs": {"image": ["photo", 0], "alpha": ["photo", 1]}}
+    prompt["identity"]["inputs"]["photos"] = ["rgba", 0]
+    return prompt
+
+
+def unknown_option() -> dict:
+    prompt = video_prompt()
+    prompt["model"]["inputs"]["precision"] = "fp64"
+    return prompt
+
+
+# id -> (prompt, patterns the message must match)
+REFUSED = {
+    # photos
+    "no face": (
+        lambda: video_prompt(antelopev2=f"NoFaces/{FACES}"),
+        [r"No face found in the photo", r"clearly visible", r"80 pixels"],
+    ),
+    "several faces, face_index out of range": (
+        lambda: three_faces(5),
+        [r"face_index 5 is out of range", r"3 face\(s\) were found, numbered 0 to 2", r"detections preview"],
+    ),
+    "32x32 photo": (lambda: video_prompt(photo="tiny_32.png"), [r"only 32x32 pixels", r"at least 64 pixels"]),
+    "16-bit greyscale PNG (Load Image clips it to white)": (
+        lambda: video_prompt(photo="gray_16bit.png"),
+        [r"blank", r"RGB \(255, 255, 255\)", r"16-bit PNG", r"8-bit PNG or a JPEG"],
+    ),
+    "all-black frame": (
+        lambda: video_prompt(photo="black.png"),
+        [r"the photo is blank", r"RGB \(0, 0, 0\)", r"Connect a photo of the person", r"empty or failed image"],
+    ),
+    "unknown face choice (API)": (
+        lambda: video_prompt(encode={"face": "biggest"}),
+        [r"Unknown face choice 'biggest'", r"largest, index, central"],
+    ),
+    # masks
+    "empty mask": (
+        lambda: with_router(video_prompt(), 1, [solid_mask(0.0)]),
+        [r"mask for identity 1 is empty \(all black\)", r"paint where this person should appear"],
+    ),
+    "two full masks (person 2 hidden)": (
+        lambda: with_router(video_prompt(), 2, [solid_mask(1.0), solid_mask(1.0)]),
+        [r"identity 2 would appear nowhere", r"earlier person on a tie", r"own area", r"learned \+ masks"],
+    ),
+    "more masks than identities": (
+        lambda: with_router(video_prompt(), 1, [solid_mask(1.0), solid_mask(1.0)]),
+        [r"mask_2 is connected but identity_2 is not", r"connect person 2, or the mask"],
+    ),
+    "mask with a wrong frame count": (
+        lambda: with_router(video_prompt(), 1, [animated_mask("mask_3_frames.png")]),
+        [r"has 3 frames", r"give 1 \(the same mask for the whole video\), 5 \(one per video frame\) or 2"],
+    ),
+    # sampler settings
+    "frames not 4k+1": (lambda: video_prompt(frames=6), [r"frames must be 4k\+1", r"got 6\. Use 5 or 9"]),
+    "frames beyond the model's grid": (
+        lambda: video_prompt(frames=53),
+        [r"learned positions for at most 49 frames; got 53", r"Use 49"],
+    ),
+    "width beyond the model's grid": (
+        lambda: video_prompt(width=736),
+        [r"at most 720x480 pixels", r"got 736x64", r"Use 720x480"],
+    ),
+    "width not a multiple of 16": (lambda: video_prompt(width=100), [r"width must be a multiple of 16", r"Use 96"]),
+    "height not a multiple of 16": (lambda: video_prompt(height=72), [r"height must be a multiple of 16", r"Use 64"]),
+    "zero steps (ComfyUI validation)": (
+        lambda: video_prompt(steps=0),
+        [r"^validation: ", r"Value 0 smaller than min of 1: steps"],
+    ),
+    "unknown option (API: precision fp64)": (
+        unknown_option,
+        [r"precision 'fp64' is not an option of Load MultiID Video Model", r"choose one of 'bf16', 'fp16', 'fp32'"],
+    ),
+    # model files
+    "truncated transformer shard": (
+        lambda: video_prompt(model="Truncated"),
+        [r"Could not read the transformer file .*Truncated/transformer/", r"truncated", r"download it again"],
+    ),
+    "wrong family: CogVideoX without identity modules": (
+        lambda: video_prompt(model="CogVideoX-plain"),
+        [r"not a checkpoint of a model family MultiID runs", r"local_facial_extractor", r"Supported: Ingredients"],
+    ),
+    "wrong family: a Wan DiT file": (
+        lambda: video_prompt(model="diffusion_models/wan2.1_t2v_1.3B.safetensors"),
+        [r"is a Wan DiT, not a CogVideoX-family transformer", r"Load Concat-ID Wan Model"],
+    ),
+    "Ingredients without its router tensors": (
+        lambda: video_prompt(model="Ingredients-no-router"),
+        [r"looks like the Ingredients release but its transformer has no router", r"Download .*00002-of-00002"],
+    ),
+    "Ingredients with router keys missing": (
+        lambda: video_prompt(model="Ingredients-half-router"),
+        [r"does not match the Ingredients transformer: \d+ missing tensors \(e\.g\. router\.0\.", r"Download"],
+    ),
+    "corrupt ONNX (detector)": (
+        lambda: video_prompt(antelopev2=f"CorruptOnnx/{FACES}"),
+        [r"scrfd_10g_bnkps\.onnx: the file is damaged or not an ONNX model", r"download it again"],
+    ),
+}
+
+# id -> (prompt, check of the /history entry)
+ACCEPTED = {
+    "several faces: the largest is taken": (lambda: video_prompt(antelopev2=f"ThreeFaces/{FACES}"), None),
+    "8000x8000 photo": (lambda: video_prompt(photo="huge_8000.jpg"), "long edge 1024"),
+    "greyscale PNG": (lambda: video_prompt(photo="gray.png"), None),
+    "RGBA PNG": (lambda: video_prompt(photo="rgba.png"), None),
+    "RGBA IMAGE (4 channels)": (rgba_tensor, None),
+    "16-bit RGB PNG": (lambda: video_prompt(photo="rgb_16bit.png"), None),
+    "mixed sizes from a folder (a list)": (
+        lambda: photos_from(
+            video_prompt(), {"class_type": "LoadImageDataSetFromFolder", "inputs": {"folder": "mixed_sizes"}}
+        ),
+        "one identity of 3 photos",
+    ),
+    "mixed sizes through Batch Images": (image_batch, "one identity of 2 photos"),
+    "full mask": (lambda: with_router(video_prompt(), 1, [solid_mask(1.0)]), None),
+    "mask of another size (stretched)": (lambda: with_router(video_prompt(), 1, [solid_mask(1.0, 200, 30)]), None),
+    "mask empty in the first frame (person enters later)": (
+        lambda: with_router(video_prompt(), 1, [animated_mask("mask_enters_late.png")]),
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_bad_input_is_refused_clearly_and_the_next_prompt_works(server, case):
+    build, patterns = REFUSED[case]
+    error, _ = outcome(server, build())
+    assert_clear(error, *patterns)
+    assert "Traceback" not in error and "weights_only=False" not in error
+    succeed(server, video_prompt())
+
+
+def saved_size(server, image: dict) -> tuple[int, int]:
+    with Image.open(Path(server.base) / image["type"] / image["subfolder"] / image["filename"]) as picture:
+        return picture.size
+
+
+@pytest.mark.parametrize("case", list(ACCEPTED))
+def test_unusual_but_valid_input_works(server, case):
+    build, check = ACCEPTED[case]
+    entry = succeed(server, build())
+    frames = node_images(entry, "save")
+    assert len(frames) == 5 and {saved_size(server, f) for f in frames} == {(64, 64)}  # one 5-frame video
+    detections = node_images(entry, "identity")  # Encode Identity's preview: one picture per photo it encoded
+    if check == "long edge 1024":
+        assert [saved_size(server, d) for d in detections] == [(1024, 1024)]
+    elif check:  # one identity of N photos: one execution of Encode Identity, not one identity (and video) each
+        assert len(detections) == int(check.split()[3])
