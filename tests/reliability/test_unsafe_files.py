@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import RunsCode, write_payload
+from reliability_files import RunsCode, write_payload
 from reliability_graphs import assert_clear, outcome, succeed, video_prompt
 
 from multiid_core.errors import MultiIDError
@@ -126,3 +126,28 @@ def test_model_names_cannot_leave_the_model_folders(server, node, name, pattern,
     prompt[node]["inputs"][name] = escape
     error, _ = outcome(server, prompt)
     assert_clear(error, pattern)
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"<!DOCTYPE html><html><body>Sign in to continue</body></html>", r"it is a web page saved in place of"),
+        (b"version https://git-lfs.github.com/spec/v1\noid sha256:0123\nsize 1024\n", r"it is a Git LFS pointer"),
+        (bytes(64), r"it is corrupt or not a model file"),
+    ],
+    ids=["web page", "Git LFS pointer", "zeros"],
+)
+def test_files_that_are_no_checkpoint_are_named_for_what_they_are(tmp_path, content, says):
+    path = tmp_path / "EVA02_CLIP_L_336_psz14_s6B.pt"
+    path.write_bytes(content)
+    with pytest.raises(MultiIDError, match=rf"Could not read the .* file {path}: {says}.*Download it again"):
+        load_eva_clip(path)
+
+
+@pytest.mark.parametrize("zipped", [True, False], ids=["zip", "legacy"])
+def test_truncated_checkpoints_are_reported_as_truncated(tmp_path, zipped):
+    path = tmp_path / "model.pth"
+    torch.save({"weight": torch.zeros(256)}, path, _use_new_zipfile_serialization=zipped)
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(MultiIDError, match=r"Could not read the .* It is probably truncated .*download it again"):
+        load_state_dict(path, "test model", "its repository")
