@@ -56,3 +56,22 @@ def canvas_for_faces(
     # The release passes the canvas through float32 [0, 1] and back with truncation; so do we.
     as_float = torch.from_numpy(np.array(canvas)).float() / 255.0
     return Image.fromarray((as_float.numpy() * 255).astype(np.uint8))
+
+
+def letterbox(image: torch.Tensor, width: int, height: int) -> torch.Tensor:
+    """[h, w, 3] in 0..1 -> [1, 3, height, width]: fitted whole, black around, centred (values unclamped).
+
+    Concat-ID's `resize_pad_crop` (both releases): bicubic resize (antialiased, as torchvision resizes
+    tensors) so the image fits the frame, zero padding split evenly (the extra pixel at the bottom/right),
+    then a centre crop.
+    """
+    if image.ndim != 3 or image.shape[-1] < 3:
+        raise MultiIDError(f"Expected an image [height, width, 3], got {tuple(image.shape)}.")
+    chw = image[..., :3].permute(2, 0, 1)[None].float()
+    h, w = chw.shape[-2:]
+    size = (height, int(w * height / h)) if h / w >= height / width else (int(h * width / w), width)
+    chw = torch.nn.functional.interpolate(chw, size=size, mode="bicubic", align_corners=False, antialias=True)
+    dh, dw = max(height - size[0], 0), max(width - size[1], 0)
+    chw = torch.nn.functional.pad(chw, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2), value=0.0)
+    top, left = (chw.shape[-2] - height) // 2, (chw.shape[-1] - width) // 2
+    return chw[..., top : top + height, left : left + width]

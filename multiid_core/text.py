@@ -86,7 +86,15 @@ def t5_config_from_state_dict(sd: dict[str, torch.Tensor], where: str) -> dict[s
             f"{where} is UMT5 (Wan's text encoder: a relative position bias in every block), not T5-v1.1-XXL. "
             f"Use {T5_SOURCE}."
         )
-    blocks = {int(m.group(1)) for k in sd if (m := re.match(r"encoder\.block\.(\d+)\.", k))}
+    return _gated_encoder_sizes(sd, "t5")
+
+
+def _block_count(sd: dict[str, torch.Tensor]) -> int:
+    return max(int(m.group(1)) for k in sd if (m := re.match(r"encoder\.block\.(\d+)\.", k))) + 1
+
+
+def _gated_encoder_sizes(sd: dict[str, torch.Tensor], model_type: str) -> dict[str, Any]:
+    """Config of a gated-GELU T5-family encoder (T5 v1.1, UMT5), read off its tensors."""
     heads = sd[_RELATIVE_BIAS.format(0)].shape[1]
     vocab_size, d_model = sd["shared.weight"].shape
     return {
@@ -94,11 +102,11 @@ def t5_config_from_state_dict(sd: dict[str, torch.Tensor], where: str) -> dict[s
         "d_kv": sd["encoder.block.0.layer.0.SelfAttention.q.weight"].shape[0] // heads,
         "d_ff": sd[_GATED_WI].shape[0],
         "num_heads": heads,
-        "num_layers": max(blocks) + 1,
+        "num_layers": _block_count(sd),
         "vocab_size": vocab_size,
         "dense_act_fn": "gelu_pytorch_tanh",
         "is_gated_act": True,
-        "model_type": "t5",
+        "model_type": model_type,
     }
 
 
@@ -189,25 +197,12 @@ def umt5_config_from_state_dict(sd: dict[str, torch.Tensor], where: str) -> dict
         raise MultiIDError(
             f"{where} is not a UMT5 text encoder (no gated encoder.block.N.* tensors). Use {UMT5_SOURCE}."
         )
-    layers = max(int(m.group(1)) for k in sd if (m := re.match(r"encoder\.block\.(\d+)\.", k))) + 1
-    if any(_RELATIVE_BIAS.format(i) not in sd for i in range(1, layers)):
+    if any(_RELATIVE_BIAS.format(i) not in sd for i in range(1, _block_count(sd))):
         raise MultiIDError(
             f"{where} is T5-v1.1 (the CogVideoX family's encoder: one shared position bias), not UMT5, Wan's "
             f"encoder. Use {UMT5_SOURCE}."
         )
-    heads = sd[_RELATIVE_BIAS.format(0)].shape[1]
-    vocab_size, d_model = sd["shared.weight"].shape
-    return {
-        "d_model": d_model,
-        "d_kv": sd["encoder.block.0.layer.0.SelfAttention.q.weight"].shape[0] // heads,
-        "d_ff": sd[_GATED_WI].shape[0],
-        "num_heads": heads,
-        "num_layers": layers,
-        "vocab_size": vocab_size,
-        "dense_act_fn": "gelu_pytorch_tanh",
-        "is_gated_act": True,
-        "model_type": "umt5",
-    }
+    return _gated_encoder_sizes(sd, "umt5")
 
 
 def load_umt5_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor], torch.Tensor]:

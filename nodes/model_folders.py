@@ -34,14 +34,20 @@ def register_model_folders() -> None:
             folder_paths.folder_names_and_paths[name] = ([default], extensions)
 
 
-def _roots(kind: str) -> list[Path]:
+def roots(kind: str) -> list[Path]:
+    """The existing folders of one model folder kind (models/<kind> plus extra_model_paths.yaml entries)."""
     return [Path(p) for p in folder_paths.get_folder_paths(kind) if os.path.isdir(p)]
+
+
+def searched(kind: str) -> str:
+    """For error messages: the folders that were searched (or where the default one would be)."""
+    return ", ".join(str(r) for r in roots(kind)) or os.path.join(folder_paths.models_dir, kind)
 
 
 def _snapshot_candidates(relative: str) -> dict[str, Path]:
     """`<snapshot>/<relative>` in every models/multiid folder, e.g. ConsisID-preview/face_encoder/..."""
     found = {}
-    for root in _roots("multiid"):
+    for root in roots("multiid"):
         for snapshot in sorted(p for p in root.iterdir() if p.is_dir()):
             candidate = snapshot / relative
             if candidate.exists():
@@ -55,7 +61,7 @@ def _choices(found: dict[str, Path], canonical: str) -> list[str]:
 
 def antelopev2_choices() -> dict[str, Path]:
     found = _snapshot_candidates("face_encoder/models/antelopev2")
-    for root in _roots("insightface"):
+    for root in roots("insightface"):
         folder = root / "models" / "antelopev2"
         if folder.is_dir():
             found.setdefault("insightface/models/antelopev2", folder)
@@ -64,7 +70,7 @@ def antelopev2_choices() -> dict[str, Path]:
 
 def eva_choices() -> dict[str, Path]:
     found = _snapshot_candidates("face_encoder/EVA02_CLIP_L_336_psz14_s6B.pt")
-    for root in _roots("clip_vision"):
+    for root in roots("clip_vision"):
         for file in sorted(root.glob("EVA02_CLIP_L_336*")):
             found.setdefault(f"clip_vision/{file.name}", file)
     return found
@@ -72,7 +78,7 @@ def eva_choices() -> dict[str, Path]:
 
 def parser_choices() -> dict[str, Path]:
     found = _snapshot_candidates("face_encoder/parsing_bisenet.pth")
-    for root in _roots("facexlib"):
+    for root in roots("facexlib"):
         if (root / "parsing_bisenet.pth").is_file():
             found.setdefault("facexlib/parsing_bisenet.pth", root / "parsing_bisenet.pth")
     return found
@@ -89,10 +95,10 @@ def resolve(kind: str, label: str) -> Path:
     candidates = found()
     if label in candidates:
         return candidates[label]
-    roots = ", ".join(str(r) for r in _roots("multiid")) or os.path.join(folder_paths.models_dir, "multiid")
+    folders = searched("multiid")
     raise MultiIDError(
         f"The {entry.purpose} files were not found at '{label}'. Expected {entry.where} "
-        f"(model folders searched: {roots}). Download {entry.url} (or the whole {entry.repo} snapshot) "
+        f"(model folders searched: {folders}). Download {entry.url} (or the whole {entry.repo} snapshot) "
         f"and put it there, then refresh the node (press R in the editor)."
     )
 
@@ -115,7 +121,7 @@ def video_model_choices() -> dict[str, Path]:
     """Snapshot folders (models/multiid/<name>/transformer/), SAT checkpoint folders (Concat-ID's
     models/multiid/<name>/<checkpoint>/latest) and single transformer files."""
     found = {}
-    for root in _roots("multiid"):
+    for root in roots("multiid"):
         for snapshot in sorted(p for p in root.iterdir() if p.is_dir()):
             if (snapshot / "transformer").is_dir():
                 found.setdefault(snapshot.name, snapshot)

@@ -8,7 +8,6 @@ accepts that CLIP or one from ComfyUI's Load CLIP node.
 from __future__ import annotations
 
 import logging
-import os
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -35,7 +34,7 @@ from ..multiid_core.text import (
     t5_token_ids,
     tokenizer_folder,
 )
-from . import types
+from . import model_folders, types
 from .choices import check_choices
 
 log = logging.getLogger(__name__)
@@ -50,10 +49,8 @@ CLIP_LOADER_TYPES = "sd3 (also pixart, chroma, mochi, ltxv or hidream)"
 def text_encoder_sources() -> dict[str, Path]:
     """`<snapshot>/text_encoder` (or t5-v1_1-xxl) folders in models/multiid, then T5 files in text_encoders."""
     found: dict[str, Path] = {}
-    for root in folder_paths.get_folder_paths("multiid"):
-        if not os.path.isdir(root):
-            continue
-        for snapshot in sorted(p for p in Path(root).iterdir() if p.is_dir()):
+    for root in model_folders.roots("multiid"):
+        for snapshot in sorted(p for p in root.iterdir() if p.is_dir()):
             for name in ("text_encoder", "t5-v1_1-xxl"):  # diffusers snapshots; Concat-ID's SAT release
                 if (snapshot / name / "config.json").is_file():
                     found.setdefault(f"{snapshot.name}/{name}", snapshot / name)
@@ -81,7 +78,7 @@ def resolve_source(label: str) -> Path:
             f"(folders searched: {searched}). Put it there, or download {T5_SOURCE}; then refresh the node (press R)."
         )
     snapshot = label.split("/")[0]
-    searched = ", ".join(folder_paths.get_folder_paths("multiid"))
+    searched = model_folders.searched("multiid")
     raise MultiIDError(
         f"The T5 text encoder was not found at '{label}'. Expected ComfyUI/models/multiid/{label}/ (config.json, "
         f"model-0000N-of-0000M.safetensors, model.safetensors.index.json) with its tokenizer in "

@@ -9,7 +9,6 @@ for any width, so the same workflow runs on the released files and on the tiny t
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -37,7 +36,7 @@ from ..multiid_core.pipelines.concat_id_wan import (
     token_regions,
 )
 from ..multiid_core.text import UMT5_SOURCE, load_umt5_file
-from . import types
+from . import model_folders, types
 from .wan_model import REFERENCES, REGIONS, WEIGHT_DTYPES, concat_id_model_patcher
 
 log = logging.getLogger(__name__)
@@ -47,14 +46,10 @@ ONE_REFERENCE = "one (as released)"
 ALL_REFERENCES = "all identities (experimental)"
 
 
-def _existing(kind: str) -> list[Path]:
-    return [Path(p) for p in folder_paths.get_folder_paths(kind) if os.path.isdir(p)]
-
-
 def concat_id_wan_choices() -> dict[str, Path]:
     """Checkpoint files at the top of each models/multiid/<folder>, and models/diffusion_models/*concat*."""
     found: dict[str, Path] = {}
-    for root in _existing("multiid"):
+    for root in model_folders.roots("multiid"):
         for folder in sorted(p for p in root.iterdir() if p.is_dir()):
             for file in sorted(folder.iterdir()):
                 if file.is_file() and file.suffix in CHECKPOINT_SUFFIXES:
@@ -74,7 +69,7 @@ def resolve_concat_id_wan(label: str) -> Path:
     found = concat_id_wan_choices()
     if label in found:
         return found[label]
-    roots = ", ".join(str(r) for r in _existing("multiid")) or os.path.join(folder_paths.models_dir, "multiid")
+    roots = model_folders.searched("multiid")
     raise MultiIDError(
         f"The Concat-ID Wan model '{label}' was not found. Put first_stage.pt / second_stage_adaln.pt in "
         f"ComfyUI/models/multiid/Concat-ID-Wan/ (e.g. `huggingface-cli download yongzhong/Concat-ID-Wan "

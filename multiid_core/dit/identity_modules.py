@@ -28,12 +28,13 @@ def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> to
     return (weight @ v).transpose(1, 2).reshape(batch, length, -1)
 
 
-class PerceiverAttention(nn.Module):
-    """Queries attend to [context; queries] (the LFE's resampler layer); no biases."""
+class _Perceiver(nn.Module):
+    """The layers both perceiver attentions share: LayerNorms on both inputs, bias-free projections."""
 
     def __init__(
         self,
         dim: int,
+        kv_dim: int,
         dim_head: int,
         heads: int,
         operations: Any = nn,
@@ -44,11 +45,18 @@ class PerceiverAttention(nn.Module):
         factory = {"dtype": dtype, "device": device}
         self.heads = heads
         inner = dim_head * heads
-        self.norm1 = operations.LayerNorm(dim, **factory)
+        self.norm1 = operations.LayerNorm(kv_dim, **factory)
         self.norm2 = operations.LayerNorm(dim, **factory)
         self.to_q = operations.Linear(dim, inner, bias=False, **factory)
-        self.to_kv = operations.Linear(dim, inner * 2, bias=False, **factory)
+        self.to_kv = operations.Linear(kv_dim, inner * 2, bias=False, **factory)
         self.to_out = operations.Linear(inner, dim, bias=False, **factory)
+
+
+class PerceiverAttention(_Perceiver):
+    """Queries attend to [context; queries] (the LFE's resampler layer)."""
+
+    def __init__(self, dim: int, dim_head: int, heads: int, operations: Any = nn, **factory: Any) -> None:
+        super().__init__(dim, dim, dim_head, heads, operations, **factory)
 
     def forward(self, context: torch.Tensor, latents: torch.Tensor) -> torch.Tensor:
         context = self.norm1(context)
@@ -137,7 +145,7 @@ class LocalFacialExtractor(nn.Module):
         return latents[:, : self.num_queries] @ self.proj_out.to(latents)
 
 
-class PerceiverCrossAttention(nn.Module):
+class PerceiverCrossAttention(_Perceiver):
     """Video tokens (queries) attend to one identity's face tokens; the output is a residual."""
 
     def __init__(
@@ -147,18 +155,9 @@ class PerceiverCrossAttention(nn.Module):
         heads: int = 16,
         kv_dim: int = 2048,
         operations: Any = nn,
-        dtype: torch.dtype | None = None,
-        device: torch.device | str | None = None,
+        **factory: Any,
     ) -> None:
-        super().__init__()
-        factory = {"dtype": dtype, "device": device}
-        self.heads = heads
-        inner = dim_head * heads
-        self.norm1 = operations.LayerNorm(kv_dim, **factory)
-        self.norm2 = operations.LayerNorm(dim, **factory)
-        self.to_q = operations.Linear(dim, inner, bias=False, **factory)
-        self.to_kv = operations.Linear(kv_dim, inner * 2, bias=False, **factory)
-        self.to_out = operations.Linear(inner, dim, bias=False, **factory)
+        super().__init__(dim, kv_dim, dim_head, heads, operations, **factory)
 
     def forward(self, face_tokens: torch.Tensor, video_tokens: torch.Tensor) -> torch.Tensor:
         """[N or 1, Q, kv_dim], [B, L, dim] -> [B, L, dim]; a batch-1 face serves every video batch."""

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..canvas import canvas_for_faces
+from ..canvas import canvas_for_faces, letterbox
 from ..dit.cogvideox import cogvideox_rope
 from ..errors import MultiIDError
 from ..faces.identity import Identity
@@ -173,24 +173,6 @@ def encode_first_frame(
     return torch.cat([latent, padding], dim=1)
 
 
-def letterbox(face: torch.Tensor, width: int, height: int) -> torch.Tensor:
-    """[H, W, 3] in 0..1 -> [1, 3, height, width] in -1..1: fitted (bicubic), padded black, centre-cropped.
-
-    Concat-ID's `resize_pad_crop`: the reference keeps its aspect ratio inside the video frame.
-    """
-    import torchvision.transforms.functional as TF
-
-    image = face.permute(2, 0, 1)[None].float()
-    h, w = image.shape[-2:]
-    size = [height, int(w * height / h)] if h / w >= height / width else [int(h * width / w), width]
-    image = TF.resize(image, size, interpolation=TF.InterpolationMode.BICUBIC)
-    h, w = image.shape[-2:]
-    pad_h, pad_w = max(height - h, 0), max(width - w, 0)
-    image = torch.nn.functional.pad(image, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
-    image = TF.center_crop(image, [height, width])
-    return (image * 2.0 - 1.0).clamp(-1, 1)
-
-
 def reference_latents(
     model: CogVideoXModel, people: IdentitySet, settings: SamplerSettings, generator: torch.Generator
 ) -> torch.Tensor:
@@ -198,7 +180,8 @@ def reference_latents(
     vae_param = next(model.vae.parameters())
     frames = []
     for identity in people.identities:
-        pixels = letterbox(identity.primary.face_on_black, settings.width, settings.height)
+        # The SAT release letterboxes the float face and scales it to -1..1 (no 8-bit step).
+        pixels = (letterbox(identity.primary.face_on_black, settings.width, settings.height) * 2 - 1).clamp(-1, 1)
         pixels = pixels.to(vae_param.device, vae_param.dtype).unsqueeze(2)  # [1, 3, 1, H, W]
         latent = model.vae.encode(pixels).latent_dist.sample(generator)
         frames.append((model.vae.config.scaling_factor * latent.to(model.dtype)).permute(0, 2, 1, 3, 4))

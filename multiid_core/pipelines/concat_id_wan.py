@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 
+from ..canvas import letterbox
 from ..dit.wan import ConcatIDWan, WanConfig
 from ..errors import MultiIDError
 from ..families import CONCAT_ID_WAN, WAN_FAMILIES, Family
@@ -120,28 +120,14 @@ def load_dit(
 # ---------------------------------------------------------------------------------------------- reference image
 
 
-def letterbox(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """[h, w, 3] in 0..1 -> [height, width, 3]: fitted whole, black around, centred, 8-bit levels.
-
-    The release's `resize_pad_crop`: bicubic resize (antialiased, as torchvision resizes tensors) so the
-    image fits the frame, zero padding split evenly (the extra pixel at the bottom/right), centre crop.
-    """
-    if image.ndim != 3 or image.shape[-1] < 3:
-        raise MultiIDError(f"Expected an image [height, width, 3], got {tuple(image.shape)}.")
-    chw = image[..., :3].permute(2, 0, 1)[None].float()
-    h, w = chw.shape[-2:]
-    size = (height, int(w * height / h)) if h / w >= height / width else (int(h * width / w), width)
-    chw = F.interpolate(chw, size=size, mode="bicubic", align_corners=False, antialias=True)
-    dh, dw = max(height - size[0], 0), max(width - size[1], 0)
-    chw = F.pad(chw, (dw // 2, dw - dw // 2, dh // 2, dh - dh // 2), value=0.0)
-    top, left = (chw.shape[-2] - height) // 2, (chw.shape[-1] - width) // 2
-    chw = chw[..., top : top + height, left : left + width]
-    return torch.floor(chw.clamp(0, 1) * 255).div(255)[0].permute(1, 2, 0)
+def reference_image(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """[h, w, 3] in 0..1 -> [height, width, 3]: letterboxed, at the 8-bit levels the release encodes."""
+    return torch.floor(letterbox(image, width, height).clamp(0, 1) * 255).div(255)[0].permute(1, 2, 0)
 
 
 def reference_images(identities: Sequence[Any], height: int, width: int) -> torch.Tensor:
     """[R, height, width, 3]: each identity's first photo, parsed face on black, letterboxed."""
-    return torch.stack([letterbox(identity.primary.face_on_black, height, width) for identity in identities])
+    return torch.stack([reference_image(identity.primary.face_on_black, height, width) for identity in identities])
 
 
 # ------------------------------------------------------------------------------------------------------ regions

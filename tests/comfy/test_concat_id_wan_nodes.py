@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from multiid_core.dit.wan import ConcatIDWan, WanConfig
-from multiid_core.pipelines.concat_id_wan import letterbox, read_checkpoint, sample
+from multiid_core.pipelines.concat_id_wan import read_checkpoint, reference_image, sample
 from multiid_core.testing.tiny_wan import TINY_UMT5, wan_vae_shapes
 
 NODES = ("MultiID_LoadUMT5TextEncoder", "MultiID_LoadConcatIDWan", "MultiID_ConcatIDWanReference")
@@ -228,7 +228,7 @@ def test_fp8_weight_storage_loads(node_classes):
 def test_reference_node_encodes_the_letterboxed_face_and_a_zero_reference(comfy, node_classes, prompts, vae):
     identity = face()
     positive, negative, no_reference, latent, images = reference(node_classes, prompts, vae, identity)
-    expected = letterbox(identity.primary.face_on_black, SIZE["height"], SIZE["width"])
+    expected = reference_image(identity.primary.face_on_black, SIZE["height"], SIZE["width"])
     assert torch.equal(images[0], expected)
     encoded = vae.encode(expected[None])
     for conditioning in (positive, negative):

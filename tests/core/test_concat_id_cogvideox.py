@@ -7,12 +7,13 @@ import shutil
 import pytest
 import torch
 
+from multiid_core.canvas import letterbox
 from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer, cogvideox_rope
 from multiid_core.errors import MultiIDError
 from multiid_core.families import CONCAT_ID_COGVIDEOX
 from multiid_core.pipelines import cogvideox_sampling
 from multiid_core.pipelines.cogvideox_loading import load_concat_id_cogvideox
-from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, letterbox, sample
+from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, sample
 from multiid_core.pipelines.sat_conversion import sat_transformer_to_diffusers, sat_vae_to_diffusers
 from multiid_core.routing import IdentitySet
 from multiid_core.testing.identities import random_identity
@@ -141,7 +142,7 @@ def resize_pad_crop(arr, size):
 @pytest.mark.parametrize("shape", [(448, 448), (200, 448), (448, 200), (300, 448)])
 def test_letterbox_matches_resize_pad_crop(shape):
     face = torch.rand(*shape, 3)
-    ours = letterbox(face, width=720, height=480)
+    ours = (letterbox(face, width=720, height=480) * 2 - 1).clamp(-1, 1)  # as reference_latents feeds the VAE
     reference = (resize_pad_crop(face.permute(2, 0, 1)[None], (480, 720)) * 2.0 - 1.0).clip(-1, 1)
     assert ours.shape == (1, 3, 480, 720)
     assert torch.equal(ours, reference)

@@ -15,8 +15,8 @@ from multiid_core.families import CONCAT_ID_WAN, CONCAT_ID_WAN_ADALN
 from multiid_core.pipelines.concat_id_wan import (
     flow_match_sigmas,
     latent_frames,
-    letterbox,
     read_checkpoint,
+    reference_image,
     sample,
     token_regions,
 )
@@ -343,12 +343,12 @@ def release_resize_pad_crop(image: torch.Tensor, height: int, width: int) -> tor
 
 
 @pytest.mark.parametrize("size", [(480, 832), (832, 480), (240, 416), (448, 448), (96, 64)])
-def test_letterbox_is_the_released_resize_pad_crop(size):
+def test_reference_image_is_the_released_resize_pad_crop(size):
     pytest.importorskip("torchvision")
     g = torch.Generator().manual_seed(0)
     face = torch.zeros(448, 448, 3)
     face[100:350, 120:330] = torch.rand(250, 210, 3, generator=g)  # a face on black, hard edges: bicubic overshoot
-    ours = letterbox(face, *size)
+    ours = reference_image(face, *size)
     assert ours.shape == (*size, 3)
     assert torch.equal(ours, release_resize_pad_crop(face, *size))
     if size == (480, 832):  # the face fills the height, black bars left and right
