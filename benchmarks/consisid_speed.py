@@ -3,6 +3,8 @@
     python benchmarks/consisid_speed.py          # CPU: a small and a medium config, ratios in one run
     python benchmarks/consisid_speed.py --gpu    # CUDA: the full 42-layer architecture at 49x480x720
 
+Then Concat-ID Wan with and without TeaCache (the full Wan2.1-1.3B at 81x480x832 with --gpu).
+
 Each measurement runs in its own process (clean peak memory); the table compares seconds per step
 (steady state, first step excluded), peak memory, and the latents of both implementations. TeaCache rows
 report the transformer calls saved and the PSNR of the decoded frames against the uncached video.
@@ -26,7 +28,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from multiid_core.dit.wan import WanConfig  # noqa: E402
 from multiid_core.testing import tiny_cogvideox  # noqa: E402
+from multiid_core.testing.teacache import keep_slow_timestep_frequencies  # noqa: E402
 
 CONFIGS = {
     # name: (transformer overrides, sampling size, steps)
@@ -55,13 +59,9 @@ def write_snapshot(folder: Path, name: str) -> None:
 
 
 def smooth_timestep_embedding(folder: Path) -> None:
-    """Zero the timestep embedding's weights on the faster half of the sinusoid frequencies.
+    """TeaCache needs a timestep embedding that changes as a trained one does (see keep_slow_timestep_frequencies).
 
-    TeaCache decides from how much the timestep embedding changes between steps. With random weights on
-    every frequency it changes by 0.4-1.0 per step (a trained model: a few hundredths), far outside the
-    range the published polynomial was fitted on, where the polynomial is negative and every middle step
-    would be skipped. Kept to the slower half, the change is 0.05-0.07, where the thresholds mean what they
-    mean on real weights. Both implementations load the same weights, so the comparison is unaffected.
+    Both implementations load the same weights, so the comparison is unaffected.
     """
     from safetensors.torch import load_file, save_file
 
@@ -69,9 +69,7 @@ def smooth_timestep_embedding(folder: Path) -> None:
     for shard in folder.glob("*.safetensors"):
         state = load_file(shard)
         if key in state:
-            half = state[key].shape[1] // 2  # [cos | sin] of the same frequencies, fastest first
-            for start in (0, half):
-                state[key][:, start : start + half // 2] = 0
+            state[key] = keep_slow_timestep_frequencies(state[key])
             save_file(state, shard, metadata={"format": "pt"})
 
 
@@ -226,6 +224,64 @@ def rows_for(config: str, device: str, scratch: Path, repeats: int) -> list[list
     return rows
 
 
+WAN_CONFIGS = {
+    # name: (DiT sizes, latent frames, height, width)
+    "wan-medium": (WanConfig(dim=512, ffn_dim=1024, num_heads=4, num_layers=4, text_dim=64), (5, 30, 52)),
+    "wan-full": (WanConfig(), (21, 60, 104)),  # Wan2.1-T2V-1.3B at 81x480x832
+}
+
+
+def wan_rows(name: str, device: str) -> list[list[str]]:
+    """Concat-ID Wan in the release's loop (50 steps, cfg 5, one reference): uncached against TeaCache."""
+    from multiid_core.dit.wan import ConcatIDWan
+    from multiid_core.pipelines.concat_id_wan import sample
+    from multiid_core.step_cache import WAN_THRESHOLDS
+    from multiid_core.testing.tiny_wan import tiny_concat_id_wan_state_dict
+
+    sizes, (frames, height, width) = WAN_CONFIGS[name]
+    sd = tiny_concat_id_wan_state_dict(adaln=True, sizes=sizes)
+    sd["time_embedding.0.weight"] = keep_slow_timestep_frequencies(sd["time_embedding.0.weight"])
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dit = ConcatIDWan.from_state_dict(sd, dtype=dtype, device=device).eval()
+    del sd
+    g = torch.Generator().manual_seed(0)
+    noise, reference = (torch.randn(1, 16, n, height, width, generator=g).to(device, dtype) for n in (frames, 1))
+    positive, negative = (torch.randn(1, 512, sizes.text_dim, generator=g).to(device, dtype) for _ in range(2))
+    block_runs = []
+    run_blocks = dit.run_blocks
+    dit.run_blocks = lambda tokens, inputs: block_runs.append(1) or run_blocks(tokens, inputs)
+
+    def run(threshold: float) -> tuple[float, str, torch.Tensor, int]:
+        block_runs.clear()
+        if device == "cuda":
+            torch.cuda.reset_peak_memory_stats()
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with torch.no_grad():
+            latents = sample(dit, noise, positive, negative, reference, steps=50, cfg=5.0, teacache=threshold)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        peak = f"{torch.cuda.max_memory_allocated() / 2**20:.0f}" if device == "cuda" else "-"
+        return time.perf_counter() - start, peak, latents.float().cpu(), len(block_runs)
+
+    exact_s, peak, exact, calls = run(0.0)
+    rows = [[name, "ours, 50 steps", f"{exact_s / 50:.3f}", "1.00", f"{exact_s:.1f}", peak, "-",
+             str(calls), "the reference for the TeaCache rows"]]  # fmt: skip
+    for threshold in WAN_THRESHOLDS:
+        seconds, peak, latents, calls = run(threshold)
+        err = ((latents - exact).abs().max() / exact.abs().max()).item()
+        rows.append([name, f"ours + TeaCache {threshold}", f"{seconds / 50:.3f}", f"{seconds / exact_s:.2f}",
+                     f"{seconds:.1f}", peak, f"{err:.1e}", str(calls),
+                     f"{exact_s / seconds:.2f}x; {100 - calls} of 100 branch calls skipped"])  # fmt: skip
+    return rows
+
+
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, ["-" * w for w in widths], *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpu", action="store_true", help="the full architecture on CUDA")
@@ -241,9 +297,21 @@ def main() -> None:
     header = ["config", "implementation", "s/step", "ratio", "total s", "peak MiB", "vs diffusers", "calls", "notes"]
     with tempfile.TemporaryDirectory() as scratch:
         rows = [r for config in configs for r in rows_for(config, device, Path(scratch), args.repeats)]
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    for r in [header, ["-" * w for w in widths], *rows]:
-        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)))
+    print("ConsisID: ours against diffusers' ConsisIDPipeline (ratio: s/step over diffusers')\n")
+    print_table(header, rows)
+    print("\nConcat-ID Wan: TeaCache4Wan2.1 in the release's loop (ratio: time over the uncached run)\n")
+    header = [
+        "config",
+        "implementation",
+        "s/step",
+        "ratio",
+        "total s",
+        "peak MiB",
+        "vs uncached",
+        "block runs",
+        "notes",
+    ]
+    print_table(header, wan_rows("wan-full" if args.gpu else "wan-medium", device))
     where = "CUDA " + torch.cuda.get_device_name() if args.gpu else "CPU"
     print(f"\ntorch {torch.__version__}, {where}, {time.strftime('%Y-%m-%d')}")
 

@@ -10,7 +10,7 @@ from .model_folders import register_model_folders
 from .model_nodes import LoadMultiIDModel
 from .router_nodes import IDRouter
 from .sampler_nodes import MultiIDDecode, MultiIDSampler
-from .speed_nodes import SpeedAndMemory
+from .speed_nodes import SpeedAndMemory, WanTeaCache
 from .text_nodes import LoadTextEncoder, TextEncode
 from .wan_nodes import ConcatIDWanReference, LoadConcatIDWan, LoadUMT5TextEncoder
 
@@ -33,6 +33,7 @@ class MultiIDExtension(ComfyExtension):
             LoadUMT5TextEncoder,
             LoadConcatIDWan,
             ConcatIDWanReference,
+            WanTeaCache,
         ]
 
 

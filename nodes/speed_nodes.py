@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from comfy_api.latest import io
 
 from ..multiid_core.pipelines.cogvideox_sampling import ATTENTION, SpeedOptions
+from ..multiid_core.step_cache import WAN_THRESHOLDS
 from . import types
+from .wan_model import with_teacache
 
 TEACACHE = ("off", "0.1", "0.15", "0.2")
 CFG_BATCHING = ("auto", "batched", "sequential")
@@ -82,3 +84,34 @@ class SpeedAndMemory(io.ComfyNode):
             compile=compile,
         )
         return io.NodeOutput(SpeedChoice(options, cfg_batching, block_swap))
+
+
+class WanTeaCache(io.ComfyNode):
+    """TeaCache for Concat-ID Wan, as a MODEL patch, so KSampler and the custom samplers use it."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MultiID_WanTeaCache",
+            display_name="MultiID TeaCache (Wan)",
+            category=f"{types.CATEGORY}/sampling",
+            description="Faster Concat-ID Wan sampling: skips the transformer blocks at steps whose input barely "
+            "changed and reuses their last change (TeaCache4Wan2.1, the authors' fit for Wan2.1-T2V-1.3B). "
+            "Changes the result slightly; the first and last steps always run.",
+            inputs=[
+                io.Model.Input("model", tooltip="The MODEL from Load Concat-ID Wan Model."),
+                io.Combo.Input(
+                    "threshold",
+                    options=[str(t) for t in WAN_THRESHOLDS],
+                    default=str(WAN_THRESHOLDS[0]),
+                    tooltip="How much change may pile up before the blocks run again. The authors' settings "
+                    "for Wan2.1-T2V-1.3B at 50 steps: 0.05 ~1.5x, 0.07 ~1.6x, 0.08 ~2.0x faster (A800). "
+                    "Higher is faster and less faithful.",
+                ),
+            ],
+            outputs=[io.Model.Output(display_name="model")],
+        )
+
+    @classmethod
+    def execute(cls, model, threshold) -> io.NodeOutput:
+        return io.NodeOutput(with_teacache(model, float(threshold)))

@@ -9,6 +9,8 @@ appends the references and crops their slots, so samplers only ever see the vide
 
 from __future__ import annotations
 
+import logging
+
 import comfy.conds
 import comfy.latent_formats
 import comfy.ldm.modules.attention
@@ -23,9 +25,12 @@ import torch
 from ..multiid_core.dit.wan import ConcatIDWan, WanConfig
 from ..multiid_core.errors import MultiIDError
 from ..multiid_core.pipelines.concat_id_wan import SHIFT
+from ..multiid_core.step_cache import COEFFICIENTS, TeaCache
 
 REFERENCES = "concat_id_references"  # conditioning key: raw VAE latents [1, 16, R, h, w]
 REGIONS = "concat_id_regions"  # conditioning key: token regions [1, R, F, h/2, w/2]
+TEACACHE = "multiid_teacache"  # transformer option: the running sample's TeaCache (see with_teacache)
+TEACACHE_THRESHOLD = "multiid_teacache_threshold"  # model option set by the TeaCache node
 WEIGHT_DTYPES = {
     "default": None,
     "bf16": torch.bfloat16,
@@ -35,6 +40,7 @@ WEIGHT_DTYPES = {
     "fp8_e4m3fn_fast": torch.float8_e4m3fn,
     "fp8_e5m2": torch.float8_e5m2,
 }
+log = logging.getLogger(__name__)
 _FOREIGN = {
     "time_dim_concat": "WanPhantomSubjectToVideo",
     "clip_fea": "a CLIP vision (image-to-video) node",
@@ -71,9 +77,13 @@ class ComfyConcatIDWan(ConcatIDWan):
                 q, k, v, heads, transformer_options=transformer_options
             )
 
+        cache = transformer_options.get(TEACACHE)
+        if cache is not None:
+            cache.step = schedule_step(transformer_options)
         return ConcatIDWan.forward(
-            self, x, timestep, context, kwargs.get(REFERENCES), kwargs.get(REGIONS), attention=attention
-        )
+            self, x, timestep, context, kwargs.get(REFERENCES), kwargs.get(REGIONS), attention=attention,
+            cache=cache, branches=transformer_options.get("uuids", [0]),
+        )  # fmt: skip
 
 
 class ConcatIDWanModel(comfy.model_base.WAN21):
@@ -138,3 +148,39 @@ def concat_id_model_patcher(
     model = model_config.get_model(device=offload_device)
     model.diffusion_model.load_state_dict(sd, strict=True)
     return comfy.model_patcher.ModelPatcher(model, load_device=load_device, offload_device=offload_device)
+
+
+def schedule_step(transformer_options: dict) -> int:
+    """Which step of the sampler's schedule this call belongs to (calls between two sigmas: the later step)."""
+    schedule, sigma = transformer_options["sample_sigmas"], transformer_options["sigmas"]
+    return int((schedule[:-1] > sigma.max().to(schedule)).sum())
+
+
+def with_teacache(model: comfy.model_patcher.ModelPatcher, threshold: float) -> comfy.model_patcher.ModelPatcher:
+    """A clone of a Concat-ID-Wan MODEL that runs TeaCache4Wan2.1 (the 1.3B fit) with `threshold`."""
+    if not isinstance(getattr(model.model, "diffusion_model", None), ComfyConcatIDWan):
+        raise MultiIDError(
+            "MultiID TeaCache (Wan) works on the MODEL of Load Concat-ID Wan Model. For ConsisID, Ingredients "
+            "and Concat-ID CogVideoX use MultiID Speed & Memory's teacache; for other models, ComfyUI's EasyCache."
+        )
+    model = model.clone()
+    model.model_options["transformer_options"][TEACACHE_THRESHOLD] = threshold
+    model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, TEACACHE, _fresh_teacache)
+    return model
+
+
+def _fresh_teacache(executor, *args, **kwargs):
+    """OUTER_SAMPLE wrapper: every sampling run starts with its own cache and logs what it skipped."""
+    guider = executor.class_obj
+    original = guider.model_options
+    guider.model_options = comfy.model_patcher.create_model_options_clone(original)
+    options = guider.model_options["transformer_options"]
+    sigmas = args[3]
+    cache = TeaCache(options[TEACACHE_THRESHOLD], COEFFICIENTS["wan2.1-t2v-1.3b"], steps=len(sigmas) - 1)
+    options[TEACACHE] = cache
+    try:
+        return executor(*args, **kwargs)
+    finally:
+        guider.model_options = original
+        calls = cache.computed + cache.skipped
+        log.info("TeaCache %s: the blocks ran %d of %d branch calls", cache.threshold, cache.computed, calls)

@@ -23,17 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..step_cache import TeaCache
 from .identity_modules import IdentityRouter, LocalFacialExtractor, PerceiverCrossAttention
 
 Rope = tuple[torch.Tensor, torch.Tensor]
-
-
-class StepCache(Protocol):
-    """Decides whether the blocks run this call (see multiid_core.step_cache.TeaCache)."""
-
-    def should_compute(self, indicator: torch.Tensor, branch: int = 0) -> bool: ...
-    def store(self, residual: torch.Tensor, branch: int = 0) -> None: ...
-    def residual(self, branch: int = 0) -> torch.Tensor: ...
 
 
 class BlockSwapper(Protocol):
@@ -535,7 +528,7 @@ class CogVideoXTransformer(nn.Module):
         timestep: torch.Tensor,
         rope: Rope | None,
         identity: Injection | None = None,
-        cache: StepCache | None = None,
+        cache: TeaCache | None = None,
         branch: int = 0,
     ) -> torch.Tensor:
         """[B, F, in_channels, H, W] (noise and image latents concatenated) -> [B, F, out_channels, H, W].
@@ -559,14 +552,10 @@ class CogVideoXTransformer(nn.Module):
         text_len = text.shape[1]
         temb = self.embed_time(timestep.to(latents.device).reshape(-1).expand(b), latents.dtype)
         x = self.patch_embed(text, latents)
-        if cache is not None and not cache.should_compute(temb, branch):
-            x = x + cache.residual(branch)
-        elif cache is not None:
-            start = x.clone()
+        if cache is None:
             x = self.run_blocks(x, text_len, temb, rope, identity)
-            cache.store(x - start, branch)
         else:
-            x = self.run_blocks(x, text_len, temb, rope, identity)
+            x = cache.run(x, temb, lambda x: self.run_blocks(x, text_len, temb, rope, identity), [branch])
         out = self.proj_out(self.norm_out(self.norm_final(x[:, text_len:]), temb))
         out = out.reshape(b, f, h // p, w // p, -1, p, p).permute(0, 1, 4, 2, 5, 3, 6)
         return out.reshape(b, f, -1, h, w)

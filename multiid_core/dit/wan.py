@@ -22,13 +22,15 @@ attention (`AttentionGroups`): video tokens attend only to the references whose 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from ..step_cache import TeaCache
 
 # attention(q, k, v, heads) on [B, L, heads * head_dim] tensors -> [B, Lq, heads * head_dim]
 Attention = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, int], torch.Tensor]
@@ -381,20 +383,25 @@ class ConcatIDWan(nn.Module):
         references: torch.Tensor | None = None,
         regions: torch.Tensor | None = None,
         attention: Attention = sdpa,
+        cache: TeaCache | None = None,
+        branches: Sequence[Hashable] = (0,),
     ) -> torch.Tensor:
         """Predicted flow [B, C, F, H, W] of the video latents x [B, C, F, H, W] (model space).
 
         `references` [B, C, R, H, W]: clean reference latents (model space), appended after the video
         frames; their slots are dropped from the output. `regions` [B, R, F, H/2, W/2] (token grid,
         > 0.5 = inside): restricts which video tokens attend to which reference (see AttentionGroups).
-        `timestep` [B] or scalar, in 0..1000, shared by every token.
+        `timestep` [B] or scalar, in 0..1000, shared by every token. `cache` (TeaCache) may replace the
+        blocks by the residuals it kept; the batch holds one equal chunk per guidance branch in `branches`.
         """
         b, _, frames, height, width = x.shape
         if regions is not None and b > 1 and not bool((regions == regions[:1]).all()):
+            per_branch = b // len(branches)
             return torch.cat(
                 [
                     self.forward(x[i : i + 1], timestep.reshape(-1).expand(b)[i : i + 1], context[i : i + 1],
-                                 None if references is None else references[i : i + 1], regions[i : i + 1], attention)
+                                 None if references is None else references[i : i + 1], regions[i : i + 1], attention,
+                                 cache, [(branches[i // per_branch], i)])
                     for i in range(b)
                 ]
             )  # fmt: skip
@@ -430,7 +437,10 @@ class ConcatIDWan(nn.Module):
             attention=attention,
             groups=groups,
         )
-        tokens = self.run_blocks(tokens, inputs)
+        if cache is None:
+            tokens = self.run_blocks(tokens, inputs)
+        else:  # the release's indicator: the time embedding before the modulation projection
+            tokens = cache.run(tokens, e, lambda tokens: self.run_blocks(tokens, inputs), branches)
         out = self.head(tokens[:, :n_video], e)
         out = out.view(b, frames, grid_h, grid_w, ph, pw, -1).permute(0, 6, 1, 2, 4, 3, 5)
         return out.reshape(b, -1, frames, grid_h * ph, grid_w * pw)[..., :height, :width]

@@ -32,6 +32,7 @@ from ..errors import MultiIDError
 from ..families import CONCAT_ID_WAN, WAN_FAMILIES, Family
 from ..loading import check_keys, load_state_dict
 from ..routing import INSIDE, TokenGrid, mask_coverage
+from ..step_cache import COEFFICIENTS, TeaCache
 
 log = logging.getLogger(__name__)
 
@@ -185,23 +186,28 @@ def sample(
     regions: torch.Tensor | None = None,
     on_step: Callable[[int, int], None] | None = None,
     step: Callable[[torch.Tensor, torch.Tensor, float, float], torch.Tensor] = flow_match_step,
+    teacache: float = 0.0,
 ) -> torch.Tensor:
     """The released sampling loop: video latents [B, 16, F, h, w] from `noise` of that shape.
 
     `references` [1, 16, R, h, w] are clean model-space latents present in every branch; with
     `image_cfg` != 1 a third branch sees zeroed references (negative text), Phantom's
-    neg_img + image_cfg * (neg - neg_img) + cfg * (pos - neg).
+    neg_img + image_cfg * (neg - neg_img) + cfg * (pos - neg). `teacache` > 0 runs TeaCache4Wan2.1
+    with that threshold (the branches as its separate cond and uncond calls).
     """
     sigmas = flow_match_sigmas(steps, shift)
+    cache = TeaCache(teacache, COEFFICIENTS["wan2.1-t2v-1.3b"], steps) if teacache > 0 else None
     latents = noise
     zeros = torch.zeros_like(references)
     for i in range(steps):
         t = (sigmas[i] * 1000).reshape(1).to(noise.device)
-        flow = dit(latents, t, context, references, regions)
+        if cache is not None:
+            cache.step = i
+        flow = dit(latents, t, context, references, regions, cache=cache, branches=["positive"])
         if cfg != 1.0 or image_cfg != 1.0:
-            negative = dit(latents, t, negative_context, references, regions)
+            negative = dit(latents, t, negative_context, references, regions, cache=cache, branches=["negative"])
             if image_cfg != 1.0:
-                no_reference = dit(latents, t, negative_context, zeros, regions)
+                no_reference = dit(latents, t, negative_context, zeros, regions, cache=cache, branches=["no reference"])
                 flow = no_reference + image_cfg * (negative - no_reference) + cfg * (flow - negative)
             else:
                 flow = negative + cfg * (flow - negative)

@@ -33,9 +33,11 @@ def _randn(shape: tuple[int, ...], std: float, generator: torch.Generator) -> to
     return torch.randn(shape, generator=generator) * std
 
 
-def tiny_concat_id_wan_state_dict(adaln: bool, seed: int = 0) -> dict[str, torch.Tensor]:
-    """fp32 weights with sane scales (Linear ~ 1/sqrt(fan_in), norms near 1, modulations ~ 1/sqrt(dim))."""
-    config = WanConfig(**{**TINY_WAN.as_dict(), "adaln_reference": adaln})
+def tiny_concat_id_wan_state_dict(adaln: bool, seed: int = 0, sizes: WanConfig = TINY_WAN) -> dict[str, torch.Tensor]:
+    """fp32 weights with sane scales (Linear ~ 1/sqrt(fan_in), norms near 1, modulations ~ 1/sqrt(dim)).
+
+    `sizes` other than the tiny ones serve the benchmark (WanConfig() is the full 1.3B)."""
+    config = WanConfig(**{**sizes.as_dict(), "adaln_reference": adaln})
     generator = torch.Generator().manual_seed(seed)
     out = {}
     for name, tensor in ConcatIDWan(config, device="meta").state_dict().items():

@@ -16,9 +16,15 @@ import torch.nn.functional as F
 
 from multiid_core.dit.wan import ConcatIDWan, WanConfig
 from multiid_core.pipelines.concat_id_wan import read_checkpoint, reference_image, sample
-from multiid_core.testing.tiny_wan import TINY_UMT5, wan_vae_shapes
+from multiid_core.testing.teacache import keep_slow_timestep_frequencies
+from multiid_core.testing.tiny_wan import TINY_UMT5, tiny_concat_id_wan_state_dict, wan_vae_shapes
 
-NODES = ("MultiID_LoadUMT5TextEncoder", "MultiID_LoadConcatIDWan", "MultiID_ConcatIDWanReference")
+NODES = (
+    "MultiID_LoadUMT5TextEncoder",
+    "MultiID_LoadConcatIDWan",
+    "MultiID_ConcatIDWanReference",
+    "MultiID_WanTeaCache",
+)
 FILES = {"first": "Concat-ID-Wan/first_stage.pt", "adaln": "Concat-ID-Wan/second_stage_adaln.pt"}
 UMT5 = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
 SIZE = dict(width=64, height=48, length=9)  # 3 latent frames of 6x8 latents (3x4 tokens)
@@ -32,6 +38,7 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
 def comfy(node_classes):
     import comfy.latent_formats
     import comfy.ldm.wan.model
+    import comfy.model_patcher
     import comfy.ops
     import comfy.sd
     import comfy_extras.nodes_custom_sampler
@@ -44,6 +51,7 @@ def comfy(node_classes):
         ops=comfy.ops,
         sd=comfy.sd,
         latent=comfy.latent_formats.Wan21(),
+        model_patcher=comfy.model_patcher,
         custom=comfy_extras.nodes_custom_sampler,
     )
 
@@ -248,9 +256,8 @@ def test_several_identities_need_the_experimental_setting(node_classes, prompts,
     assert positive[0][1]["concat_id_references"].shape == (1, 16, 2, 6, 8)
 
 
-def core_sample(models, name, positive, negative, steps, cfg, image_cfg=1.0, seed=0):
+def core_sample(patcher, positive, negative, steps, cfg, image_cfg=1.0, seed=0, teacache=0.0):
     """Our ComfyUI-free release loop on the very DiT and conditioning ComfyUI samples."""
-    patcher = models[name]
     latent_format = patcher.model.latent_format
     references = latent_format.process_in(positive[0][1]["concat_id_references"])
     regions = positive[0][1].get("concat_id_regions")
@@ -258,9 +265,9 @@ def core_sample(models, name, positive, negative, steps, cfg, image_cfg=1.0, see
     dit = patcher.model.diffusion_model
     with torch.no_grad():
         out = sample(
-            lambda *args: type(dit).__mro__[1].forward(dit, *args),
+            lambda *args, **kwargs: type(dit).__mro__[1].forward(dit, *args, **kwargs),
             noise, positive[0][0], negative[0][0], references, steps=steps, cfg=cfg, image_cfg=image_cfg,
-            regions=regions,
+            regions=regions, teacache=teacache,
         )  # fmt: skip
     return latent_format.process_out(out)
 
@@ -271,7 +278,7 @@ def test_ksampler_takes_the_released_sampling_steps(comfy, node_classes, prompts
     positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
     native = comfy.nodes.common_ksampler(models[name], 0, 4, 5.0, "euler", "simple", positive, negative, latent)[0]
     assert native["samples"].shape == latent["samples"].shape  # the reference slot never reaches the sampler
-    error = rel_err(native["samples"], core_sample(models, name, positive, negative, 4, 5.0))
+    error = rel_err(native["samples"], core_sample(models[name], positive, negative, 4, 5.0))
     assert error < 1e-5, error
 
 
@@ -284,10 +291,10 @@ def test_dual_cfg_guider_gives_image_guidance(comfy, node_classes, prompts, vae,
     native = custom.SamplerCustomAdvanced.execute(
         custom.RandomNoise.execute(0)[0], guider, custom.KSamplerSelect.execute("euler")[0], sigmas, latent
     )[0]
-    expected = core_sample(models, "adaln", positive, negative, 4, 5.0, image_cfg=2.0)
+    expected = core_sample(models["adaln"], positive, negative, 4, 5.0, image_cfg=2.0)
     error = rel_err(native["samples"], expected)
     assert error < 1e-5, error
-    plain = core_sample(models, "adaln", positive, negative, 4, 5.0)
+    plain = core_sample(models["adaln"], positive, negative, 4, 5.0)
     assert rel_err(plain, expected) > 1e-3
 
 
@@ -302,11 +309,32 @@ def test_regions_from_id_router_masks_reach_the_model(comfy, node_classes, promp
     assert regions.shape == (1, 2, 3, 3, 4) and regions[0, 0, :, :, :2].all() and not regions[0, 0, :, :, 2:].any()
     assert torch.equal(no_reference[0][1]["concat_id_regions"], regions)
     native = comfy.nodes.common_ksampler(models["adaln"], 0, 2, 5.0, "euler", "simple", positive, negative, latent)[0]
-    assert rel_err(native["samples"], core_sample(models, "adaln", positive, negative, 2, 5.0)) < 1e-5
+    assert rel_err(native["samples"], core_sample(models["adaln"], positive, negative, 2, 5.0)) < 1e-5
     free = reference(node_classes, prompts, vae, placed, "all identities (experimental)", regional=False)
     assert "concat_id_regions" not in free[0][0][1]
     unplaced = comfy.nodes.common_ksampler(models["adaln"], 0, 2, 5.0, "euler", "simple", free[0], free[1], latent)
     assert rel_err(unplaced[0]["samples"], native["samples"]) > 1e-4
+
+
+def test_teacache_node_gives_the_released_teacache_in_ksampler(comfy, node_classes, prompts, vae, MultiIDError):
+    """KSampler on the TeaCache node's MODEL = TeaCache4Wan2.1 in the release's loop; the input MODEL is untouched."""
+    pack = node_classes["MultiID_LoadConcatIDWan"].__module__.rsplit(".", 1)[0]
+    sd = tiny_concat_id_wan_state_dict(adaln=True)
+    sd["time_embedding.0.weight"] = keep_slow_timestep_frequencies(sd["time_embedding.0.weight"])
+    model = sys.modules[f"{pack}.wan_model"].concat_id_model_patcher(sd, WanConfig.from_state_dict(sd))
+    cached_model = execute(node_classes, "MultiID_WanTeaCache", model, "0.08")[0]
+    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
+
+    def ksampler(m):
+        return comfy.nodes.common_ksampler(m, 0, 25, 5.0, "euler", "simple", positive, negative, latent)[0]["samples"]
+
+    cached, exact = ksampler(cached_model), ksampler(model)
+    assert rel_err(cached, core_sample(cached_model, positive, negative, 25, 5.0, teacache=0.08)) < 1e-5
+    assert rel_err(exact, core_sample(model, positive, negative, 25, 5.0)) < 1e-5
+    assert 1e-4 < rel_err(cached, exact) < 0.1
+    other = comfy.model_patcher.ModelPatcher(torch.nn.Linear(2, 2), "cpu", "cpu")  # any MODEL not Concat-ID Wan
+    with pytest.raises(MultiIDError, match="Load Concat-ID Wan Model"):
+        execute(node_classes, "MultiID_WanTeaCache", other, "0.05")
 
 
 def test_phantom_conditioning_is_refused_with_advice(comfy, models, prompts, MultiIDError):
