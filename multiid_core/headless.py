@@ -1,16 +1,19 @@
-"""Run the pack's workflows headless in a real ComfyUI: the README's main job.
+"""The README's main job: the ConsisID workflow, headless, in a real ComfyUI.
 
-    python -m multiid_core.headless --photo me.jpg --prompt "A person walking ..." --out video.mp4
+    python multiid.py video --photo me.jpg --prompt "A person walking ..." [--out video.mp4]
 
-starts ComfyUI (the install this pack sits in, or --comfyui / COMFYUI_PATH) with the pack, turns
-workflows/consisid_single_id.json into an API prompt with your photo and prompt, runs it and copies the
-mp4. With the real ConsisID files in place it uses them; otherwise it runs on tiny random models (the
-video is noise) and says loudly which files to download. This module talks to ComfyUI over HTTP only.
+starts ComfyUI (the one this pack is installed in, or the pack's own) with the pack, turns
+workflows/consisid_single_id.json into an API prompt with your photo and prompt, runs it, shows the
+progress and copies the mp4 to --out (relative to the folder you ran the command in). With the real
+ConsisID files in place (as `python multiid.py models check` finds them) it uses them; otherwise it runs on
+tiny random models (the video is noise) and says loudly which files to download. Without a GPU it runs on
+the CPU. It talks to ComfyUI over HTTP and its websocket only, and removes its temporary files.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import shutil
@@ -18,10 +21,15 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
+import uuid
+from collections.abc import Callable
 from pathlib import Path
+
+from .model_setup import FileStatus, family_statuses, model_folders
 
 PACK_DIR = Path(__file__).resolve().parents[1]
 PACK_NAME = "comfyui-multiid"
@@ -37,14 +45,17 @@ def free_port() -> int:
 class ComfyServer:
     """`python main.py --cpu` on loopback with the given base directory, driven over HTTP."""
 
-    def __init__(self, comfyui: Path, base: Path, extra_args: tuple[str, ...] = (), cpu: bool = True):
+    def __init__(
+        self, comfyui: Path, base: Path, extra_args: tuple[str, ...] = (), cpu: bool = True, log_dir: Path | None = None
+    ):
         self.comfyui = comfyui
         self.cpu = cpu
         self.base = base
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.client_id = uuid.uuid4().hex
         self.extra_args = extra_args
-        self.log_path = base / f"server-{self.port}.log"
+        self.log_path = (log_dir or base) / f"server-{self.port}.log"
 
     def __enter__(self) -> ComfyServer:
         self._log = open(self.log_path, "w")
@@ -91,7 +102,7 @@ class ComfyServer:
             return err.code, json.loads(err.read() or b"{}")
 
     def queue(self, prompt: dict) -> str:
-        status, body = self.post("/prompt", {"prompt": prompt, "client_id": "multiid-tests"})
+        status, body = self.post("/prompt", {"prompt": prompt, "client_id": self.client_id})
         if status != 200:
             raise AssertionError(f"/prompt refused the graph ({status}): {json.dumps(body, indent=1)[:4000]}")
         return body["prompt_id"]
@@ -109,8 +120,48 @@ class ComfyServer:
             time.sleep(0.5)
         raise TimeoutError(f"prompt {prompt_id} did not finish in {timeout} s:\n{self.log()}")
 
-    def run(self, prompt: dict, timeout: float = 600) -> dict:
-        return self.wait(self.queue(prompt), timeout)
+    def run(self, prompt: dict, timeout: float = 600, progress: Callable[[dict], None] | None = None) -> dict:
+        if progress is None:
+            return self.wait(self.queue(prompt), timeout)
+        stop = self.follow(progress)
+        try:
+            return self.wait(self.queue(prompt), timeout)
+        finally:
+            stop()
+
+    def follow(self, on_message: Callable[[dict], None]) -> Callable[[], None]:
+        """Hands the server's websocket messages for our client id (progress, executing...) to `on_message`,
+        from a thread, as the editor receives them; returns the function that stops listening."""
+        import aiohttp  # a ComfyUI requirement: present wherever the server runs
+
+        stop, ready = threading.Event(), threading.Event()
+        url = f"ws://127.0.0.1:{self.port}/ws?clientId={self.client_id}"
+
+        async def listen() -> None:
+            try:
+                async with aiohttp.ClientSession() as session, session.ws_connect(url) as socket_:
+                    ready.set()
+                    while not stop.is_set():
+                        try:
+                            message = await socket_.receive(timeout=0.5)
+                        except asyncio.TimeoutError:
+                            continue
+                        if message.type == aiohttp.WSMsgType.TEXT:
+                            on_message(json.loads(message.data))
+                        elif message.type != aiohttp.WSMsgType.BINARY:  # closed or failed: no more progress
+                            return
+            finally:
+                ready.set()
+
+        thread = threading.Thread(target=asyncio.run, args=(listen(),), daemon=True)
+        thread.start()
+        ready.wait(10)
+
+        def close() -> None:
+            stop.set()
+            thread.join(5)
+
+        return close
 
 
 def error_message(entry: dict) -> str | None:
@@ -176,26 +227,42 @@ def tiny_base_dir(base: Path, photos: dict[str, Path]) -> Path:
     return base
 
 
-def find_comfyui(explicit: str | None) -> Path:
-    """--comfyui, COMFYUI_PATH, or the ComfyUI this pack is installed in (ComfyUI/custom_nodes/<pack>)."""
-    for candidate in (explicit, os.environ.get("COMFYUI_PATH"), PACK_DIR.parent.parent):
-        if candidate and (Path(candidate) / "main.py").is_file():
-            return Path(candidate)
-    raise SystemExit(
-        "ComfyUI not found: install this pack in ComfyUI/custom_nodes, or pass --comfyui /path/to/ComfyUI "
-        "(or set COMFYUI_PATH)."
-    )
+def accelerator() -> str | None:
+    """The GPU ComfyUI would use, or None (then the server runs with --cpu)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name(0)
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "Apple MPS"
+    if getattr(torch, "xpu", None) is not None and torch.xpu.is_available():
+        return "Intel XPU"
+    return None
 
 
-def missing_model_files(models_dir: Path) -> list[str]:
-    """The ConsisID workflow's files that are not in `models_dir` (as '<where> <- <url>' lines)."""
-    from .models import CONSISID_MODEL_FILES, FACE_FILES
+def consisid_files(comfyui: Path, extra_configs: list[str]) -> list[FileStatus]:
+    """The ConsisID workflow's files as `models check` sees them (one resolver for both)."""
+    return family_statuses("ConsisID", model_folders(str(comfyui), None, extra_configs))
 
-    return [
-        f"{f.where}  <-  {f.url}"
-        for f in FACE_FILES + CONSISID_MODEL_FILES
-        if not (models_dir / f.folder / f.path).is_file()
-    ]
+
+def retarget(prompt: dict, object_info: dict, statuses: list[FileStatus]) -> None:
+    """Point the workflow's model combos at files found in other packs' places (antelopev2 in
+    models/insightface, a T5 file in models/text_encoders...) instead of the snapshot it names."""
+    for status in (s for s in statuses if s.instead):
+        for node in prompt.values():
+            for name, value in node["inputs"].items():
+                if not isinstance(value, str) or not (
+                    value == status.file.path or status.file.path.startswith(value + "/")
+                ):
+                    continue
+                options = object_info[node["class_type"]]["input"]
+                spec = {**options.get("required", {}), **options.get("optional", {})}.get(name, [None])
+                choices = spec[0] if isinstance(spec[0], list) else spec[1].get("options", []) if len(spec) > 1 else []
+                found = status.found.as_posix()
+                for option in choices:
+                    if found.endswith("/" + option) or found.rsplit("/", 1)[0].endswith("/" + option):
+                        node["inputs"][name] = option
+                        break
 
 
 def set_widgets(prompt: dict, class_type: str, title_inputs: dict[str, object], which: int = 0) -> None:
@@ -204,62 +271,130 @@ def set_widgets(prompt: dict, class_type: str, title_inputs: dict[str, object], 
     nodes[which]["inputs"].update(title_inputs)
 
 
+class Progress:
+    """Prints what the server reports over its websocket: which node runs, step k of n and the time left."""
+
+    def __init__(self, names: dict[str, str], out=sys.stdout, every: float = 3.0):
+        self.names = names
+        self.out = out
+        self.every = every
+        self.started: dict[str, tuple[float, int]] = {}
+        self.printed = 0.0
+        self.begin = time.monotonic()
+
+    def __call__(self, message: dict) -> None:
+        kind, data = message.get("type"), message.get("data") or {}
+        node = str(data.get("node"))
+        if kind == "executing" and data.get("node") is not None:
+            elapsed = time.monotonic() - self.begin
+            print(f"  [{elapsed:5.0f} s] {self.names.get(node, node)}", file=self.out, flush=True)
+        elif kind == "progress":
+            value, total, now = int(data["value"]), int(data["max"]), time.monotonic()
+            first_time, first_value = self.started.setdefault(node, (now, value))
+            if value < first_value:  # the node runs again (another bar)
+                self.started[node] = (first_time, first_value) = (now, value)
+            if value < total and now - self.printed < self.every:
+                return
+            self.printed = now
+            left = ""
+            if value > first_value and value < total:
+                seconds = (now - first_time) / (value - first_value) * (total - value)
+                left = f", about {seconds / 60:.0f} min left" if seconds >= 90 else f", about {seconds:.0f} s left"
+            print(f"            {self.names.get(node, node)}: step {value} of {total}{left}", file=self.out, flush=True)
+
+
 def run_consisid(args: argparse.Namespace) -> Path:
-    comfyui = find_comfyui(args.comfyui)
-    missing = missing_model_files(comfyui / "models")
+    comfyui = Path(args.comfyui).absolute()
+    statuses = consisid_files(comfyui, args.extra_model_paths)
+    missing = [s for s in statuses if s.found is None]
     workdir = Path(tempfile.mkdtemp(prefix="multiid-"))
-    photo_name = "multiid_headless" + Path(args.photo).suffix.lower()
-    if missing:
-        print("=" * 100)
-        print("NOTE: the real ConsisID files are not all in place, so this run uses TINY RANDOM MODELS.")
-        print("The video will be noise. To run the real model, download these files:")
-        for line in missing:
-            print("  " + line)
-        print("=" * 100, flush=True)
-        base = tiny_base_dir(workdir, {photo_name: Path(args.photo)})
-    else:
-        base = comfyui
-        if not (comfyui / "custom_nodes" / PACK_DIR.name).exists():
-            raise SystemExit(f"Install this pack in {comfyui / 'custom_nodes'} to run it on your ComfyUI.")
-        (comfyui / "input").mkdir(exist_ok=True)
-        shutil.copy(args.photo, comfyui / "input" / photo_name)
-    workflow = json.loads((PACK_DIR / "workflows" / "consisid_single_id.json").read_text())
-    with ComfyServer(comfyui, base, cpu=args.cpu) as server:
-        prompt = ui_to_api(workflow, server.get("/object_info"))
-        set_widgets(prompt, "LoadImage", {"image": photo_name})
-        set_widgets(prompt, "MultiID_TextEncode", {"text": args.prompt})
-        set_widgets(prompt, "MultiID_Sampler", {"seed": args.seed, "steps": args.steps})
-        set_widgets(prompt, "SaveVideo", {"filename_prefix": "MultiID/headless"})
-        print(f"Running on ComfyUI at {server.url} (log: {server.log_path}) ...", flush=True)
-        entry = server.run(prompt, timeout=args.timeout)
-        failure = error_message(entry)
-        if failure:
-            raise SystemExit(f"The workflow failed: {failure}")
-        for out in entry["outputs"].values():
-            for item in out.get("images", []) + out.get("videos", []):
-                if item["filename"].endswith(".mp4"):
-                    produced = Path(base) / item["type"] / item["subfolder"] / item["filename"]
-                    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(produced, args.out)
-                    return Path(args.out)
-    raise SystemExit("The workflow finished without writing a video.")
+    photo_name = f"multiid_headless_{os.getpid()}{args.photo.suffix.lower()}"
+    gpu = None if args.cpu else accelerator()
+    extra_args = [a for config in args.extra_model_paths for a in ("--extra-model-paths-config", config)]
+    print(f"GPU: {gpu}" if gpu else "No GPU found: running ComfyUI on the CPU (--cpu). A real ConsisID video takes "
+          "hours this way.", flush=True)  # fmt: skip
+    try:
+        if missing:
+            print("=" * 100)
+            print(f"NOTE: {len(missing)} of the {len(statuses)} ConsisID files are not in place, so this run uses TINY "
+                  "RANDOM MODELS:\nthe video will be noise. For the real model, `python multiid.py models download "
+                  "--family ConsisID` fetches them\n(about {:.0f} GB); `python multiid.py models check` lists where "
+                  "each goes.".format(sum(s.file.size_gb for s in missing)))  # fmt: skip
+            if len(missing) < len(statuses):
+                for status in missing:
+                    why = f"  ({status.problem})" if status.problem else ""
+                    print(f"  missing: {status.target}{why}")
+            print("=" * 100, flush=True)
+            base = tiny_base_dir(workdir, {photo_name: args.photo})
+        else:
+            print(f"Using the real ConsisID files ({len(statuses)} found).", flush=True)
+            base = comfyui
+            if not (comfyui / "custom_nodes" / PACK_DIR.name).exists() and not any(
+                p.resolve() == PACK_DIR.resolve() for p in (comfyui / "custom_nodes").glob("*")
+            ):
+                raise SystemExit(f"Install this pack in {comfyui / 'custom_nodes'} to run it on your ComfyUI.")
+            (comfyui / "input").mkdir(exist_ok=True)
+            shutil.copy(args.photo, comfyui / "input" / photo_name)
+        workflow = json.loads((PACK_DIR / "workflows" / "consisid_single_id.json").read_text())
+        server = ComfyServer(comfyui, base, tuple(extra_args), cpu=gpu is None, log_dir=workdir)
+        print(f"Starting ComfyUI ({comfyui}) ...", flush=True)
+        with server:
+            info = server.get("/object_info")
+            prompt = ui_to_api(workflow, info)
+            retarget(prompt, info, statuses)
+            set_widgets(prompt, "LoadImage", {"image": photo_name})
+            set_widgets(prompt, "MultiID_TextEncode", {"text": args.prompt})
+            set_widgets(prompt, "MultiID_Sampler", {"seed": args.seed, "steps": args.steps})
+            set_widgets(prompt, "SaveVideo", {"filename_prefix": "MultiID/headless"})
+            names = {
+                key: info[node["class_type"]].get("display_name", node["class_type"]) for key, node in prompt.items()
+            }
+            print(f"Running the ConsisID workflow on {server.url}:", flush=True)
+            entry = server.run(prompt, timeout=args.timeout, progress=Progress(names))
+            failure = error_message(entry)
+            if failure:
+                raise SystemExit(f"The workflow failed: {failure}")
+            for out in entry["outputs"].values():
+                for item in out.get("images", []) + out.get("videos", []):
+                    if item["filename"].endswith(".mp4"):
+                        produced = Path(base) / item["type"] / item["subfolder"] / item["filename"]
+                        args.out.parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copy(produced, args.out)
+                        return args.out
+        raise SystemExit("The workflow finished without writing a video.")
+    finally:
+        (comfyui / "input" / photo_name).unlink(missing_ok=True)
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--photo", required=True, help="a photo of the person (jpg/png)")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python multiid.py video", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--photo", required=True, type=Path, help="a photo of the person (jpg/png)")
     parser.add_argument("--prompt", required=True, help="a long, detailed description of the video")
-    parser.add_argument("--out", default="multiid_consisid.mp4", help="where to write the mp4")
+    parser.add_argument("--out", default="multiid_consisid.mp4", type=Path, help="where to write the mp4")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--steps", type=int, default=50, help="denoising steps (the authors use 50)")
-    parser.add_argument("--comfyui", help="ComfyUI folder (default: the one this pack is installed in)")
-    parser.add_argument("--cpu", action="store_true", help="run ComfyUI on the CPU")
-    parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds to wait for the video")
+    parser.add_argument("--comfyui", required=True, help="the ComfyUI folder to run (multiid.py fills this in)")
+    parser.add_argument(
+        "--extra-model-paths", action="append", default=[], metavar="YAML",
+        help="another extra_model_paths.yaml, for the file check and the server (ComfyUI's own is read anyway)",
+    )  # fmt: skip
+    parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is there")
+    parser.add_argument("--timeout", type=float, default=6 * 3600, help="seconds to wait for the video")
     args = parser.parse_args(argv)
-    if not Path(args.photo).is_file():
+    args.photo, args.out = args.photo.expanduser().absolute(), args.out.expanduser().absolute()
+    args.extra_model_paths = [str(Path(p).expanduser().absolute()) for p in args.extra_model_paths]
+    if not args.photo.is_file():
         raise SystemExit(f"No such photo: {args.photo}")
-    print(f"Wrote {run_consisid(args)}")
+    if args.steps < 1:
+        raise SystemExit(f"--steps must be at least 1 (got {args.steps}).")
+    started = time.monotonic()
+    written = run_consisid(args)
+    print(f"Wrote {written} in {time.monotonic() - started:.0f} s.")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from .errors import MultiIDError
+from .file_kinds import foreign
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 _NESTED_KEYS = ("state_dict", "model", "module")
@@ -82,11 +83,7 @@ def _not_a_pickle(path: Path) -> str | None:
         head = f.read(64)
     if head.startswith((b"\x80", b"PK\x03\x04")):  # a pickle (protocol 2+), or torch.save's zip of one
         return None
-    if head.startswith(b"version https://git-lfs"):
-        return "a Git LFS pointer, not the model (fetch the file itself: huggingface-cli download, or git lfs pull)"
-    if head.lstrip().startswith(b"<"):
-        return "a web page saved in place of the model (an error or login page)"
-    return "corrupt or not a model file"
+    return foreign(head) or "corrupt or not a model file"
 
 
 def _is_zip(path: Path) -> bool:

@@ -1,11 +1,14 @@
 """Model setup from the command line: which files are in place, and fetching the missing ones.
 
-    python -m multiid_core.models check [--comfyui PATH] [--family NAME]
-    python -m multiid_core.models download [--comfyui PATH] [--family NAME] [--dry-run]
+    python multiid.py models check [--comfyui PATH] [--family NAME] [--verbose]
+    python multiid.py models download [--comfyui PATH] [--family NAME] [--dry-run]
 
-`check` prints, for each model family, every folder and file the pack reads, whether it is there (in
-ComfyUI's models folder or a folder that extra_model_paths.yaml adds) and the Hugging Face repository and
-file to get it from; it exits with 1 when something is missing. `download` fetches only the missing files
+`check` prints, for each model family, a summary line (ready, or how many files are missing and about how
+many GB they are), the missing or unusable files with the Hugging Face repository and file to get each
+from, and the next command to run; `--verbose` lists every folder and file. A file counts as present only
+when its header and size say it is what its name claims (file_kinds.py). Files are looked for in ComfyUI's
+models folder and the folders extra_model_paths.yaml adds; the headless runner resolves them with this same
+code. It exits with 1 when something is missing. `download` fetches only the missing files
 with huggingface_hub (allow patterns into the snapshot folder the pack reads). Without internet access it
 stops within seconds and says why; it never waits on a dead network.
 
@@ -27,6 +30,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .file_kinds import problem
 from .models import FAMILY_FILES, ModelFile
 
 PACK_DIR = Path(__file__).resolve().parents[1]
@@ -140,6 +144,7 @@ class FileStatus:
     found: Path | None  # where the pack finds it
     instead: bool  # found in another pack's usual place rather than the snapshot
     target: Path  # where `download` puts it
+    problem: str | None = None  # why the file at `target` does not count (a placeholder, a cut download...)
 
 
 def _alternatives(file: ModelFile, folders: ModelFolders) -> Path | None:
@@ -150,7 +155,7 @@ def _alternatives(file: ModelFile, folders: ModelFolders) -> Path | None:
             continue
         for folder in folders.folders(kind):
             found = folder.glob(pattern.format(name=name, repo_path=snapshot_path)) if folder.is_dir() else []
-            matches = sorted(p for p in found if p.is_file())
+            matches = sorted(p for p in found if p.is_file() and problem(p) is None)
             if matches:
                 return matches[0]
     return None
@@ -166,17 +171,38 @@ def target_folder(file: ModelFile, folders: ModelFolders) -> Path:
     return candidates[0]
 
 
-def present(path: Path) -> bool:
-    """A file, or a non-empty folder (some entries are checkpoint folders)."""
-    return path.is_file() or (path.is_dir() and any(path.iterdir()))
-
-
 def file_status(file: ModelFile, folders: ModelFolders) -> FileStatus:
+    """Where the pack finds this file (the snapshot's place first, then other packs' places), or why not."""
+    unusable: tuple[Path, str] | None = None
     for folder in folders.folders(file.folder):
-        if present(folder / file.path):
-            return FileStatus(file, folder / file.path, False, folder / file.path)
+        path = folder / file.path
+        if path.exists():
+            why = problem(path)
+            if why is None:
+                return FileStatus(file, path, False, path)
+            unusable = unusable or (path, why)
     elsewhere = _alternatives(file, folders)
-    return FileStatus(file, elsewhere, elsewhere is not None, target_folder(file, folders) / file.path)
+    if elsewhere is not None:
+        return FileStatus(file, elsewhere, True, target_folder(file, folders) / file.path)
+    if unusable is not None:
+        return FileStatus(file, None, False, unusable[0], unusable[1])
+    return FileStatus(file, None, False, target_folder(file, folders) / file.path)
+
+
+def family_statuses(name: str, folders: ModelFolders) -> list[FileStatus]:
+    return [file_status(f, folders) for f in FAMILY_FILES[name]]
+
+
+def summary(name: str, statuses: list[FileStatus]) -> str:
+    """One line: ready, or what is missing and about how much there is to download."""
+    missing = [s for s in statuses if s.found is None]
+    if not missing:
+        return f"{name}: ready ({len(statuses)} files)"
+    gigabytes = sum(s.file.size_gb for s in missing)
+    size = f", about {gigabytes:.1f} GB to download" if gigabytes >= 0.05 else ""
+    unusable = sum(1 for s in missing if s.problem)
+    bad = f" ({unusable} of them present but unusable)" if unusable else ""
+    return f"{name}: missing {len(missing)} of {len(statuses)} files{bad}{size}"
 
 
 def family_names(requested: str | None) -> list[str]:
@@ -248,42 +274,48 @@ def manual_commands(statuses: list[FileStatus]) -> list[str]:
     return lines
 
 
-def check(folders: ModelFolders, names: list[str], out=sys.stdout) -> bool:
-    """Print the state of every family's files; True when nothing is missing."""
+def check(folders: ModelFolders, names: list[str], out=sys.stdout, verbose: bool = False) -> bool:
+    """Print a summary per family, the files to fetch, and the next command; True when nothing is missing."""
     print(f"ComfyUI models folder: {folders.models_dir}", file=out)
     for config in folders.configs:
         print(f"Also searched, from {config}:", file=out)
         for kind, path, is_default in folders.extra:
             print(f"  {kind}: {path}{' (default)' if is_default else ''}", file=out)
-    complete = True
+    incomplete = []
     for name in names:
-        statuses = [file_status(f, folders) for f in FAMILY_FILES[name]]
+        statuses = family_statuses(name, folders)
         repos = sorted({s.file.repo for s in statuses})
-        print(f"\n{name}  ({', '.join(f'https://huggingface.co/{r}' for r in repos)})", file=out)
-        print("  folders:", file=out)
-        for folder in expected_folders([s for s in statuses if not s.instead]):
-            print(f"    [{'ok' if folder.is_dir() else 'missing':<7}] {folder}/", file=out)
-        print("  files:", file=out)
+        print(f"\n{summary(name, statuses)}   [{', '.join(repos)}]", file=out)
+        if verbose:
+            print("  folders:", file=out)
+            for folder in expected_folders([s for s in statuses if not s.instead]):
+                print(f"    [{'ok' if folder.is_dir() else 'missing':<7}] {folder}/", file=out)
+            print("  files:", file=out)
         for s in statuses:
-            if s.found is not None and not s.instead:
-                print(f"    [ok     ] {s.found}", file=out)
-            elif s.found is not None:
-                print(f"    [ok     ] {s.found}  (used instead of {s.target})", file=out)
-            else:
+            if s.found is not None and verbose:
+                instead = f"  (used instead of {s.target})" if s.instead else ""
+                print(f"    [ok     ] {s.found}{instead}", file=out)
+            elif s.problem:
+                print(f"    [bad    ] {s.target}: {s.problem}", file=out)
+                print(f"              {s.file.purpose}: {s.file.url}", file=out)
+            elif s.found is None:
                 print(f"    [missing] {s.target}", file=out)
                 print(f"              {s.file.purpose}: {s.file.url}", file=out)
         missing = [s for s in statuses if s.found is None]
-        present = len(statuses) - len(missing)
-        print(f"  {present} of {len(statuses)} files present.", file=out)
         if missing:
-            complete = False
-            command = f"python -m multiid_core.models download --family {shlex.quote(name)}"
-            print(f"  Get the missing ones: {command}", file=out)
+            incomplete.append(name)
             for line in manual_commands(missing):
-                print(f"  or by hand: {line}", file=out)
+                print(f"  by hand: {line}", file=out)
     for name, repo in uncatalogued_families():
         print(f"\n{name}  (https://huggingface.co/{repo}): its file list is not in the catalog yet.", file=out)
-    return complete
+    print(file=out)
+    if incomplete:
+        print(f"Ready: {len(names) - len(incomplete)} of {len(names)} families. Next, for the files above:", file=out)
+        for name in incomplete:
+            print(f"  python multiid.py models download --family {shlex.quote(name)}", file=out)
+    else:
+        print('Every family checked is ready. Next: python multiid.py video --photo me.jpg --prompt "..."', file=out)
+    return not incomplete
 
 
 def hub_offline() -> bool:
@@ -362,7 +394,7 @@ def plan(folders: ModelFolders, names: list[str]) -> Plan:
     todo = Plan([], [])
     seen: set[Path] = set()
     for name in names:
-        for status in (file_status(f, folders) for f in FAMILY_FILES[name]):
+        for status in family_statuses(name, folders):
             if status.found is None and status.target not in seen:
                 seen.add(status.target)
                 (todo.hub if status.file.host == "huggingface" else todo.manual).append(status)
@@ -431,7 +463,7 @@ def _drop_hub_metadata(local_dir: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m multiid_core.models", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python multiid.py models", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (
@@ -446,6 +478,8 @@ def main(argv: list[str] | None = None) -> int:
             help="another extra_model_paths.yaml (ComfyUI's own is read anyway)",
         )  # fmt: skip
         sub.add_argument("--family", help=f"only this model family ({', '.join(FAMILY_FILES)})")
+        if name == "check":
+            sub.add_argument("--verbose", action="store_true", help="list every folder and file, found or not")
         if name == "download":
             sub.add_argument("--dry-run", action="store_true", help="print what would be fetched, fetch nothing")
             sub.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds to wait for the hub")
@@ -454,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
         folders = model_folders(args.comfyui, args.models_dir, args.extra_model_paths)
         names = family_names(args.family)
         if args.command == "check":
-            return 0 if check(folders, names) else 1
+            return 0 if check(folders, names, verbose=args.verbose) else 1
         return 0 if download(folders, names, dry_run=args.dry_run, timeout=args.timeout) else 1
     except SetupError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -19,6 +19,7 @@ class ModelFile:
     repo_path: str  # file inside the repository
     purpose: str
     host: str = "huggingface"  # or "modelscope"
+    size_gb: float = 0.0  # about how much it is to download (for the model check's summary); 0: a small file
 
     @property
     def url(self) -> str:
@@ -34,34 +35,36 @@ class ModelFile:
         return f"ComfyUI/models/{self.folder}/{self.path}"
 
 
-def snapshot_file(snapshot: str, repo: str, repo_path: str, purpose: str) -> ModelFile:
+def snapshot_file(snapshot: str, repo: str, repo_path: str, purpose: str, size_gb: float = 0.0) -> ModelFile:
     """A file of a Hugging Face snapshot kept whole under models/multiid/<snapshot>/."""
-    return ModelFile("multiid", f"{snapshot}/{repo_path}", repo, repo_path, purpose)
+    return ModelFile("multiid", f"{snapshot}/{repo_path}", repo, repo_path, purpose, size_gb=size_gb)
 
 
 def face_files(snapshot: str, repo: str) -> tuple[ModelFile, ...]:
     """The face_encoder/ files the face nodes read (ConsisID-preview and Ingredients ship the same ones)."""
     return tuple(
-        snapshot_file(snapshot, repo, path, purpose)
-        for path, purpose in (
-            ("face_encoder/models/antelopev2/scrfd_10g_bnkps.onnx", "face detection (insightface antelopev2 SCRFD)"),
-            ("face_encoder/models/antelopev2/glintr100.onnx", "face embedding (insightface antelopev2 ArcFace R100)"),
-            ("face_encoder/EVA02_CLIP_L_336_psz14_s6B.pt", "face features (EVA02-CLIP-L-14-336)"),
-            ("face_encoder/parsing_bisenet.pth", "face parsing (BiSeNet)"),
+        snapshot_file(snapshot, repo, path, purpose, size)
+        for path, purpose, size in (
+            ("face_encoder/models/antelopev2/scrfd_10g_bnkps.onnx", "face detection (insightface antelopev2 SCRFD)",
+             0.02),
+            ("face_encoder/models/antelopev2/glintr100.onnx", "face embedding (insightface antelopev2 ArcFace R100)",
+             0.26),
+            ("face_encoder/EVA02_CLIP_L_336_psz14_s6B.pt", "face features (EVA02-CLIP-L-14-336)", 0.86),
+            ("face_encoder/parsing_bisenet.pth", "face parsing (BiSeNet)", 0.05),
         )
-    )
+    )  # fmt: skip
 
 
 def cogvideox_model_files(snapshot: str, repo: str, name: str) -> tuple[ModelFile, ...]:
     """The large files of a CogVideoX-family snapshot (config/tokenizer files come with any download)."""
     return tuple(
-        snapshot_file(snapshot, repo, path, purpose)
-        for path, purpose in (
-            ("transformer/diffusion_pytorch_model-00001-of-00002.safetensors", f"{name} transformer, shard 1"),
-            ("transformer/diffusion_pytorch_model-00002-of-00002.safetensors", f"{name} transformer, shard 2"),
-            ("vae/diffusion_pytorch_model.safetensors", "CogVideoX VAE"),
-            ("text_encoder/model-00001-of-00002.safetensors", "T5-v1.1-XXL text encoder, shard 1"),
-            ("text_encoder/model-00002-of-00002.safetensors", "T5-v1.1-XXL text encoder, shard 2"),
+        snapshot_file(snapshot, repo, path, purpose, size)
+        for path, purpose, size in (
+            ("transformer/diffusion_pytorch_model-00001-of-00002.safetensors", f"{name} transformer, shard 1", 10.0),
+            ("transformer/diffusion_pytorch_model-00002-of-00002.safetensors", f"{name} transformer, shard 2", 2.0),
+            ("vae/diffusion_pytorch_model.safetensors", "CogVideoX VAE", 0.86),
+            ("text_encoder/model-00001-of-00002.safetensors", "T5-v1.1-XXL text encoder, shard 1", 5.0),
+            ("text_encoder/model-00002-of-00002.safetensors", "T5-v1.1-XXL text encoder, shard 2", 4.5),
         )
     )
 
@@ -110,13 +113,18 @@ WAN_REPACKAGED_REPO = "Comfy-Org/Wan_2.1_ComfyUI_repackaged"
 # Concat-ID on Wan2.1-T2V-1.3B: the DiT from the authors' repository (kept as downloaded under
 # models/multiid/Concat-ID-Wan/), the VAE and text encoder as ComfyUI's own Wan workflows use them.
 CONCAT_ID_WAN_ADALN = snapshot_file(
-    "Concat-ID-Wan", CONCAT_ID_WAN_REPO, "second_stage_adaln.pt", "Concat-ID-Wan-AdaLN DiT (Wan2.1-T2V-1.3B)"
+    "Concat-ID-Wan", CONCAT_ID_WAN_REPO, "second_stage_adaln.pt", "Concat-ID-Wan-AdaLN DiT (Wan2.1-T2V-1.3B)", 5.7
 )
 CONCAT_ID_WAN_FIRST_STAGE = snapshot_file(
-    "Concat-ID-Wan", CONCAT_ID_WAN_REPO, "first_stage.pt", "Concat-ID-Wan first-stage DiT (Wan2.1-T2V-1.3B)"
+    "Concat-ID-Wan", CONCAT_ID_WAN_REPO, "first_stage.pt", "Concat-ID-Wan first-stage DiT (Wan2.1-T2V-1.3B)", 5.7
 )
 WAN21_VAE = ModelFile(
-    "vae", "wan_2.1_vae.safetensors", WAN_REPACKAGED_REPO, "split_files/vae/wan_2.1_vae.safetensors", "Wan 2.1 VAE"
+    "vae",
+    "wan_2.1_vae.safetensors",
+    WAN_REPACKAGED_REPO,
+    "split_files/vae/wan_2.1_vae.safetensors",
+    "Wan 2.1 VAE",
+    size_gb=0.25,
 )
 UMT5_XXL = ModelFile(
     "text_encoders",
@@ -124,14 +132,17 @@ UMT5_XXL = ModelFile(
     WAN_REPACKAGED_REPO,
     "split_files/text_encoders/umt5_xxl_fp8_e4m3fn_scaled.safetensors",
     "UMT5-XXL text encoder (Wan)",
+    size_gb=6.7,
 )
 CONCAT_ID_WAN_MODEL_FILES = (WAN21_VAE, UMT5_XXL)
 
 CONCAT_ID_REPO = "yongzhong/Concat-ID"
 
 
-def _concat_id(repo_path: str, purpose: str) -> ModelFile:
-    return ModelFile("multiid", f"Concat-ID/{repo_path}", CONCAT_ID_REPO, repo_path, purpose, host="modelscope")
+def _concat_id(repo_path: str, purpose: str, size_gb: float) -> ModelFile:
+    return ModelFile(
+        "multiid", f"Concat-ID/{repo_path}", CONCAT_ID_REPO, repo_path, purpose, host="modelscope", size_gb=size_gb
+    )
 
 
 # Concat-ID needs face detection and parsing only (no EVA-CLIP): antelopev2 and BiSeNet where InstantID/PuLID
@@ -140,24 +151,29 @@ CONCAT_ID_FACE_FILES = (
     ModelFile(
         "insightface", "models/antelopev2/scrfd_10g_bnkps.onnx", CONSISID_REPO,
         "face_encoder/models/antelopev2/scrfd_10g_bnkps.onnx", "face detection (insightface antelopev2 SCRFD)",
+        size_gb=0.02,
     ),
     ModelFile(
         "insightface", "models/antelopev2/glintr100.onnx", CONSISID_REPO,
         "face_encoder/models/antelopev2/glintr100.onnx", "face embedding (insightface antelopev2 ArcFace R100)",
+        size_gb=0.26,
     ),
-    ModelFile("facexlib", "parsing_bisenet.pth", CONSISID_REPO, "face_encoder/parsing_bisenet.pth", "face parsing"),
+    ModelFile(
+        "facexlib", "parsing_bisenet.pth", CONSISID_REPO, "face_encoder/parsing_bisenet.pth", "face parsing",
+        size_gb=0.05,
+    ),
 )  # fmt: skip
 
 # Concat-ID's CogVideoX release (SAT format, ModelScope): checkpoint folders, not single files.
 CONCAT_ID_COGVIDEOX_FILES = (
-    _concat_id("single-identity", "Concat-ID CogVideoX-5B, one identity (SAT checkpoint folder)"),
-    _concat_id("two-identities", "Concat-ID CogVideoX-5B, two identities (SAT checkpoint folder)"),
-    _concat_id("vae/3d-vae.pt", "CogVideoX VAE (SAT format)"),
-    _concat_id("t5-v1_1-xxl", "T5-v1.1-XXL text encoder and tokenizer"),
+    _concat_id("single-identity", "Concat-ID CogVideoX-5B, one identity (SAT checkpoint folder)", 11.0),
+    _concat_id("two-identities", "Concat-ID CogVideoX-5B, two identities (SAT checkpoint folder)", 11.0),
+    _concat_id("vae/3d-vae.pt", "CogVideoX VAE (SAT format)", 0.4),
+    _concat_id("t5-v1_1-xxl", "T5-v1.1-XXL text encoder and tokenizer", 9.5),
 )
 
-# Every file each model family needs, by the family names of families.py. `python -m multiid_core.models
-# check` and `download` walk this registry: add a family here when its loader lands.
+# Every file each model family needs, by the family names of families.py. `python multiid.py models check`
+# and `download` walk this registry: add a family here when its loader lands.
 FAMILY_FILES: dict[str, tuple[ModelFile, ...]] = {
     "ConsisID": FACE_FILES + CONSISID_CONFIG_FILES + CONSISID_MODEL_FILES,
     "Ingredients": INGREDIENTS_FACE_FILES + INGREDIENTS_CONFIG_FILES + INGREDIENTS_MODEL_FILES,
@@ -165,9 +181,3 @@ FAMILY_FILES: dict[str, tuple[ModelFile, ...]] = {
     "Concat-ID-Wan": CONCAT_ID_FACE_FILES + (CONCAT_ID_WAN_FIRST_STAGE,) + CONCAT_ID_WAN_MODEL_FILES,
     "Concat-ID (CogVideoX)": CONCAT_ID_FACE_FILES + CONCAT_ID_COGVIDEOX_FILES,
 }
-
-
-if __name__ == "__main__":
-    from .model_setup import main
-
-    raise SystemExit(main())

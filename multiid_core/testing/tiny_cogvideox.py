@@ -82,8 +82,10 @@ def write_tiny_consisid_snapshot(snapshot: Path, seed: int = 0) -> list[Path]:
     """transformer/ (two shards + index), vae/, scheduler/ and model_index.json, as on the hub."""
     snapshot = Path(snapshot)
     transformer = tiny_consisid_transformer(seed)
-    size = sum(p.numel() * p.element_size() for p in transformer.parameters())
-    transformer.save_pretrained(snapshot / "transformer", max_shard_size=size // 2 + 1)
+    transformer.save_config(snapshot / "transformer")
+    state = {k: v.contiguous() for k, v in transformer.state_dict().items()}
+    names = sorted(state)
+    write_two_shards(snapshot / "transformer", state, names[: len(names) // 2], names)
     tiny_vae(seed).save_pretrained(snapshot / "vae")
     write_scheduler(snapshot)
     (snapshot / "model_index.json").write_text(
@@ -102,6 +104,25 @@ def write_tiny_consisid_snapshot(snapshot: Path, seed: int = 0) -> list[Path]:
     return sorted(p for p in snapshot.rglob("*") if p.is_file() and "face_encoder" not in p.parts)
 
 
+def write_two_shards(folder: Path, state: dict[str, torch.Tensor], first: list[str], indexed: list[str]) -> None:
+    """The released shard names (`-0000k-of-00002`) and index.json, whatever size the tiny tensors have
+    (diffusers' own sharding would pick another count); the index names only `indexed`."""
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    shards = {
+        "diffusion_pytorch_model-00001-of-00002.safetensors": first,
+        "diffusion_pytorch_model-00002-of-00002.safetensors": [k for k in state if k not in set(first)],
+    }
+    for shard, keys in shards.items():
+        save_file({k: state[k] for k in keys}, str(folder / shard), metadata={"format": "pt"})
+    weight_map = {k: shard for shard, keys in shards.items() for k in keys if k in set(indexed)}
+    total = sum(state[k].numel() * state[k].element_size() for k in weight_map)
+    (folder / "diffusion_pytorch_model.safetensors.index.json").write_text(
+        json.dumps({"metadata": {"total_size": total}, "weight_map": weight_map}, indent=2)
+    )
+
+
 def write_scheduler(snapshot: Path) -> Path:
     path = snapshot / "scheduler" / "scheduler_config.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,8 +137,6 @@ def write_tiny_ingredients_snapshot(snapshot: Path, seed: int = 0) -> list[Path]
     weights here, 2048-wide in the release), and two shards whose index.json omits the router tensors
     (one router here, 21 in the release) and so understates the total size.
     """
-    from safetensors.torch import save_file
-
     from ..dit.cogvideox import CogVideoXConfig, CogVideoXTransformer
 
     snapshot = Path(snapshot)
@@ -128,19 +147,9 @@ def write_tiny_ingredients_snapshot(snapshot: Path, seed: int = 0) -> list[Path]
     state = {k: v.contiguous() for k, v in consisid.state_dict().items()}
     state.update({k: v.contiguous() for k, v in routed.state_dict().items() if k.startswith("router.")})
     folder = snapshot / "transformer"
-    folder.mkdir(parents=True, exist_ok=True)
     names = sorted(state)
     first = [k for k in names[: len(names) // 2] if not k.startswith("router.")]
-    second = [k for k in names if k not in first]
-    shards = {"diffusion_pytorch_model-00001-of-00002.safetensors": first}
-    shards["diffusion_pytorch_model-00002-of-00002.safetensors"] = second
-    for shard, keys in shards.items():
-        save_file({k: state[k] for k in keys}, str(folder / shard), metadata={"format": "pt"})
-    indexed = {k: shard for shard, keys in shards.items() for k in keys if not k.startswith("router.")}
-    total = sum(state[k].numel() * state[k].element_size() for k in indexed)
-    (folder / "diffusion_pytorch_model.safetensors.index.json").write_text(
-        json.dumps({"metadata": {"total_size": total}, "weight_map": indexed}, indent=2)
-    )
+    write_two_shards(folder, state, first, [k for k in names if not k.startswith("router.")])
     released = {k: v for k, v in TINY_TRANSFORMER.items() if not k.startswith("LFE_")}
     released.update(
         {

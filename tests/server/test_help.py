@@ -82,7 +82,7 @@ def test_workflows_describe_themselves_and_their_model_files(server):
         workflow = json.loads(path.read_text())
         assert workflow["extra"]["info"]["description"], path.name
         notes = [n for n in workflow["nodes"] if n["type"] == "MarkdownNote"]
-        assert len(notes) == 1 and "python -m multiid_core.models check" in notes[0]["widgets_values"][0]
+        assert len(notes) == 1 and "python multiid.py models check" in notes[0]["widgets_values"][0]
         assert workflow["models"], path.name
         for model in workflow["models"]:
             assert model["url"].startswith("https://") and model["url"].endswith(Path(model["name"]).name), model
