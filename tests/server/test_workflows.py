@@ -18,6 +18,16 @@ def test_workflow_files_match_their_descriptions(object_info):
         assert committed == dump(workflow), f"workflows/{name}.json is stale: run python tests/build_workflows.py"
 
 
+def test_tiny_models_carry_every_file_name_the_workflows_declare(server):
+    """The editor's missing-model prompt stays silent on the tiny models: the same names as the releases."""
+    absent = []
+    for path in sorted(WORKFLOWS_DIR.glob("*.json")):
+        for model in json.loads(path.read_text())["models"]:
+            if not (Path(server.base) / "models" / model["directory"] / model["name"]).is_file():
+                absent.append(f"{path.name}: {model['directory']}/{model['name']}")
+    assert absent == []
+
+
 def run_workflow(server, object_info, name: str) -> dict:
     workflow = json.loads((WORKFLOWS_DIR / f"{name}.json").read_text())
     entry = server.run(ui_to_api(workflow, object_info))
