@@ -164,6 +164,11 @@ def rerun(python: Path, argv: list[str], extra_env: dict[str, str] | None = None
 
 
 def cmd_video(args: argparse.Namespace, argv: list[str]) -> int:
+    sys.path.insert(0, str(PACK_DIR))
+    if {"-h", "--help"} & set(argv):  # the runner's options, without setting anything up
+        from multiid_core.headless import main as headless_main
+
+        return headless_main(["--help"])
     comfyui = enclosing_comfyui(args.comfyui)
     if comfyui is None:
         python, tree = ensure_env(with_tests=False)
@@ -181,7 +186,6 @@ def cmd_video(args: argparse.Namespace, argv: list[str]) -> int:
             f"into it once: python -m pip install -r {PACK_DIR / 'requirements.txt'}. "
             f"(Nothing was installed: this command never changes a ComfyUI's Python environment.)"
         )
-    sys.path.insert(0, str(PACK_DIR))
     from multiid_core.headless import main as headless_main
 
     return headless_main([*argv, "--comfyui", str(comfyui)])
@@ -223,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parser.parse_known_args(argv)
     try:
         if args.command == "video":
-            return cmd_video(args, [a for a in argv[1:]])
+            return cmd_video(args, argv[1:])
         if args.command == "test":
             return cmd_test(args, rest)
         return cmd_models(argv[1:])

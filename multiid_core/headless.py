@@ -29,7 +29,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from .model_setup import FileStatus, family_statuses, model_folders
+from .model_setup import FileStatus, family_statuses, find_comfyui, model_folders
 
 PACK_DIR = Path(__file__).resolve().parents[1]
 PACK_NAME = "comfyui-multiid"
@@ -376,7 +376,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="multiid_consisid.mp4", type=Path, help="where to write the mp4")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--steps", type=int, default=50, help="denoising steps (the authors use 50)")
-    parser.add_argument("--comfyui", required=True, help="the ComfyUI folder to run (multiid.py fills this in)")
+    parser.add_argument(
+        "--comfyui", help="the ComfyUI to run (default: the one this pack is in, COMFYUI_PATH, else the pack's own)"
+    )
     parser.add_argument(
         "--extra-model-paths", action="append", default=[], metavar="YAML",
         help="another extra_model_paths.yaml, for the file check and the server (ComfyUI's own is read anyway)",
@@ -384,6 +386,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is there")
     parser.add_argument("--timeout", type=float, default=6 * 3600, help="seconds to wait for the video")
     args = parser.parse_args(argv)
+    if args.comfyui is None:
+        found = find_comfyui(None)
+        if found is None:
+            raise SystemExit("No ComfyUI found: run this through `python multiid.py video`, which provides one.")
+        args.comfyui = str(found)
     args.photo, args.out = args.photo.expanduser().absolute(), args.out.expanduser().absolute()
     args.extra_model_paths = [str(Path(p).expanduser().absolute()) for p in args.extra_model_paths]
     if not args.photo.is_file():
