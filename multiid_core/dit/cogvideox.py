@@ -74,6 +74,7 @@ class CogVideoXConfig:
     max_text_seq_length: int = 226
     norm_elementwise_affine: bool = True
     norm_eps: float = 1e-5
+    norm_out_eps: float | None = None  # the output AdaLN's LayerNorm; None: norm_eps, as diffusers builds it
     spatial_interpolation_scale: float = 1.875
     temporal_interpolation_scale: float = 1.0
     use_rotary_positional_embeddings: bool = False
@@ -394,9 +395,8 @@ class _AdaNormOut(nn.Module):
         super().__init__()
         dim = config.inner_dim
         self.linear = operations.Linear(config.time_embed_dim, 2 * dim, **factory)
-        self.norm = operations.LayerNorm(
-            dim, eps=config.norm_eps, elementwise_affine=config.norm_elementwise_affine, **factory
-        )
+        eps = config.norm_eps if config.norm_out_eps is None else config.norm_out_eps
+        self.norm = operations.LayerNorm(dim, eps=eps, elementwise_affine=config.norm_elementwise_affine, **factory)
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor) -> torch.Tensor:
         shift, scale = self.linear(F.silu(temb))[:, None].chunk(2, dim=-1)
@@ -428,7 +428,8 @@ class CogVideoXTransformer(nn.Module):
         self.norm_out = _AdaNormOut(config, operations, factory)
         self.proj_out = operations.Linear(dim, config.patch_size**2 * config.out_channels, **factory)
         self.swapper: BlockSwapper | None = None  # set by the sampler for block swapping
-        self.compiled: list[Callable] = []  # torch.compile'd blocks, when asked for
+        self.compiled: list[Callable] = []  # torch.compile'd blocks, kept once built
+        self.use_compiled = False  # whether run_blocks calls them (set per video by set_compile)
         if config.is_train_face:
             self.local_facial_extractor = LocalFacialExtractor(
                 id_dim=config.LFE_id_dim,
@@ -482,10 +483,12 @@ class CogVideoXTransformer(nn.Module):
         for block in self.transformer_blocks:
             block.attn1.attend = attend
 
-    def compile_blocks(self) -> None:
-        """torch.compile each block once (the first video pays the compile time)."""
-        if not self.compiled:
+    def set_compile(self, on: bool) -> None:
+        """Run the torch.compile'd blocks or the plain ones, per video: the compiled ones are built on the first
+        video that asks for them and kept, so switching compile off and on again does not compile again."""
+        if on and not self.compiled:
             self.compiled = [torch.compile(block, dynamic=False) for block in self.transformer_blocks]
+        self.use_compiled = on
 
     def encode_faces(self, id_cond: torch.Tensor, id_vit_hidden: Sequence[torch.Tensor]) -> torch.Tensor:
         """[N, id_dim] + LFE_num_scale x [N, 577, vit_dim] -> face tokens [N, 32, kv_dim]."""
@@ -512,7 +515,7 @@ class CogVideoXTransformer(nn.Module):
         for i, block in enumerate(self.transformer_blocks):
             if self.swapper is not None:
                 self.swapper.acquire(i)
-            x = (self.compiled[i] if self.compiled else block)(x, text_len, temb, rope)
+            x = (self.compiled[i] if self.use_compiled else block)(x, text_len, temb, rope)
             if self.swapper is not None:
                 self.swapper.release(i)
             k, rest = divmod(i, interval)

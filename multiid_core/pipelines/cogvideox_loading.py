@@ -18,8 +18,10 @@ from ..dit.cogvideox import CogVideoXConfig, CogVideoXTransformer
 from ..errors import MultiIDError
 from ..families import Family, detect_family
 from ..loading import check_keys, load_sharded_folder, load_state_dict
+from ..models import CONCAT_ID_COGVIDEOX_FILES
 from .sat_conversion import (
     CONCAT_ID_SOURCE,
+    SAT_NORM_EPS,
     is_sat_transformer,
     load_sat_pickle,
     sat_checkpoint_file,
@@ -68,6 +70,14 @@ RELEASED_T2V_CONFIG: dict[str, Any] = {
 
 # CogVideoX-5B's VAE (diffusers AutoencoderKLCogVideoX defaults, with the 5B's scaling factor).
 RELEASED_VAE_CONFIG: dict[str, Any] = {"scaling_factor": 0.7, "temporal_compression_ratio": 4}
+
+# Where each release's VAE comes from, worded for the loaders' "Download {source}." messages.
+CONSISID_VAE_SOURCE = "the vae/ folder of https://huggingface.co/BestWishYsh/ConsisID-preview"
+CONCAT_ID_VAE = next(f for f in CONCAT_ID_COGVIDEOX_FILES if f.repo_path == "vae/3d-vae.pt")
+CONCAT_ID_VAE_SOURCE = (
+    f"{CONCAT_ID_VAE.repo_path} of the ModelScope repository {CONCAT_ID_VAE.repo} ({CONCAT_ID_VAE.url}) "
+    f"into {CONCAT_ID_VAE.where}"
+)
 
 # CogVideoX-5B's scheduler/scheduler_config.json.
 RELEASED_SCHEDULER_CONFIG: dict[str, Any] = {
@@ -229,11 +239,16 @@ def load_transformer(
     return CogVideoXTransformer.from_state_dict(config, sd, operations, dtype=dtype, device=device), family
 
 
-def load_vae(path: Path, dtype: torch.dtype, device: torch.device | str = "cpu") -> torch.nn.Module:
-    """A snapshot's `vae/` folder, or a single diffusers-format CogVideoX VAE file."""
+def load_vae(
+    path: Path, dtype: torch.dtype, device: torch.device | str = "cpu", source: str = CONSISID_VAE_SOURCE
+) -> torch.nn.Module:
+    """A snapshot's `vae/` folder, or a single CogVideoX VAE file (diffusers or SAT format).
+
+    `source` is where the release being loaded keeps its VAE: errors send the user there, not to another
+    release whose VAE has another layout.
+    """
     from diffusers import AutoencoderKLCogVideoX
 
-    source = "the vae/ folder of https://huggingface.co/BestWishYsh/ConsisID-preview"
     if path.is_dir():
         config = _read_json(path / "config.json", "VAE", source)
         sd = load_sharded_folder(path, "CogVideoX VAE", source)
@@ -279,7 +294,7 @@ def load_concat_id_cogvideox(
             f"tensors). Download the Concat-ID checkpoint folders from {CONCAT_ID_SOURCE}."
         )
     sd = sat_transformer_to_diffusers(sat)
-    config = CogVideoXConfig.from_dict({**RELEASED_T2V_CONFIG, **sizes_from_state_dict(sd)})
+    config = CogVideoXConfig.from_dict({**RELEASED_T2V_CONFIG, **sizes_from_state_dict(sd), **SAT_NORM_EPS})
     family = detect_family({"in_channels": config.in_channels}, sd.keys(), str(folder))
     expected = {k: v.shape for k, v in CogVideoXTransformer(config, device="meta").state_dict().items()}
     check_keys(expected, sd, f"{family.name} transformer", folder, CONCAT_ID_SOURCE)
@@ -287,7 +302,7 @@ def load_concat_id_cogvideox(
     return CogVideoXModel(
         family=family,
         transformer=transformer,
-        vae=load_vae(vae_file or folder.parent / "vae" / "3d-vae.pt", dtype, device),
+        vae=load_vae(vae_file or folder.parent / "vae" / "3d-vae.pt", dtype, device, CONCAT_ID_VAE_SOURCE),
         scheduler_config=dict(RELEASED_SCHEDULER_CONFIG),
         dtype=dtype,
         source=str(folder),

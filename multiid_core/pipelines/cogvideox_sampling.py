@@ -327,8 +327,7 @@ def sample(
     text = text.to(device, dtype)
     recorded = recording_steps(map_steps, settings.steps)
     transformer.set_attention(attention_kernel(speed.attention))
-    if speed.compile:
-        transformer.compile_blocks()
+    transformer.set_compile(speed.compile)
     cache = None
     if speed.teacache > 0:  # all CogVideoX-family models here are CogVideoX-5B fine-tunes: ConsisID's fit
         cache = TeaCache(speed.teacache, COEFFICIENTS["consisid"], settings.steps)

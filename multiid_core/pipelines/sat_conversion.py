@@ -22,6 +22,12 @@ from ..loading import load_state_dict
 SAT_PREFIX = "model.diffusion_model."
 CONCAT_ID_SOURCE = "https://modelscope.cn/models/yongzhong/Concat-ID"
 
+# LayerNorm eps of the SAT model, which diffusers' converted layout (norm_eps everywhere) does not keep: the
+# release's FinalLayerMixin builds its norm_final (our norm_out.norm) with eps=1e-6. The blocks' LayerNorms and
+# final_layernorm get SAT's layernorm_epsilon, which the configs leave at its 1e-5 default (BaseTransformer passes
+# it as eps=, overriding the 1e-6 in dit_video_concat's `layernorm` partial); the q/k LayerNorms are 1e-6 in both.
+SAT_NORM_EPS = {"norm_eps": 1e-5, "norm_out_eps": 1e-6}
+
 _TRANSFORMER_RENAMES = (
     ("transformer.final_layernorm", "norm_final"),
     ("transformer", "transformer_blocks"),

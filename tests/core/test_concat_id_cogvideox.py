@@ -6,6 +6,8 @@ import shutil
 
 import pytest
 import torch
+import torch.nn.functional as F
+from einops import rearrange
 
 from multiid_core.canvas import letterbox
 from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer, cogvideox_rope
@@ -98,6 +100,20 @@ def test_missing_tensor_truncated_file_and_pickled_code_are_refused(snapshot, tm
         load_concat_id_cogvideox(folder, torch.float32)
 
 
+def test_missing_vae_names_where_it_was_looked_for_and_the_concat_id_release(snapshot, tmp_path):
+    folder, _ = broken_copy(snapshot, tmp_path)
+    looked_at = folder.parent / "vae" / "3d-vae.pt"
+    looked_at.unlink()
+    with pytest.raises(MultiIDError) as caught:
+        load_concat_id_cogvideox(folder, torch.float32)
+    message = str(caught.value)
+    assert f"{looked_at} does not exist" in message
+    assert "ModelScope repository yongzhong/Concat-ID" in message
+    assert "https://modelscope.cn/models/yongzhong/Concat-ID/resolve/master/vae/3d-vae.pt" in message
+    assert "ComfyUI/models/multiid/Concat-ID/vae/3d-vae.pt" in message
+    assert "ConsisID" not in message and "huggingface" not in message
+
+
 def sat_rotary_tables(head_dim: int, frames: int, height: int, width: int):
     """Concat-ID's Rotary3DPositionEmbeddingMixin: integer grids, frequencies repeated in pairs."""
     dims = (head_dim // 4, head_dim // 8 * 3, head_dim // 8 * 3)
@@ -122,6 +138,51 @@ def test_references_take_the_next_time_indices_of_the_release_rope():
         length = (13 + references) * 30 * 45
         assert torch.allclose(ours[0], sat[0][:length], atol=1e-5)
         assert torch.allclose(ours[1], sat[1][:length], atol=1e-5)
+
+
+def sat_output_layers(transformer, x, temb, grid, final_norm_eps):
+    """The release's layers after its blocks, as its code builds them, on the video tokens x [B, L, C].
+
+    SAT's BaseTransformer.final_layernorm takes eps=layernorm_epsilon, which the configs leave at SAT's 1e-5
+    default (that keyword overrides the eps=1e-6 of dit_video_concat's `layernorm` partial, as in the blocks);
+    FinalLayerMixin builds its norm_final with eps=1e-6, then modulates, projects and unpatchifies.
+    """
+    dim, p = x.shape[-1], transformer.config.patch_size
+    final_layernorm, final_layer = transformer.norm_final, transformer.norm_out
+    x = F.layer_norm(x, (dim,), final_layernorm.weight, final_layernorm.bias, 1e-5)
+    shift, scale = final_layer.linear(F.silu(temb)).chunk(2, dim=1)
+    x = F.layer_norm(x, (dim,), final_layer.norm.weight, final_layer.norm.bias, final_norm_eps)
+    x = transformer.proj_out(x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1))
+    frames, height, width = grid
+    return rearrange(x, "b (t h w) (c p q) -> b t c (h p) (w q)", t=frames, h=height, w=width, p=p, q=p)
+
+
+def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max()).item()
+
+
+def test_layer_norms_have_the_release_eps_and_the_output_is_the_release_final_layer(snapshot):
+    transformer = load_concat_id_cogvideox(snapshot / "single-identity", torch.float32).transformer
+    blocks = transformer.transformer_blocks
+    assert transformer.norm_out.norm.eps == 1e-6  # FinalLayerMixin.norm_final
+    assert transformer.norm_final.eps == 1e-5  # BaseTransformer.final_layernorm
+    assert all(b.norm1.norm.eps == b.norm2.norm.eps == 1e-5 for b in blocks)  # input/post_attention_layernorm
+    assert all(b.attn1.norm_q.eps == b.attn1.norm_k.eps == 1e-6 for b in blocks)  # AdaLNMixin q/k LayerNorms
+    assert CogVideoXTransformer(CogVideoXConfig.from_dict(TINY_T2V)).norm_out.norm.eps == 1e-5  # diffusers layouts
+
+    with torch.no_grad():  # final-norm input of variance ~1e-4, where eps 1e-6 and 1e-5 differ measurably
+        transformer.norm_final.weight.fill_(1e-2)
+    seen = {}
+    transformer.norm_final.register_forward_pre_hook(lambda module, args: seen.update(x=args[0].clone()))
+    transformer.norm_out.register_forward_pre_hook(lambda module, args: seen.update(temb=args[1].clone()))
+    g = torch.Generator().manual_seed(0)
+    latents, text = torch.randn(1, 3, 16, 8, 10, generator=g), torch.randn(1, 7, 32, generator=g)
+    with torch.no_grad():
+        out = transformer(latents, text, torch.tensor([500.0]), cogvideox_rope(transformer.config, 3, 8, 10))
+        release = sat_output_layers(transformer, seen["x"], seen["temb"], (3, 4, 5), final_norm_eps=1e-6)
+        diffusers_eps = sat_output_layers(transformer, seen["x"], seen["temb"], (3, 4, 5), final_norm_eps=1e-5)
+    assert rel_err(out, release) < 1e-5
+    assert rel_err(diffusers_eps, release) > 1e-3  # the test tells the two eps apart
 
 
 def resize_pad_crop(arr, size):
