@@ -166,7 +166,7 @@ def rerun(python: Path, argv: list[str], extra_env: dict[str, str] | None = None
 def cmd_video(args: argparse.Namespace, argv: list[str]) -> int:
     sys.path.insert(0, str(PACK_DIR))
     if {"-h", "--help"} & set(argv):  # the runner's options, without setting anything up
-        from multiid_core.headless import main as headless_main
+        from multiid_tools.video import main as headless_main
 
         return headless_main(["--help"])
     comfyui = enclosing_comfyui(args.comfyui)
@@ -186,7 +186,7 @@ def cmd_video(args: argparse.Namespace, argv: list[str]) -> int:
             f"into it once: python -m pip install -r {PACK_DIR / 'requirements.txt'}. "
             f"(Nothing was installed: this command never changes a ComfyUI's Python environment.)"
         )
-    from multiid_core.headless import main as headless_main
+    from multiid_tools.video import main as headless_main
 
     return headless_main([*argv, "--comfyui", str(comfyui)])
 
@@ -206,7 +206,7 @@ def cmd_models(models_args: list[str]) -> int:
     if comfyui is not None and "--comfyui" not in models_args and "--models-dir" not in models_args:
         models_args = [*models_args, "--comfyui", str(comfyui)]
     sys.path.insert(0, str(PACK_DIR))
-    from multiid_core.model_setup import main as models_main
+    from multiid_tools.model_files import main as models_main
 
     return models_main(models_args)
 

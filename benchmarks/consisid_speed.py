@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from multiid_core.dit.wan import WanConfig  # noqa: E402
-from multiid_core.testing import tiny_cogvideox  # noqa: E402
-from multiid_core.testing.teacache import keep_slow_timestep_frequencies  # noqa: E402
+from multiid_tools.tiny_models import cogvideox as tiny_cogvideox  # noqa: E402
+from multiid_tools.tiny_models.teacache import keep_slow_timestep_frequencies  # noqa: E402
 
 CONFIGS = {
     # name: (transformer overrides, sampling size, steps)
@@ -78,7 +78,7 @@ def worker(spec: dict) -> dict:
     from multiid_core.pipelines.cogvideox_loading import load_snapshot
     from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, SpeedOptions, decode, sample
     from multiid_core.routing import IdentitySet
-    from multiid_core.testing.identities import random_identity
+    from multiid_tools.tiny_models.identities import random_identity
 
     device = torch.device(spec["device"])
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
@@ -236,7 +236,7 @@ def wan_rows(name: str, device: str) -> list[list[str]]:
     from multiid_core.dit.wan import ConcatIDWan
     from multiid_core.pipelines.concat_id_wan import sample
     from multiid_core.step_cache import WAN_THRESHOLDS
-    from multiid_core.testing.tiny_wan import tiny_concat_id_wan_state_dict
+    from multiid_tools.tiny_models.wan import tiny_concat_id_wan_state_dict
 
     sizes, (frames, height, width) = WAN_CONFIGS[name]
     sd = tiny_concat_id_wan_state_dict(adaln=True, sizes=sizes)

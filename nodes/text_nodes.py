@@ -25,7 +25,9 @@ from comfy_api.latest import io
 from transformers import T5Tokenizer, T5TokenizerFast
 
 from ..multiid_core.errors import MultiIDError
-from ..multiid_core.text import (
+from . import model_folders, types
+from .choices import check_choices
+from .t5_files import (
     MAX_SEQUENCE_LENGTH,
     T5_SOURCE,
     load_t5_file,
@@ -34,8 +36,6 @@ from ..multiid_core.text import (
     t5_token_ids,
     tokenizer_folder,
 )
-from . import model_folders, types
-from .choices import check_choices
 
 log = logging.getLogger(__name__)
 

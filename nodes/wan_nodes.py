@@ -35,8 +35,8 @@ from ..multiid_core.pipelines.concat_id_wan import (
     reference_images,
     token_regions,
 )
-from ..multiid_core.text import UMT5_SOURCE, load_umt5_file
 from . import model_folders, types
+from .t5_files import UMT5_SOURCE, load_umt5_file
 from .wan_model import REFERENCES, REGIONS, WEIGHT_DTYPES, concat_id_model_patcher
 
 log = logging.getLogger(__name__)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 from environment import comfyui_root
 
-from multiid_core import headless
-from multiid_core.headless import PACK_NAME, error_message, ui_to_api  # noqa: F401 - used by tests
-from multiid_core.testing.tiny_models import sample_photos
+from multiid_tools import PACK_NAME  # noqa: F401 - used by tests
+from multiid_tools import video as headless
+from multiid_tools.tiny_models import base_dir, sample_photos
+from multiid_tools.video import error_message, ui_to_api  # noqa: F401 - used by tests
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +37,7 @@ def sample_photo() -> Path:
 
 def make_base_dir(base: Path) -> Path:
     """A ComfyUI base directory: tiny models, the pack in custom_nodes, example photos in input/."""
-    return headless.tiny_base_dir(base, sample_photos())
+    return base_dir(base, sample_photos())
 
 
 def load_in_process(base: Path) -> dict:

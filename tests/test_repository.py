@@ -90,7 +90,7 @@ def pack_imports() -> dict[str, set[str]]:
     return graph
 
 
-PACKAGES = ("multiid_core", "nodes")
+PACKAGES = ("multiid_core", "multiid_tools", "nodes")
 
 
 def test_no_import_cycles():

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 from multiid_core.dit.wan import ConcatIDWan, WanConfig
 from multiid_core.pipelines.concat_id_wan import read_checkpoint, reference_image, sample
-from multiid_core.testing.teacache import keep_slow_timestep_frequencies
-from multiid_core.testing.tiny_wan import TINY_UMT5, tiny_concat_id_wan_state_dict, wan_vae_shapes
+from multiid_tools.tiny_models.teacache import keep_slow_timestep_frequencies
+from multiid_tools.tiny_models.wan import TINY_UMT5, tiny_concat_id_wan_state_dict, wan_vae_shapes
 
 NODES = (
     "MultiID_LoadUMT5TextEncoder",
@@ -384,7 +384,7 @@ def test_umt5_encoding_matches_transformers(comfy_base, prompts):
 
 
 def test_a_t5_v11_file_is_refused_by_the_umt5_loader(comfy_base, node_classes, MultiIDError):
-    from multiid_core.testing.tiny_t5 import write_tiny_t5_file
+    from multiid_tools.tiny_models.t5 import write_tiny_t5_file
 
     write_tiny_t5_file(comfy_base / "models" / "text_encoders" / "umt5_but_really_t5.safetensors")
     with pytest.raises(MultiIDError, match="T5-v1.1 .* not UMT5"):

@@ -8,7 +8,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from multiid_core.testing.tiny_t5 import tiny_t5_state_dict, write_tiny_t5_file
+from multiid_tools.tiny_models.t5 import tiny_t5_state_dict, write_tiny_t5_file
 
 SNAPSHOT = "ConsisID-preview/text_encoder"
 PROMPT = (
@@ -97,7 +97,7 @@ def test_single_file_equals_the_snapshot(node_classes, comfy_base, ours, dtype, 
 
 
 def tiny_config(node_classes) -> dict:
-    return pack_module(node_classes, "multiid_core.text").t5_config_from_state_dict(tiny_t5_state_dict(), "tiny")
+    return pack_module(node_classes, "nodes.t5_files").t5_config_from_state_dict(tiny_t5_state_dict(), "tiny")
 
 
 @pytest.mark.parametrize("factory", ["sd3", "mochi", "pixart"])

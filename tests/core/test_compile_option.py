@@ -6,8 +6,8 @@ import torch
 from multiid_core.pipelines.cogvideox_loading import load_snapshot
 from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, SpeedOptions, sample
 from multiid_core.routing import IdentitySet
-from multiid_core.testing.identities import random_identity
-from multiid_core.testing.tiny_cogvideox import write_tiny_consisid_snapshot
+from multiid_tools.tiny_models.cogvideox import write_tiny_consisid_snapshot
+from multiid_tools.tiny_models.identities import random_identity
 
 SMALL = dict(width=160, height=128, frames=5, steps=2, seed=5)
 

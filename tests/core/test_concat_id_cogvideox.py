@@ -18,14 +18,14 @@ from multiid_core.pipelines.cogvideox_loading import load_concat_id_cogvideox
 from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, sample
 from multiid_core.pipelines.sat_conversion import sat_transformer_to_diffusers, sat_vae_to_diffusers
 from multiid_core.routing import IdentitySet
-from multiid_core.testing.identities import random_identity
-from multiid_core.testing.tiny_cogvideox import TINY_VAE
-from multiid_core.testing.tiny_concat_id import (
+from multiid_tools.tiny_models.cogvideox import TINY_VAE
+from multiid_tools.tiny_models.concat_id import (
     TINY_T2V,
     diffusers_to_sat_transformer,
     diffusers_to_sat_vae,
     write_tiny_concat_id_snapshot,
 )
+from multiid_tools.tiny_models.identities import random_identity
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ from multiid_core.pipelines.concat_id_wan import (
     sample,
     token_regions,
 )
-from multiid_core.testing.tiny_wan import TINY_WAN, tiny_concat_id_wan_state_dict, write_tiny_concat_id_wan
+from multiid_tools.tiny_models.wan import TINY_WAN, tiny_concat_id_wan_state_dict, write_tiny_concat_id_wan
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:

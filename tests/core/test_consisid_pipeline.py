@@ -11,8 +11,8 @@ from multiid_core.families import CONSISID
 from multiid_core.pipelines.cogvideox_loading import load_snapshot
 from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, decode, sample
 from multiid_core.routing import IdentitySet
-from multiid_core.testing.identities import random_identity
-from multiid_core.testing.tiny_cogvideox import write_tiny_consisid_snapshot
+from multiid_tools.tiny_models.cogvideox import write_tiny_consisid_snapshot
+from multiid_tools.tiny_models.identities import random_identity
 
 diffusers = pytest.importorskip("diffusers")
 
@@ -32,7 +32,7 @@ def alone(identity: Identity) -> IdentitySet:
 @pytest.fixture(scope="module")
 def snapshot(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ConsisID-tiny")
-    import multiid_core.testing.tiny_cogvideox as tiny
+    import multiid_tools.tiny_models.cogvideox as tiny
 
     original = dict(tiny.TINY_TRANSFORMER)
     tiny.TINY_TRANSFORMER.update(GRID)

@@ -24,7 +24,7 @@ from multiid_core.faces.detection import (
     resolve_antelopev2,
     select_providers,
 )
-from multiid_core.testing.tiny_faces import (
+from multiid_tools.tiny_models.faces import (
     DEFAULT_FACES,
     EMBEDDING_DIM,
     TinyFace,

@@ -6,7 +6,7 @@ import torchvision.transforms.functional as TF
 
 from multiid_core.errors import MultiIDError
 from multiid_core.faces.eva_clip import CLIP_MEAN, CLIP_STD, load_eva_clip, timm_to_eva_clip
-from multiid_core.testing.tiny_models import write_tiny_eva_clip
+from multiid_tools.tiny_models import write_tiny_eva_clip
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -18,9 +18,9 @@ from multiid_core.faces.detection import FaceDetector
 from multiid_core.faces.eva_clip import CLIP_MEAN, CLIP_STD, load_eva_clip
 from multiid_core.faces.extractor import FaceExtractor, encode_identity, encode_photo
 from multiid_core.faces.parsing import load_face_parser
-from multiid_core.testing.tiny_faces import write_tiny_antelopev2
-from multiid_core.testing.tiny_models import write_tiny_eva_clip
-from multiid_core.testing.tiny_parsing import write_random_face_parser
+from multiid_tools.tiny_models import write_tiny_eva_clip
+from multiid_tools.tiny_models.faces import write_tiny_antelopev2
+from multiid_tools.tiny_models.parsing import write_random_face_parser
 
 facexlib_helper = pytest.importorskip("facexlib.utils.face_restoration_helper")
 consisid_utils = pytest.importorskip("diffusers.pipelines.consisid.consisid_utils")

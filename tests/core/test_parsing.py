@@ -22,7 +22,7 @@ from multiid_core.faces.parsing import (
     load_face_parser,
     parse_face,
 )
-from multiid_core.testing.tiny_parsing import write_random_face_parser
+from multiid_tools.tiny_models.parsing import write_random_face_parser
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -24,12 +24,12 @@ from multiid_core.routing import (
     mask_coverage,
     routing_map,
 )
-from multiid_core.testing.identities import random_identity
-from multiid_core.testing.tiny_cogvideox import (
+from multiid_tools.tiny_models.cogvideox import (
     TINY_TRANSFORMER,
     write_tiny_consisid_snapshot,
     write_tiny_ingredients_snapshot,
 )
+from multiid_tools.tiny_models.identities import random_identity
 
 CONFIG = CogVideoXConfig.from_dict({**TINY_TRANSFORMER, "num_layers": 4, "num_routers": 2})
 

@@ -20,7 +20,7 @@ from multiid_core.scoring import (
     score_frame,
     score_video,
 )
-from multiid_core.testing.tiny_faces import TinyFace, write_tiny_antelopev2
+from multiid_tools.tiny_models.faces import TinyFace, write_tiny_antelopev2
 
 
 def identity(arcface: np.ndarray, label: str = "") -> Identity:

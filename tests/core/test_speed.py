@@ -20,11 +20,11 @@ from multiid_core.pipelines.concat_id_wan import flow_match_sigmas
 from multiid_core.pipelines.concat_id_wan import sample as wan_sample
 from multiid_core.routing import IdentitySet
 from multiid_core.step_cache import COEFFICIENTS, WAN_THRESHOLDS, TeaCache
-from multiid_core.testing.identities import random_identity
-from multiid_core.testing.teacache import keep_slow_timestep_frequencies
-from multiid_core.testing.tiny_cogvideox import write_tiny_consisid_snapshot, write_tiny_ingredients_snapshot
-from multiid_core.testing.tiny_concat_id import write_tiny_concat_id_snapshot
-from multiid_core.testing.tiny_wan import tiny_concat_id_wan_state_dict
+from multiid_tools.tiny_models.cogvideox import write_tiny_consisid_snapshot, write_tiny_ingredients_snapshot
+from multiid_tools.tiny_models.concat_id import write_tiny_concat_id_snapshot
+from multiid_tools.tiny_models.identities import random_identity
+from multiid_tools.tiny_models.teacache import keep_slow_timestep_frequencies
+from multiid_tools.tiny_models.wan import tiny_concat_id_wan_state_dict
 
 SMALL = dict(width=160, height=128, frames=5, steps=4, seed=5)
 

@@ -19,7 +19,7 @@ import torch
 from comfy_env import sample_photo
 from PIL import Image
 
-from multiid_core.testing.tiny_faces import TinyFace, write_corrupt_onnx, write_tiny_antelopev2
+from multiid_tools.tiny_models.faces import TinyFace, write_corrupt_onnx, write_tiny_antelopev2
 
 
 class RunsCode:

@@ -17,7 +17,7 @@ import av
 import pytest
 from comfy_env import PACK_NAME, copy_comfyui, sample_photo
 
-from multiid_core.testing.tiny_models import write_all
+from multiid_tools.tiny_models import write_all
 
 pytestmark = pytest.mark.server
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..faces.identity import Identity, PhotoFeatures
+from multiid_core.faces.identity import Identity, PhotoFeatures
 
 
 def random_identity(seed: int = 0, vit_dim: int = 64, label: str = "") -> Identity:

@@ -29,10 +29,9 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-from .model_setup import FileStatus, family_statuses, find_comfyui, model_folders
+from . import PACK_DIR
+from .model_files import FileStatus, family_statuses, find_comfyui, model_folders
 
-PACK_DIR = Path(__file__).resolve().parents[1]
-PACK_NAME = "comfyui-multiid"
 UI_ONLY_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 
 
@@ -212,21 +211,6 @@ def ui_to_api(workflow: dict, object_info: dict) -> dict:
     return prompt
 
 
-def tiny_base_dir(base: Path, photos: dict[str, Path]) -> Path:
-    """A ComfyUI base directory: tiny models, this pack in custom_nodes, the photos in input/."""
-    from .testing.tiny_models import write_all
-
-    write_all(base)
-    (base / "custom_nodes").mkdir(parents=True, exist_ok=True)
-    link = base / "custom_nodes" / PACK_NAME
-    if not link.exists():
-        link.symlink_to(PACK_DIR, target_is_directory=True)
-    (base / "input").mkdir(exist_ok=True)
-    for name, photo in photos.items():
-        shutil.copy(photo, base / "input" / name)
-    return base
-
-
 def accelerator() -> str | None:
     """The GPU ComfyUI would use, or None (then the server runs with --cpu)."""
     import torch
@@ -325,7 +309,9 @@ def run_consisid(args: argparse.Namespace) -> Path:
                     why = f"  ({status.problem})" if status.problem else ""
                     print(f"  missing: {status.target}{why}")
             print("=" * 100, flush=True)
-            base = tiny_base_dir(workdir, {photo_name: args.photo})
+            from .tiny_models import base_dir
+
+            base = base_dir(workdir, {photo_name: args.photo})
         else:
             print(f"Using the real ConsisID files ({len(statuses)} found).", flush=True)
             base = comfyui

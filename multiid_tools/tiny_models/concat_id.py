@@ -18,10 +18,11 @@ from pathlib import Path
 
 import torch
 
-from ..dit.cogvideox import CogVideoXConfig, CogVideoXTransformer
-from ..pipelines.sat_conversion import SAT_PREFIX
-from .tiny_cogvideox import TINY_TRANSFORMER, TINY_VAE
-from .tiny_t5 import write_tiny_t5_snapshot
+from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer
+from multiid_core.pipelines.sat_conversion import SAT_PREFIX
+
+from .cogvideox import TINY_TRANSFORMER, TINY_VAE
+from .t5 import write_tiny_t5_snapshot
 
 TINY_T2V = {k: v for k, v in TINY_TRANSFORMER.items() if not k.startswith(("LFE_", "cross_attn", "local_face"))} | {
     "in_channels": 16,

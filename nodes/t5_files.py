@@ -28,9 +28,9 @@ from typing import Any
 
 import torch
 
-from .errors import MultiIDError
-from .loading import load_sharded_folder, load_state_dict
-from .models import CONSISID_REPO
+from ..multiid_core.errors import MultiIDError
+from ..multiid_core.loading import load_sharded_folder, load_state_dict
+from ..multiid_core.models import CONSISID_REPO
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Tiny random models in the exact released layouts, so every workflow runs without real weights.
 
-    python -m multiid_core.testing.tiny_models OUT_DIR
+    .venv/bin/python -m multiid_tools.tiny_models OUT_DIR
 
 treats OUT_DIR as a ComfyUI base directory: tiny models under OUT_DIR/models/, this pack linked into
 OUT_DIR/custom_nodes/ and sample photos in OUT_DIR/input/. A ComfyUI started with `--base-directory
@@ -10,19 +10,21 @@ noise: the weights are random. Tests use this; so can users, to smoke-test an in
 
 from __future__ import annotations
 
-import argparse
 import os
+import shutil
 from pathlib import Path
 
 import torch
 
-from ..faces.eva_clip import timm_to_eva_clip
-from .tiny_cogvideox import write_tiny_consisid_snapshot, write_tiny_ingredients_snapshot
-from .tiny_concat_id import write_tiny_concat_id_snapshot
-from .tiny_faces import write_tiny_antelopev2
-from .tiny_parsing import write_random_face_parser
-from .tiny_t5 import write_tiny_t5_snapshot
-from .tiny_wan import write_tiny_wan_models
+from multiid_core.faces.eva_clip import timm_to_eva_clip
+
+from .. import PACK_DIR, PACK_NAME
+from .cogvideox import write_tiny_consisid_snapshot, write_tiny_ingredients_snapshot
+from .concat_id import write_tiny_concat_id_snapshot
+from .faces import write_tiny_antelopev2
+from .parsing import write_random_face_parser
+from .t5 import write_tiny_t5_snapshot
+from .wan import write_tiny_wan_models
 
 
 def write_tiny_eva_clip(path: str | os.PathLike, width: int = 64, depth: int = 24, seed: int = 0) -> Path:
@@ -65,17 +67,6 @@ def sample_photos() -> dict[str, Path]:
     }
 
 
-def main(argv: list[str] | None = None) -> None:
-    from ..headless import tiny_base_dir
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("out_dir", type=Path, help="a ComfyUI base directory; files go under OUT_DIR/models/")
-    args = parser.parse_args(argv)
-    tiny_base_dir(args.out_dir, sample_photos())
-    print(f"Tiny models, this pack (custom_nodes/) and sample photos (input/) are in {args.out_dir}.")
-    print(f"Start ComfyUI with: python main.py --base-directory {args.out_dir}")
-
-
 def write_face_models(multiid_dir: Path, snapshot: str = "ConsisID-preview") -> list[Path]:
     """The face_encoder/ folder exactly as it sits in the ConsisID-preview and Ingredients snapshots."""
     face_encoder = multiid_dir / snapshot / "face_encoder"
@@ -88,6 +79,19 @@ def write_face_models(multiid_dir: Path, snapshot: str = "ConsisID-preview") -> 
         write_tiny_eva_clip(face_encoder / "EVA02_CLIP_L_336_psz14_s6B.pt"),
         parser,
     ]
+
+
+def base_dir(base: Path, photos: dict[str, Path]) -> Path:
+    """A ComfyUI base directory: tiny models, this pack in custom_nodes, the photos in input/."""
+    write_all(base)
+    (base / "custom_nodes").mkdir(parents=True, exist_ok=True)
+    link = base / "custom_nodes" / PACK_NAME
+    if not link.exists():
+        link.symlink_to(PACK_DIR, target_is_directory=True)
+    (base / "input").mkdir(exist_ok=True)
+    for name, photo in photos.items():
+        shutil.copy(photo, base / "input" / name)
+    return base
 
 
 def write_all(base_dir: Path) -> list[Path]:
@@ -109,7 +113,3 @@ def write_all(base_dir: Path) -> list[Path]:
     written += write_tiny_concat_id_snapshot(multiid / "Concat-ID")
     written += write_tiny_wan_models(Path(base_dir) / "models")
     return written
-
-
-if __name__ == "__main__":
-    main()

@@ -20,8 +20,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from ..dit.wan import ConcatIDWan, WanConfig
-from .tiny_t5 import write_t5_tokenizer
+from multiid_core.dit.wan import ConcatIDWan, WanConfig
+
+from .t5 import write_t5_tokenizer
 
 TINY_WAN = WanConfig(dim=256, ffn_dim=512, num_heads=2, num_layers=2, text_dim=32)
 TINY_UMT5 = {"d_model": 32, "num_layers": 2, "num_heads": 2, "d_kv": 16, "d_ff": 64, "vocab_size": 32128}

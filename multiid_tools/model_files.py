@@ -30,10 +30,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .file_kinds import problem
-from .models import FAMILY_FILES, ModelFile
+from multiid_core.file_kinds import problem
+from multiid_core.models import FAMILY_FILES, ModelFile
 
-PACK_DIR = Path(__file__).resolve().parents[1]
+from . import PACK_DIR
+
 PROBE_TIMEOUT = 5.0
 # ComfyUI's older folder names, still searched (folder_paths.map_legacy).
 LEGACY_FOLDERS = {"diffusion_models": ("unet",), "text_encoders": ("clip",)}
@@ -218,7 +219,7 @@ def family_names(requested: str | None) -> list[str]:
 def uncatalogued_families() -> list[tuple[str, str]]:
     """(name, repo) of families the pack runs (families.py) whose files are not listed in models.py yet."""
     try:
-        from . import families
+        from multiid_core import families
     except ImportError:  # families.py needs torch; the catalog does not
         return []
     known = {v.name: v.repo for v in vars(families).values() if isinstance(v, families.Family)}

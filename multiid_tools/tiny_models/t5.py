@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from ..errors import MultiIDError
+from multiid_core.errors import MultiIDError
 
 TINY_T5 = {"d_model": 32, "num_layers": 2, "num_heads": 2, "d_kv": 16, "d_ff": 64, "vocab_size": 32128}
 T5_TOKENIZER_JSON = Path("comfy") / "text_encoders" / "t5_tokenizer" / "tokenizer.json"

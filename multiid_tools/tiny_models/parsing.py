@@ -7,7 +7,7 @@ import os
 
 import torch
 
-from ..faces.parsing import BiSeNet
+from multiid_core.faces.parsing import BiSeNet
 
 
 def write_random_face_parser(path: str | os.PathLike, seed: int = 0) -> None:
