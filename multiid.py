@@ -58,9 +58,9 @@ def in_pack_env() -> bool:
     return Path(sys.prefix).resolve() == ENV_DIR.resolve()
 
 
-def run_checked(command: list[str], what: str) -> None:
+def run_checked(command: list[str], what: str, hint: str = "") -> None:
     if subprocess.run(command).returncode != 0:
-        raise SetupFailed(f"{what} failed (see pip's message above). Fix that and run the same command again.")
+        raise SetupFailed(f"{what} failed (see the message above). {hint}Fix that and run the same command again.")
 
 
 def requirement_lines(path: Path) -> list[str]:
@@ -109,7 +109,11 @@ def ensure_env(with_tests: bool) -> tuple[Path, Path]:
     python = env_python()
     if not python.is_file():
         say(f"Creating the pack's Python environment in {ENV_DIR}")
-        run_checked([sys.executable, "-m", "venv", str(ENV_DIR)], "Creating the virtual environment")
+        run_checked(
+            [sys.executable, "-m", "venv", str(ENV_DIR)],
+            "Creating the virtual environment",
+            "On Debian/Ubuntu the venv module is a package of its own: apt install python3-venv. ",
+        )
     tree = comfyui_tree(python)
     files = [PACK_DIR / "requirements.txt", tree / "requirements.txt"]
     if with_tests:

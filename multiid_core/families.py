@@ -1,7 +1,8 @@
 """The model families the pack runs, and how a checkpoint says which one it is.
 
-A family is data, not an if-chain: detection, paper defaults, how identities enter. LoadMultiIDModel
-asks `detect_family`, the sampler reads the rest.
+A family is data, not an if-chain: detection and how identities enter. LoadMultiIDModel asks
+`detect_family`, the sampler reads the rest. The authors' settings belong to the base model the families
+share (CogVideoX-5B, Wan2.1-T2V-1.3B): the sampler nodes' defaults and the core samplers' defaults read them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .faces.identity import EvaStyle
 
 @dataclass(frozen=True)
 class SamplingDefaults:
-    """The authors' settings: what the model was trained and evaluated at."""
+    """The authors' settings: what the model was trained and evaluated at (fps: the frame rate of their videos)."""
 
     width: int
     height: int
@@ -31,7 +32,6 @@ class Family:
     name: str
     repo: str  # where users download it
     matches: Callable[[Mapping[str, Any], Collection[str]], bool]
-    defaults: SamplingDefaults
     eva_style: EvaStyle | None  # which EVA features the perceiver reads (None: no perceiver)
     trained_identities: int  # identities the released weights were trained with
     learned_router: bool = False
@@ -52,7 +52,6 @@ INGREDIENTS = Family(
     name="Ingredients",
     repo="feizhengcong/Ingredients",
     matches=lambda config, keys: _has_face_modules(keys) and "router.0.to_q.weight" in keys,
-    defaults=COGVIDEOX_5B_DEFAULTS,
     eva_style="ingredients",
     trained_identities=2,
     learned_router=True,
@@ -62,7 +61,6 @@ CONSISID = Family(
     name="ConsisID",
     repo="BestWishYsh/ConsisID-preview",
     matches=lambda config, keys: _has_face_modules(keys),
-    defaults=COGVIDEOX_5B_DEFAULTS,
     eva_style="consisid",
     trained_identities=1,
 )
@@ -73,7 +71,6 @@ CONCAT_ID_COGVIDEOX = Family(
     # A CogVideoX-5B text-to-video transformer without identity modules: Concat-ID's release is the only such
     # checkpoint the pack runs (it arrives in SAT format and is converted on load).
     matches=lambda config, keys: config.get("in_channels") == 16 and not _has_face_modules(keys),
-    defaults=COGVIDEOX_5B_DEFAULTS,
     eva_style=None,
     trained_identities=1,
     conditioning="references",
@@ -90,7 +87,6 @@ CONCAT_ID_WAN_ADALN = Family(
     name="Concat-ID-Wan-AdaLN",
     repo="yongzhong/Concat-ID-Wan",
     matches=lambda config, keys: "time_projection_ref.1.weight" in keys,
-    defaults=WAN_2_1_T2V_DEFAULTS,
     eva_style=None,
     trained_identities=1,
     conditioning="references",
@@ -100,7 +96,6 @@ CONCAT_ID_WAN = Family(
     name="Concat-ID-Wan",
     repo="yongzhong/Concat-ID-Wan",
     matches=lambda config, keys: "head.modulation" in keys and "time_projection.1.weight" in keys,
-    defaults=WAN_2_1_T2V_DEFAULTS,
     eva_style=None,
     trained_identities=1,
     conditioning="references",

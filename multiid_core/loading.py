@@ -58,7 +58,7 @@ def load_state_dict(
         ) from None
     except MultiIDError:
         raise
-    except Exception as err:  # noqa: BLE001 - any parse failure means a damaged or foreign file
+    except Exception as err:  # any parse failure means a damaged or foreign file
         raise MultiIDError(
             f"Could not read the {what} file {path} ({type(err).__name__}: {str(err)[:200]}). It is probably "
             f"truncated or not a model file: download it again from {source}."

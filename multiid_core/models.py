@@ -112,10 +112,10 @@ WAN_REPACKAGED_REPO = "Comfy-Org/Wan_2.1_ComfyUI_repackaged"
 
 # Concat-ID on Wan2.1-T2V-1.3B: the DiT from the authors' repository (kept as downloaded under
 # models/multiid/Concat-ID-Wan/), the VAE and text encoder as ComfyUI's own Wan workflows use them.
-CONCAT_ID_WAN_ADALN = snapshot_file(
+CONCAT_ID_WAN_ADALN_FILE = snapshot_file(
     "Concat-ID-Wan", CONCAT_ID_WAN_REPO, "second_stage_adaln.pt", "Concat-ID-Wan-AdaLN DiT (Wan2.1-T2V-1.3B)", 5.7
 )
-CONCAT_ID_WAN_FIRST_STAGE = snapshot_file(
+CONCAT_ID_WAN_FIRST_STAGE_FILE = snapshot_file(
     "Concat-ID-Wan", CONCAT_ID_WAN_REPO, "first_stage.pt", "Concat-ID-Wan first-stage DiT (Wan2.1-T2V-1.3B)", 5.7
 )
 WAN21_VAE = ModelFile(
@@ -177,7 +177,7 @@ CONCAT_ID_COGVIDEOX_FILES = (
 FAMILY_FILES: dict[str, tuple[ModelFile, ...]] = {
     "ConsisID": FACE_FILES + CONSISID_CONFIG_FILES + CONSISID_MODEL_FILES,
     "Ingredients": INGREDIENTS_FACE_FILES + INGREDIENTS_CONFIG_FILES + INGREDIENTS_MODEL_FILES,
-    "Concat-ID-Wan-AdaLN": CONCAT_ID_FACE_FILES + (CONCAT_ID_WAN_ADALN,) + CONCAT_ID_WAN_MODEL_FILES,
-    "Concat-ID-Wan": CONCAT_ID_FACE_FILES + (CONCAT_ID_WAN_FIRST_STAGE,) + CONCAT_ID_WAN_MODEL_FILES,
+    "Concat-ID-Wan-AdaLN": CONCAT_ID_FACE_FILES + (CONCAT_ID_WAN_ADALN_FILE,) + CONCAT_ID_WAN_MODEL_FILES,
+    "Concat-ID-Wan": CONCAT_ID_FACE_FILES + (CONCAT_ID_WAN_FIRST_STAGE_FILE,) + CONCAT_ID_WAN_MODEL_FILES,
     "Concat-ID (CogVideoX)": CONCAT_ID_FACE_FILES + CONCAT_ID_COGVIDEOX_FILES,
 }

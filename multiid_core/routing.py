@@ -19,7 +19,7 @@ the sampler orders [negative, positive]) and added to every item. `per_branch` c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
@@ -236,6 +236,27 @@ class IdentitySet:
     @property
     def labels(self) -> list[str]:
         return [identity.label or f"identity {i + 1}" for i, identity in enumerate(self.identities)]
+
+
+def identity_set(value: Any) -> IdentitySet:
+    """What an identity input received, as an IdentitySet: one person (Encode Identity) or several (ID Router).
+
+    Read by attribute, not by class, beyond IdentitySet itself: whatever carries `identities` (and optionally
+    one mask per identity in `masks`) is several people, whatever has a `primary` photo is one.
+    """
+    if isinstance(value, IdentitySet):
+        return value
+    if hasattr(value, "identities"):
+        identities = list(value.identities)
+        masks = list(getattr(value, "masks", None) or [None] * len(identities))
+        if len(masks) != len(identities):
+            raise MultiIDError(
+                f"{len(identities)} identities came with {len(masks)} masks; connect one mask per person."
+            )
+        return IdentitySet(identities, masks)
+    if hasattr(value, "primary"):
+        return IdentitySet([value], [None])
+    raise MultiIDError(f"Expected an identity (Encode Identity) or identities (ID Router), got {type(value).__name__}.")
 
 
 MAP_STEPS = ("all steps", "first third", "last third", "last step")

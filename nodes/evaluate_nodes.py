@@ -7,22 +7,9 @@ import comfy.utils
 import torch
 from comfy_api.latest import io, ui
 
-from ..multiid_core.errors import MultiIDError
-from ..multiid_core.faces.identity import Identity
+from ..multiid_core.routing import identity_set
 from ..multiid_core.scoring import plot_report, score_video
 from . import types
-
-
-def identities_of(value) -> list[Identity]:
-    """One MULTIID_IDENTITY, or the identities a MULTIID_IDENTITIES carries, in order."""
-    if isinstance(value, Identity):
-        return [value]
-    identities = getattr(value, "identities", None)
-    if identities is None:
-        raise MultiIDError(
-            f"Expected an identity (Encode Identity) or identities (ID Router), got {type(value).__name__}."
-        )
-    return list(identities)
 
 
 class IdentitySimilarity(io.ComfyNode):
@@ -78,7 +65,7 @@ class IdentitySimilarity(io.ComfyNode):
     @classmethod
     def execute(cls, frames, identities, face_extractor, sample_frames=0) -> io.NodeOutput:
         mm.throw_exception_if_processing_interrupted()
-        people = identities_of(identities)
+        people = identity_set(identities).identities
         progress = comfy.utils.ProgressBar(1)
 
         def on_frame(done: int, total: int) -> None:

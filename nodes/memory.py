@@ -6,14 +6,15 @@ import comfy.model_management as mm
 import comfy.model_patcher
 import torch
 
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
+from ..multiid_core.precision import COMPUTE_PRECISIONS, DTYPES
+
+PRECISIONS = ("auto", *COMPUTE_PRECISIONS)
 
 
 def compute_dtype(choice: str, device: torch.device | None = None) -> torch.dtype:
     """`auto`: bf16 where the device handles it well, else fp16, else fp32 (CPU)."""
     if choice != "auto":
-        return _DTYPES[choice]
+        return DTYPES[choice]
     device = device or mm.get_torch_device()
     if mm.should_use_bf16(device):
         return torch.bfloat16

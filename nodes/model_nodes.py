@@ -20,11 +20,11 @@ from ..multiid_core.pipelines.cogvideox_loading import (
     load_concat_id_cogvideox,
     load_snapshot,
 )
+from ..multiid_core.precision import COMPUTE_PRECISIONS, DTYPES
 from . import model_folders, types
 from .choices import check_choices
 from .memory import patcher
 
-PRECISIONS = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 WEIGHT_STORAGE = ("same as precision", "fp8_e4m3fn")
 
 
@@ -102,7 +102,7 @@ class LoadMultiIDModel(io.ComfyNode):
                 ),
                 io.Combo.Input(
                     "precision",
-                    options=list(PRECISIONS),
+                    options=list(COMPUTE_PRECISIONS),
                     default="bf16",
                     tooltip="Compute precision. bf16 is the authors' setting; fp16 is not recommended for "
                     "CogVideoX; fp32 only for checks on the CPU.",
@@ -122,7 +122,7 @@ class LoadMultiIDModel(io.ComfyNode):
     def execute(cls, model, vae, precision, weight_storage) -> io.NodeOutput:
         check_choices(cls, precision=precision, weight_storage=weight_storage)
         path = model_folders.resolve_video_model(model, CONSISID_SNAPSHOT)
-        dtype = PRECISIONS[precision]
+        dtype = DTYPES[precision]
         vae_file = None
         if vae != model_folders.FROM_MODEL_FOLDER:
             vae_file = model_folders.folder_path("vae", vae)

@@ -10,7 +10,6 @@ import torch
 from comfy_api.latest import io
 
 from ..multiid_core.errors import MultiIDError
-from ..multiid_core.faces.identity import Identity
 from ..multiid_core.families import COGVIDEOX_5B_DEFAULTS as PAPER
 from ..multiid_core.pipelines.cogvideox_sampling import (
     SCHEDULERS,
@@ -20,7 +19,7 @@ from ..multiid_core.pipelines.cogvideox_sampling import (
     decode,
     sample,
 )
-from ..multiid_core.routing import MAP_STEPS, IdentitySet, routing_map
+from ..multiid_core.routing import MAP_STEPS, identity_set, routing_map
 from . import types
 from .choices import check_choices
 from .speed_nodes import SpeedChoice
@@ -39,11 +38,6 @@ def text_embedding(conditioning: list, name: str) -> torch.Tensor:
     return embedding
 
 
-def identity_set(value: Identity | IdentitySet) -> IdentitySet:
-    """One person from Encode Identity, or several from ID Router."""
-    return IdentitySet([value], [None]) if isinstance(value, Identity) else value
-
-
 class MultiIDSampler(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -52,7 +46,8 @@ class MultiIDSampler(io.ComfyNode):
             display_name="MultiID Sampler",
             category=f"{types.CATEGORY}/sampling",
             description="Generates the video latents of one or several identities with a MultiID model. "
-            "Defaults are the authors' settings (49 frames at 720x480, 50 steps, cfg 6).",
+            f"Defaults are the authors' settings ({PAPER.frames} frames at {PAPER.width}x{PAPER.height}, "
+            f"{PAPER.steps} steps, cfg {PAPER.cfg:g}).",
             inputs=[
                 types.MultiIDModel.Input("model", tooltip="From Load MultiID Video Model."),
                 io.Conditioning.Input("positive", tooltip="The prompt, from MultiID Text Encode (T5, 226 tokens)."),
@@ -70,7 +65,8 @@ class MultiIDSampler(io.ComfyNode):
                     min=16,
                     max=2048,
                     step=16,
-                    tooltip="Video width in pixels; a multiple of 16, at most what the model was trained at (720).",
+                    tooltip=f"Video width in pixels; a multiple of 16, at most what the model was trained at "
+                    f"({PAPER.width}).",
                 ),
                 io.Int.Input(
                     "height",
@@ -78,7 +74,8 @@ class MultiIDSampler(io.ComfyNode):
                     min=16,
                     max=2048,
                     step=16,
-                    tooltip="Video height in pixels; a multiple of 16, at most what the model was trained at (480).",
+                    tooltip=f"Video height in pixels; a multiple of 16, at most what the model was trained at "
+                    f"({PAPER.height}).",
                 ),
                 io.Int.Input(
                     "frames",
@@ -86,13 +83,15 @@ class MultiIDSampler(io.ComfyNode):
                     min=1,
                     max=1025,
                     step=4,
-                    tooltip=(
-                        "Number of frames, 4k+1 (49 = 6 s at 8 fps, the trained length and the maximum for "
-                        "these models)."
-                    ),
+                    tooltip=f"Number of frames, 4k+1 ({PAPER.frames} = {PAPER.frames // PAPER.fps:.0f} s at "
+                    f"{PAPER.fps:g} fps, the trained length and the maximum for these models).",
                 ),
                 io.Int.Input(
-                    "steps", default=PAPER.steps, min=1, max=1000, tooltip="Denoising steps (the authors use 50)."
+                    "steps",
+                    default=PAPER.steps,
+                    min=1,
+                    max=1000,
+                    tooltip=f"Denoising steps (the authors use {PAPER.steps}).",
                 ),
                 io.Float.Input(
                     "cfg",

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from comfy_api.latest import io
 
 from ..multiid_core.pipelines.cogvideox_sampling import ATTENTION, SpeedOptions
-from ..multiid_core.step_cache import WAN_THRESHOLDS
+from ..multiid_core.step_cache import CONSISID_THRESHOLDS, WAN_THRESHOLDS
 from . import types
 from .wan_model import with_teacache
 
-TEACACHE = ("off", "0.1", "0.15", "0.2")
+TEACACHE = ("off", *(str(t) for t in CONSISID_THRESHOLDS))
 CFG_BATCHING = ("auto", "batched", "sequential")
 
 

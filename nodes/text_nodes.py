@@ -18,15 +18,16 @@ import comfy.sd
 import comfy.sd1_clip
 import comfy.text_encoders.sd3_clip
 import comfy.text_encoders.t5
-import comfy.utils
 import folder_paths
-import torch
 from comfy_api.latest import io
 from transformers import T5Tokenizer, T5TokenizerFast
 
 from ..multiid_core.errors import MultiIDError
+from ..multiid_core.precision import DTYPES
 from . import model_folders, types
 from .choices import check_choices
+from .memory import PRECISIONS
+from .t5_clips import DEVICES, clip_options, loaded_clip
 from .t5_files import (
     MAX_SEQUENCE_LENGTH,
     T5_SOURCE,
@@ -42,7 +43,6 @@ log = logging.getLogger(__name__)
 CANONICAL_SOURCE = "ConsisID-preview/text_encoder"
 FILE_PREFIX = "text_encoders/"
 BUNDLED_TOKENIZER = Path(comfy.text_encoders.sd3_clip.__file__).parent / "t5_tokenizer"
-PRECISIONS = {"auto": None, "bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
 CLIP_LOADER_TYPES = "sd3 (also pixart, chroma, mochi, ltxv or hidream)"
 
 
@@ -107,42 +107,32 @@ def _tokenizer_factory(path: Path, tokenizer_class, d_model: int):
 
 def build_t5_clip(config: dict, sd: dict, tokenizer, precision: str, device: str, where: str) -> comfy.sd.CLIP:
     """A comfy.sd.CLIP holding ComfyUI's T5 at `config` (overrides of its t5_config_xxl.json), weights `sd`."""
-    model_options = {"t5xxl_model_config": config}
-    if device == "cpu":
-        model_options["load_device"] = model_options["offload_device"] = torch.device("cpu")
+    model_options = clip_options("t5xxl_model_config", config, device)
     load_device = model_options.get("load_device", mm.text_encoder_device())
     detected = comfy.text_encoders.sd3_clip.t5_xxl_detect(sd)  # what Load CLIP reads: weight dtype, scaled fp8
     if "t5xxl_scaled_fp8" in detected:
         model_options["t5xxl_scaled_fp8"] = detected["t5xxl_scaled_fp8"]
-    model_options["dtype"] = PRECISIONS[precision] or mm.pick_weight_dtype(
-        detected.get("dtype_t5"), mm.text_encoder_dtype(load_device), load_device
-    )
+    if precision == "auto":  # as Load CLIP: the file's dtype, capped at ComfyUI's text-encoder dtype
+        model_options["dtype"] = mm.pick_weight_dtype(
+            detected.get("dtype_t5"), mm.text_encoder_dtype(load_device), load_device
+        )
+    else:
+        model_options["dtype"] = DTYPES[precision]
     target = SimpleNamespace(
         clip=comfy.sd1_clip.SD1ClipModel,
         params={"name": "t5xxl", "clip_model": comfy.text_encoders.sd3_clip.T5XXLModel},
         tokenizer=tokenizer,
     )
-    clip = comfy.sd.CLIP(
+    return loaded_clip(
         target,
-        embedding_directory=folder_paths.get_folder_paths("embeddings"),
-        parameters=comfy.utils.calculate_parameters(sd),
-        model_options=model_options,
+        sd,
+        model_options,
+        where,
+        name="T5",
+        encoder="the T5 encoder its config describes",
+        incomplete="the download is incomplete or this is not T5-v1.1",
+        advice=f"Download {T5_SOURCE}",
     )
-    try:
-        missing, unexpected = clip.load_sd(sd)
-    except RuntimeError as err:
-        raise MultiIDError(
-            f"The weights in {where} do not fit the T5 encoder its config describes ({str(err)[:300]}). "
-            f"Download {T5_SOURCE}."
-        ) from None
-    if missing:
-        raise MultiIDError(
-            f"{where} lacks {len(missing)} tensors of the T5 encoder (e.g. {', '.join(missing[:3])}): the download "
-            f"is incomplete or this is not T5-v1.1. Download {T5_SOURCE}."
-        )
-    if unexpected:
-        log.debug("MultiID T5: ignored tensors in %s: %s", where, unexpected)
-    return clip
 
 
 class LoadTextEncoder(io.ComfyNode):
@@ -174,7 +164,7 @@ class LoadTextEncoder(io.ComfyNode):
                 ),
                 io.Combo.Input(
                     "device",
-                    options=["default", "cpu"],
+                    options=list(DEVICES),
                     default="default",
                     tooltip="default: ComfyUI's text-encoder device (the GPU, offloaded when idle). cpu: keep "
                     "T5 on the CPU (slower, saves about 10 GB of VRAM for the full model).",

@@ -25,21 +25,15 @@ import torch
 from ..multiid_core.dit.wan import ConcatIDWan, WanConfig
 from ..multiid_core.errors import MultiIDError
 from ..multiid_core.pipelines.concat_id_wan import SHIFT
+from ..multiid_core.precision import COMPUTE_PRECISIONS, DTYPES
 from ..multiid_core.step_cache import COEFFICIENTS, TeaCache
 
 REFERENCES = "concat_id_references"  # conditioning key: raw VAE latents [1, 16, R, h, w]
 REGIONS = "concat_id_regions"  # conditioning key: token regions [1, R, F, h/2, w/2]
 TEACACHE = "multiid_teacache"  # transformer option: the running sample's TeaCache (see with_teacache)
 TEACACHE_THRESHOLD = "multiid_teacache_threshold"  # model option set by the TeaCache node
-WEIGHT_DTYPES = {
-    "default": None,
-    "bf16": torch.bfloat16,
-    "fp16": torch.float16,
-    "fp32": torch.float32,
-    "fp8_e4m3fn": torch.float8_e4m3fn,
-    "fp8_e4m3fn_fast": torch.float8_e4m3fn,
-    "fp8_e5m2": torch.float8_e5m2,
-}
+FAST_FP8 = "fp8_e4m3fn_fast"  # fp8_e4m3fn weights, computed in fp8 where the GPU can (ComfyUI's option)
+WEIGHT_DTYPES = ("default", *COMPUTE_PRECISIONS, "fp8_e4m3fn", FAST_FP8, "fp8_e5m2")
 log = logging.getLogger(__name__)
 _FOREIGN = {
     "time_dim_concat": "WanPhantomSubjectToVideo",
@@ -134,14 +128,15 @@ def concat_id_model_patcher(
     model_config = ConcatIDWanConfig({"image_model": "concat_id_wan", **config.as_dict()})
     load_device = mm.get_torch_device()
     offload_device = mm.unet_offload_device()
-    dtype = WEIGHT_DTYPES[weight_dtype]
-    if dtype is None:
+    if weight_dtype == "default":
         dtype = mm.unet_dtype(
             model_params=comfy.utils.calculate_parameters(sd),
             supported_dtypes=model_config.supported_inference_dtypes,
             weight_dtype=comfy.utils.weight_dtype(sd),
         )
-    if weight_dtype == "fp8_e4m3fn_fast":
+    else:
+        dtype = DTYPES["fp8_e4m3fn" if weight_dtype == FAST_FP8 else weight_dtype]
+    if weight_dtype == FAST_FP8:
         model_config.optimizations["fp8"] = True
     manual_cast = mm.unet_manual_cast(dtype, load_device, model_config.supported_inference_dtypes)
     model_config.set_inference_dtype(dtype, manual_cast)

@@ -11,23 +11,20 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
 
 import comfy.latent_formats
 import comfy.model_management as mm
 import comfy.sd
 import comfy.text_encoders.sd3_clip
 import comfy.text_encoders.wan
-import comfy.utils
 import folder_paths
 import node_helpers
 import torch
 from comfy_api.latest import io, ui
 
 from ..multiid_core.errors import MultiIDError
-from ..multiid_core.faces.identity import Identity
 from ..multiid_core.families import WAN_2_1_T2V_DEFAULTS as PAPER
-from ..multiid_core.models import CONCAT_ID_WAN_ADALN, CONCAT_ID_WAN_FIRST_STAGE, UMT5_XXL, WAN21_VAE
+from ..multiid_core.models import CONCAT_ID_WAN_ADALN_FILE, CONCAT_ID_WAN_FIRST_STAGE_FILE, UMT5_XXL, WAN21_VAE
 from ..multiid_core.pipelines.concat_id_wan import (
     SOURCE,
     latent_frames,
@@ -35,7 +32,9 @@ from ..multiid_core.pipelines.concat_id_wan import (
     reference_images,
     token_regions,
 )
+from ..multiid_core.routing import identity_set
 from . import model_folders, types
+from .t5_clips import DEVICES, clip_options, loaded_clip
 from .t5_files import UMT5_SOURCE, load_umt5_file
 from .wan_model import REFERENCES, REGIONS, WEIGHT_DTYPES, concat_id_model_patcher
 
@@ -61,7 +60,7 @@ def concat_id_wan_choices() -> dict[str, Path]:
 
 
 def _model_options() -> list[str]:
-    canonical = [CONCAT_ID_WAN_ADALN.path, CONCAT_ID_WAN_FIRST_STAGE.path]
+    canonical = [CONCAT_ID_WAN_ADALN_FILE.path, CONCAT_ID_WAN_FIRST_STAGE_FILE.path]
     return list(dict.fromkeys([*canonical[:1], *concat_id_wan_choices(), *canonical[1:]]))
 
 
@@ -122,17 +121,6 @@ class LoadConcatIDWan(io.ComfyNode):
         return io.NodeOutput(patcher, ui=ui.PreviewText(summary))
 
 
-def identities_and_masks(value: Any) -> tuple[list[Identity], list[torch.Tensor | None]]:
-    """One identity (Encode Identity) or several with optional masks (ID Router's MULTIID_IDENTITIES)."""
-    if not hasattr(value, "identities"):
-        return [value], [None]
-    identities = list(value.identities)
-    masks = list(getattr(value, "masks", None) or [None] * len(identities))
-    if len(masks) != len(identities):
-        raise MultiIDError(f"{len(identities)} identities came with {len(masks)} masks; connect one mask per person.")
-    return identities, masks
-
-
 class ConcatIDWanReference(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -165,7 +153,7 @@ class ConcatIDWanReference(io.ComfyNode):
                     min=16,
                     max=4096,
                     step=16,
-                    tooltip="Video width in pixels, a multiple of 16 (the release: 832).",
+                    tooltip=f"Video width in pixels, a multiple of 16 (the release: {PAPER.width}).",
                 ),
                 io.Int.Input(
                     "height",
@@ -173,7 +161,7 @@ class ConcatIDWanReference(io.ComfyNode):
                     min=16,
                     max=4096,
                     step=16,
-                    tooltip="Video height in pixels, a multiple of 16 (the release: 480).",
+                    tooltip=f"Video height in pixels, a multiple of 16 (the release: {PAPER.height}).",
                 ),
                 io.Int.Input(
                     "length",
@@ -181,7 +169,8 @@ class ConcatIDWanReference(io.ComfyNode):
                     min=1,
                     max=1025,
                     step=4,
-                    tooltip="Frames, 4k+1 (the release: 81 = 5 s at 16 fps, what the model was trained on).",
+                    tooltip=f"Frames, 4k+1 (the release: {PAPER.frames} = {PAPER.frames // PAPER.fps:.0f} s at "
+                    f"{PAPER.fps:g} fps, what the model was trained on).",
                 ),
                 io.Int.Input("batch_size", default=1, min=1, max=64, tooltip="Videos sampled at once."),
                 io.Combo.Input(
@@ -218,7 +207,8 @@ class ConcatIDWanReference(io.ComfyNode):
     def execute(
         cls, positive, negative, vae, identity, width, height, length, batch_size, references, regional_attention
     ) -> io.NodeOutput:
-        identities, masks = identities_and_masks(identity)
+        people = identity_set(identity)
+        identities, masks = people.identities, people.masks
         if references == ONE_REFERENCE and len(identities) > 1:
             raise MultiIDError(
                 f"{len(identities)} identities were connected, but the released Concat-ID-Wan weights take one "
@@ -259,33 +249,20 @@ def build_umt5_clip(path: Path, device: str) -> comfy.sd.CLIP:
     """ComfyUI's Wan text encoder (UMT5) sized from the file: CLIPLoader(type wan) for any width."""
     config, sd, spiece = load_umt5_file(path)
     detected = comfy.text_encoders.sd3_clip.t5_xxl_detect(sd)
-    model_options = {"umt5xxl_model_config": config}
-    if device == "cpu":
-        model_options["load_device"] = model_options["offload_device"] = torch.device("cpu")
     target = SimpleNamespace(
         clip=comfy.text_encoders.wan.te(**detected), tokenizer=comfy.text_encoders.wan.WanT5Tokenizer, params={}
     )
-    clip = comfy.sd.CLIP(
+    return loaded_clip(
         target,
-        embedding_directory=folder_paths.get_folder_paths("embeddings"),
+        sd,
+        clip_options("umt5xxl_model_config", config, device),
+        str(path),
+        name="UMT5",
+        encoder="a UMT5 encoder",
+        incomplete="the download is incomplete",
+        advice=f"Use {UMT5_SOURCE}",
         tokenizer_data={"spiece_model": spiece},
-        parameters=comfy.utils.calculate_parameters(sd),
-        model_options=model_options,
     )
-    try:
-        missing, unexpected = clip.load_sd(sd)
-    except RuntimeError as err:
-        raise MultiIDError(
-            f"The weights in {path} do not fit a UMT5 encoder ({str(err)[:300]}). Use {UMT5_SOURCE}."
-        ) from None
-    if missing:
-        raise MultiIDError(
-            f"{path} lacks {len(missing)} tensors of the UMT5 encoder (e.g. {', '.join(missing[:3])}): the download "
-            f"is incomplete. Use {UMT5_SOURCE}."
-        )
-    if unexpected:
-        log.debug("MultiID UMT5: ignored tensors in %s: %s", path, unexpected)
-    return clip
 
 
 class LoadUMT5TextEncoder(io.ComfyNode):
@@ -308,7 +285,7 @@ class LoadUMT5TextEncoder(io.ComfyNode):
                 ),
                 io.Combo.Input(
                     "device",
-                    options=["default", "cpu"],
+                    options=list(DEVICES),
                     default="default",
                     tooltip="default: ComfyUI's text-encoder device (the GPU, offloaded when idle). cpu: keep "
                     "the encoder on the CPU (slower; saves up to 11 GB of VRAM).",

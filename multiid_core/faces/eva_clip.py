@@ -18,7 +18,6 @@ from ..loading import load_state_dict
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-EVA_FILE = "EVA02_CLIP_L_336_psz14_s6B.pt"
 EVA_SOURCE = "face_encoder/EVA02_CLIP_L_336_psz14_s6B.pt of https://huggingface.co/BestWishYsh/ConsisID-preview"
 
 # EVA-CLIP names -> timm names (the only differences besides the `visual.` prefix).

@@ -12,7 +12,7 @@ Ingredients) and the appended reference (Concat-ID).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -47,7 +47,6 @@ class Identity:
 
     photos: list[PhotoFeatures]
     label: str = ""
-    meta: dict = field(default_factory=dict)
 
     @property
     def primary(self) -> PhotoFeatures:

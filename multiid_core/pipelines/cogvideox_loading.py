@@ -210,7 +210,7 @@ def check_transformer_file(path: Path) -> None:
     try:
         with safe_open(str(path), "pt") as f:
             keys = set(f.keys())
-    except Exception:  # noqa: BLE001 - unreadable files are reported by load_state_dict with the reason
+    except Exception:  # unreadable files are reported by load_state_dict with the reason
         return
     if _SINGLE_FILE_MARKER not in keys:
         raise MultiIDError(not_a_cogvideox_transformer(path, keys))
@@ -234,9 +234,24 @@ def load_transformer(
     config = CogVideoXConfig.from_dict(config_dict)
     if family.learned_router:
         config.num_routers = config.num_cross_attn  # one router per injection point, all required
+    source = f"https://huggingface.co/{family.repo}"
+    return _checked_transformer(config, sd, family, path, source, operations, dtype, device), family
+
+
+def _checked_transformer(
+    config: CogVideoXConfig,
+    sd: dict[str, torch.Tensor],
+    family: Family,
+    path: Path,
+    source: str,
+    operations: Any,
+    dtype: torch.dtype,
+    device: torch.device | str,
+) -> CogVideoXTransformer:
+    """The transformer holding `sd`, once every key and shape is checked (a report that names what is off)."""
     expected = {k: v.shape for k, v in CogVideoXTransformer(config, device="meta").state_dict().items()}
-    check_keys(expected, sd, f"{family.name} transformer", path, f"https://huggingface.co/{family.repo}")
-    return CogVideoXTransformer.from_state_dict(config, sd, operations, dtype=dtype, device=device), family
+    check_keys(expected, sd, f"{family.name} transformer", path, source)
+    return CogVideoXTransformer.from_state_dict(config, sd, operations, dtype=dtype, device=device)
 
 
 def load_vae(
@@ -296,12 +311,9 @@ def load_concat_id_cogvideox(
     sd = sat_transformer_to_diffusers(sat)
     config = CogVideoXConfig.from_dict({**RELEASED_T2V_CONFIG, **sizes_from_state_dict(sd), **SAT_NORM_EPS})
     family = detect_family({"in_channels": config.in_channels}, sd.keys(), str(folder))
-    expected = {k: v.shape for k, v in CogVideoXTransformer(config, device="meta").state_dict().items()}
-    check_keys(expected, sd, f"{family.name} transformer", folder, CONCAT_ID_SOURCE)
-    transformer = CogVideoXTransformer.from_state_dict(config, sd, operations, dtype=dtype, device=device)
     return CogVideoXModel(
         family=family,
-        transformer=transformer,
+        transformer=_checked_transformer(config, sd, family, folder, CONCAT_ID_SOURCE, operations, dtype, device),
         vae=load_vae(vae_file or folder.parent / "vae" / "3d-vae.pt", dtype, device, CONCAT_ID_VAE_SOURCE),
         scheduler_config=dict(RELEASED_SCHEDULER_CONFIG),
         dtype=dtype,

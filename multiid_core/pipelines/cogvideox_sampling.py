@@ -21,6 +21,7 @@ from ..canvas import canvas_for_faces, letterbox
 from ..dit.cogvideox import cogvideox_rope
 from ..errors import MultiIDError
 from ..faces.identity import Identity
+from ..families import COGVIDEOX_5B_DEFAULTS as PAPER
 from ..routing import (
     IdentityInjection,
     IdentitySet,
@@ -37,7 +38,6 @@ log = logging.getLogger(__name__)
 
 SCHEDULERS = ("CogVideoX DPM", "DDIM")
 ATTENTION = ("sdpa", "sage")
-CFG_BATCHING = ("batched", "sequential")
 
 
 @dataclass(frozen=True)
@@ -81,13 +81,13 @@ def attention_kernel(name: str) -> Callable:
 
 @dataclass(frozen=True)
 class SamplerSettings:
-    width: int = 720
-    height: int = 480
-    frames: int = 49
-    steps: int = 50
-    cfg: float = 6.0
+    width: int = PAPER.width
+    height: int = PAPER.height
+    frames: int = PAPER.frames
+    steps: int = PAPER.steps
+    cfg: float = PAPER.cfg
     dynamic_cfg: bool = False
-    scheduler: str = "CogVideoX DPM"
+    scheduler: str = SCHEDULERS[0]
     seed: int = 0
     identity_strength: float = 1.0
 

@@ -30,6 +30,7 @@ from ..canvas import letterbox
 from ..dit.wan import ConcatIDWan, WanConfig
 from ..errors import MultiIDError
 from ..families import CONCAT_ID_WAN, WAN_FAMILIES, Family
+from ..families import WAN_2_1_T2V_DEFAULTS as PAPER
 from ..loading import check_keys, load_state_dict
 from ..routing import INSIDE, TokenGrid, mask_coverage
 from ..step_cache import COEFFICIENTS, TeaCache
@@ -110,14 +111,6 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], W
     return sd, config, family
 
 
-def load_dit(
-    path: str | os.PathLike, dtype: torch.dtype = torch.bfloat16, operations: Any = torch.nn, device: str = "cpu"
-) -> tuple[ConcatIDWan, Family]:
-    """The DiT of a Concat-ID-Wan checkpoint, loaded strictly."""
-    sd, _, family = read_checkpoint(path)
-    return ConcatIDWan.from_state_dict(sd, operations, dtype=dtype, device=device), family
-
-
 # ---------------------------------------------------------------------------------------------- reference image
 
 
@@ -179,8 +172,8 @@ def sample(
     context: torch.Tensor,
     negative_context: torch.Tensor,
     references: torch.Tensor,
-    steps: int = 50,
-    cfg: float = 5.0,
+    steps: int = PAPER.steps,
+    cfg: float = PAPER.cfg,
     shift: float = SHIFT,
     image_cfg: float = 1.0,
     regions: torch.Tensor | None = None,
