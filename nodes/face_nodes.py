@@ -16,7 +16,7 @@ from ..multiid_core.faces.extractor import FACE_CHOICES, FaceExtractor, encode_i
 from ..multiid_core.faces.parsing import load_face_parser
 from ..multiid_core.faces.previews import draw_detections
 from . import model_folders, types
-from .choices import check_choices
+from .choices import valid_choices
 from .memory import PRECISIONS, compute_dtype, patcher
 
 NO_EVA = "none (enough for Concat-ID)"
@@ -81,8 +81,11 @@ class LoadFaceExtractor(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, onnx_provider=None, precision=None) -> bool | str:
+        return valid_choices(cls, onnx_provider=onnx_provider, precision=precision)
+
+    @classmethod
     def execute(cls, antelopev2, eva_clip, face_parser, onnx_provider, precision) -> io.NodeOutput:
-        check_choices(cls, onnx_provider=onnx_provider, precision=precision)
         dtype = compute_dtype(precision)
         offload = mm.unet_offload_device()
         eva = None if eva_clip == NO_EVA else load_eva_clip(model_folders.resolve("eva_clip", eva_clip), offload, dtype)
@@ -160,6 +163,10 @@ class EncodeIdentity(io.ComfyNode):
                 ),
             ],
         )
+
+    @classmethod
+    def validate_inputs(cls, face=None) -> bool | str:
+        return valid_choices(cls, face=face)
 
     @classmethod
     def execute(cls, face_extractor, photos, face, face_index, label="") -> io.NodeOutput:

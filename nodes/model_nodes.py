@@ -22,7 +22,7 @@ from ..multiid_core.pipelines.cogvideox_loading import (
 )
 from ..multiid_core.precision import COMPUTE_PRECISIONS, DTYPES
 from . import model_folders, types
-from .choices import check_choices
+from .choices import valid_choices
 from .memory import patcher
 
 WEIGHT_STORAGE = ("same as precision", "fp8_e4m3fn")
@@ -119,8 +119,11 @@ class LoadMultiIDModel(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, precision=None, weight_storage=None) -> bool | str:
+        return valid_choices(cls, precision=precision, weight_storage=weight_storage)
+
+    @classmethod
     def execute(cls, model, vae, precision, weight_storage) -> io.NodeOutput:
-        check_choices(cls, precision=precision, weight_storage=weight_storage)
         path = model_folders.resolve_video_model(model, CONSISID_SNAPSHOT)
         dtype = DTYPES[precision]
         vae_file = None

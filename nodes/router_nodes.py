@@ -7,7 +7,7 @@ from comfy_api.latest import io
 from ..multiid_core.errors import MultiIDError
 from ..multiid_core.routing import ROUTING_MODES, IdentitySet
 from . import types
-from .choices import check_choices
+from .choices import valid_choices
 
 MAX_IDENTITIES = 4
 CFG_ROUTING = ("as released (unconditional branch)", "per branch")
@@ -74,8 +74,11 @@ class IDRouter(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, routing=None, cfg_routing=None) -> bool | str:
+        return valid_choices(cls, routing=routing, cfg_routing=cfg_routing)
+
+    @classmethod
     def execute(cls, routing, prior_strength, cfg_routing, **inputs) -> io.NodeOutput:
-        check_choices(cls, routing=routing, cfg_routing=cfg_routing)
         identities, masks = [], []
         for i in range(1, MAX_IDENTITIES + 1):
             identity, mask = inputs.get(f"identity_{i}"), inputs.get(f"mask_{i}")

@@ -21,7 +21,7 @@ from ..multiid_core.pipelines.cogvideox_sampling import (
 )
 from ..multiid_core.routing import MAP_STEPS, identity_set, routing_map
 from . import types
-from .choices import check_choices
+from .choices import valid_choices
 from .speed_nodes import SpeedChoice
 
 
@@ -165,13 +165,16 @@ class MultiIDSampler(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, scheduler=None, routing_map_steps=None) -> bool | str:
+        return valid_choices(cls, scheduler=scheduler, routing_map_steps=routing_map_steps)
+
+    @classmethod
     def execute(
         cls, model, positive, negative, identity, width, height, frames, steps, cfg, dynamic_cfg, scheduler, seed,
         identity_strength,
         routing_map_steps,
         speed: SpeedChoice | None = None,
     ) -> io.NodeOutput:  # fmt: skip
-        check_choices(cls, scheduler=scheduler, routing_map_steps=routing_map_steps)
         settings = SamplerSettings(
             width=width, height=height, frames=frames, steps=steps, cfg=cfg, dynamic_cfg=dynamic_cfg,
             scheduler=scheduler, seed=seed, identity_strength=identity_strength,

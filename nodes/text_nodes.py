@@ -25,7 +25,7 @@ from transformers import T5Tokenizer, T5TokenizerFast
 from ..multiid_core.errors import MultiIDError
 from ..multiid_core.precision import DTYPES
 from . import model_folders, types
-from .choices import check_choices
+from .choices import valid_choices
 from .memory import PRECISIONS
 from .t5_clips import DEVICES, clip_options, loaded_clip
 from .t5_files import (
@@ -174,8 +174,11 @@ class LoadTextEncoder(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, precision=None, device=None) -> bool | str:
+        return valid_choices(cls, precision=precision, device=device)
+
+    @classmethod
     def execute(cls, source, precision, device) -> io.NodeOutput:
-        check_choices(cls, precision=precision, device=device)
         path = resolve_source(source)
         if path.is_dir():
             config, sd = load_t5_folder(path)

@@ -34,6 +34,7 @@ from ..multiid_core.pipelines.concat_id_wan import (
 )
 from ..multiid_core.routing import identity_set
 from . import model_folders, types
+from .choices import valid_choices
 from .t5_clips import DEVICES, clip_options, loaded_clip
 from .t5_files import UMT5_SOURCE, load_umt5_file
 from .wan_model import REFERENCES, REGIONS, WEIGHT_DTYPES, concat_id_model_patcher
@@ -107,6 +108,10 @@ class LoadConcatIDWan(io.ComfyNode):
             ],
             outputs=[io.Model.Output(display_name="model", tooltip="Concat-ID-Wan for the native samplers.")],
         )
+
+    @classmethod
+    def validate_inputs(cls, weight_dtype=None) -> bool | str:
+        return valid_choices(cls, weight_dtype=weight_dtype)
 
     @classmethod
     def execute(cls, model, weight_dtype) -> io.NodeOutput:
@@ -204,6 +209,10 @@ class ConcatIDWanReference(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, references=None) -> bool | str:
+        return valid_choices(cls, references=references)
+
+    @classmethod
     def execute(
         cls, positive, negative, vae, identity, width, height, length, batch_size, references, regional_attention
     ) -> io.NodeOutput:
@@ -293,6 +302,10 @@ class LoadUMT5TextEncoder(io.ComfyNode):
             ],
             outputs=[io.Clip.Output(display_name="clip", tooltip="For CLIP Text Encode.")],
         )
+
+    @classmethod
+    def validate_inputs(cls, device=None) -> bool | str:
+        return valid_choices(cls, device=device)
 
     @classmethod
     def execute(cls, text_encoder, device) -> io.NodeOutput:

@@ -81,7 +81,7 @@ REFUSED = {
     ),
     "unknown face choice (API)": (
         lambda: video_prompt(encode={"face": "biggest"}),
-        [r"Unknown face choice 'biggest'", r"largest, index, central"],
+        [r"face 'biggest' is not an option of Encode Identity", r"choose one of 'largest', 'index', 'central'"],
     ),
     # masks
     "empty mask": (

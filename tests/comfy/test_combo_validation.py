@@ -1,0 +1,59 @@
+"""Every fixed-option combo is checked when the prompt is queued (V3 validate_inputs), before anything runs."""
+
+import inspect
+
+
+def pack_nodes(node_classes) -> dict:
+    return {name: cls for name, cls in node_classes.items() if name.startswith("MultiID_")}
+
+
+# Combos listing files found in the model folders: the loaders resolve those names when they run, and refuse
+# any name that is not a found file (tests/reliability/test_unsafe_files.py).
+FILE_COMBOS = {"model", "vae", "source", "antelopev2", "eva_clip", "face_parser", "text_encoder"}
+
+
+def fixed_combos(cls) -> dict[str, list]:
+    from comfy_api.latest import io  # importable once the node_classes fixture has loaded ComfyUI
+
+    combos = {i.id: i.options for i in cls.define_schema().inputs if isinstance(i, io.Combo.Input)}
+    return {name: options for name, options in combos.items() if name not in FILE_COMBOS}
+
+
+def validated(cls) -> list[str]:
+    """The inputs a node's validate_inputs names (the base class's takes **kwargs and checks nothing)."""
+    parameters = inspect.signature(cls.validate_inputs).parameters.values()
+    return [p.name for p in parameters if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
+
+
+def test_every_fixed_combo_is_validated_and_only_those_inputs(node_classes):
+    for name, cls in pack_nodes(node_classes).items():
+        combos = fixed_combos(cls)
+        checked = validated(cls)
+        assert set(checked) <= set(combos), f"{name} validates {checked}: ComfyUI then skips their min/max"
+        missing = {c for c in combos if c not in checked and len(combos[c]) > 1}
+        assert not missing, f"{name}: combos {missing} are not validated"
+
+
+def test_offered_options_pass_and_others_are_refused_with_the_choices(node_classes):
+    checked_any = 0
+    for cls in pack_nodes(node_classes).values():
+        names = validated(cls)
+        options = fixed_combos(cls)
+        for input_name in names:
+            for option in options[input_name]:
+                assert cls.validate_inputs(**{input_name: option}) is True
+            assert cls.validate_inputs(**{input_name: None}) is True  # fed by a link: known only at run time
+            message = cls.validate_inputs(**{input_name: "no-such-option"})
+            display = cls.define_schema().display_name
+            assert message.startswith(f"{input_name} 'no-such-option' is not an option of {display}; choose one of ")
+            assert all(f"'{o}'" in message for o in options[input_name])
+            checked_any += 1
+    assert checked_any >= 15
+
+
+def test_a_node_taking_lists_gets_each_value_checked(node_classes):
+    """Encode Identity takes its inputs as lists (several photos): ComfyUI validates with lists too."""
+    encode = node_classes["MultiID_EncodeIdentity"]
+    assert encode.define_schema().is_input_list
+    assert encode.validate_inputs(face=["largest"]) is True
+    assert encode.validate_inputs(face=["central", "biggest"]).startswith("face 'biggest' is not an option")
