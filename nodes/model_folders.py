@@ -44,15 +44,19 @@ def searched(kind: str) -> str:
     return ", ".join(str(r) for r in roots(kind)) or os.path.join(folder_paths.models_dir, kind)
 
 
-def _snapshot_candidates(relative: str) -> dict[str, Path]:
-    """`<snapshot>/<relative>` in every models/multiid folder, e.g. ConsisID-preview/face_encoder/..."""
-    found = {}
+def snapshots() -> list[Path]:
+    """Every folder in models/multiid (and its extra_model_paths.yaml folders), by name, the first found of a
+    name winning as in ComfyUI's own lists: the one scan of downloaded snapshots that every loader uses."""
+    found: dict[str, Path] = {}
     for root in roots("multiid"):
         for snapshot in sorted(p for p in root.iterdir() if p.is_dir()):
-            candidate = snapshot / relative
-            if candidate.exists():
-                found.setdefault(f"{snapshot.name}/{relative}", candidate)
-    return found
+            found.setdefault(snapshot.name, snapshot)
+    return list(found.values())
+
+
+def _snapshot_candidates(relative: str) -> dict[str, Path]:
+    """`<snapshot>/<relative>` in every snapshot, e.g. ConsisID-preview/face_encoder/..."""
+    return {f"{s.name}/{relative}": s / relative for s in snapshots() if (s / relative).exists()}
 
 
 def _choices(found: dict[str, Path], canonical: str) -> list[str]:
@@ -121,12 +125,11 @@ def video_model_choices() -> dict[str, Path]:
     """Snapshot folders (models/multiid/<name>/transformer/), SAT checkpoint folders (Concat-ID's
     models/multiid/<name>/<checkpoint>/latest) and single transformer files."""
     found = {}
-    for root in roots("multiid"):
-        for snapshot in sorted(p for p in root.iterdir() if p.is_dir()):
-            if (snapshot / "transformer").is_dir():
-                found.setdefault(snapshot.name, snapshot)
-            for checkpoint in sorted(p for p in snapshot.iterdir() if (p / "latest").is_file()):
-                found.setdefault(f"{snapshot.name}/{checkpoint.name}", checkpoint)
+    for snapshot in snapshots():
+        if (snapshot / "transformer").is_dir():
+            found[snapshot.name] = snapshot
+        for checkpoint in sorted(p for p in snapshot.iterdir() if (p / "latest").is_file()):
+            found[f"{snapshot.name}/{checkpoint.name}"] = checkpoint
     for name in folder_paths.get_filename_list("diffusion_models"):
         if name.endswith(".safetensors"):
             found.setdefault(f"diffusion_models/{name}", Path(folder_paths.get_full_path("diffusion_models", name)))

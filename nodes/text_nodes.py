@@ -49,11 +49,10 @@ CLIP_LOADER_TYPES = "sd3 (also pixart, chroma, mochi, ltxv or hidream)"
 def text_encoder_sources() -> dict[str, Path]:
     """`<snapshot>/text_encoder` (or t5-v1_1-xxl) folders in models/multiid, then T5 files in text_encoders."""
     found: dict[str, Path] = {}
-    for root in model_folders.roots("multiid"):
-        for snapshot in sorted(p for p in root.iterdir() if p.is_dir()):
-            for name in ("text_encoder", "t5-v1_1-xxl"):  # diffusers snapshots; Concat-ID's SAT release
-                if (snapshot / name / "config.json").is_file():
-                    found.setdefault(f"{snapshot.name}/{name}", snapshot / name)
+    for snapshot in model_folders.snapshots():
+        for name in ("text_encoder", "t5-v1_1-xxl"):  # diffusers snapshots; Concat-ID's SAT release
+            if (snapshot / name / "config.json").is_file():
+                found[f"{snapshot.name}/{name}"] = snapshot / name
     for name in folder_paths.get_filename_list("text_encoders"):
         lower = Path(name).name.lower()
         if lower.endswith(".safetensors") and "t5" in lower and "umt5" not in lower:

@@ -49,11 +49,10 @@ ALL_REFERENCES = "all identities (experimental)"
 def concat_id_wan_choices() -> dict[str, Path]:
     """Checkpoint files at the top of each models/multiid/<folder>, and models/diffusion_models/*concat*."""
     found: dict[str, Path] = {}
-    for root in model_folders.roots("multiid"):
-        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-            for file in sorted(folder.iterdir()):
-                if file.is_file() and file.suffix in CHECKPOINT_SUFFIXES:
-                    found.setdefault(f"{folder.name}/{file.name}", file)
+    for folder in model_folders.snapshots():
+        for file in sorted(folder.iterdir()):
+            if file.is_file() and file.suffix in CHECKPOINT_SUFFIXES:
+                found[f"{folder.name}/{file.name}"] = file
     for name in folder_paths.get_filename_list("diffusion_models"):
         if "concat" in name.lower() and name.endswith(CHECKPOINT_SUFFIXES):
             found.setdefault(f"diffusion_models/{name}", Path(folder_paths.get_full_path("diffusion_models", name)))
