@@ -196,6 +196,11 @@ def cmd_video(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def cmd_test(args: argparse.Namespace, pytest_args: list[str]) -> int:
+    if not (PACK_DIR / "tests").is_dir():
+        raise SetupFailed(
+            "The tests are not part of this install (the Registry's zip leaves them out). To run them, clone the "
+            "repository: git clone https://github.com/multiid/ComfyUI-MultiID"
+        )
     python, tree = ensure_env(with_tests=True)
     if args.setup_only:
         say(f"Test environment ready: {python} with ComfyUI {tree}")
