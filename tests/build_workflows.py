@@ -16,7 +16,7 @@ from workflow_builder import Graph  # noqa: E402
 from multiid_core.models import (  # noqa: E402
     CONCAT_ID_COGVIDEOX_FILES,
     CONCAT_ID_FACE_FILES,
-    CONCAT_ID_WAN_ADALN,
+    CONCAT_ID_WAN_ADALN_FILE,
     CONCAT_ID_WAN_MODEL_FILES,
     CONSISID_MODEL_FILES,
     FACE_FILES,
@@ -303,7 +303,7 @@ def wan_text_and_models(graph: Graph, prompt: str, row: int = 2):
     positive = graph.add("CLIPTextEncode", prompt, column=1, row=row, title="Prompt", clip=(clip, "clip"))
     negative = graph.add("CLIPTextEncode", "...", column=1, row=row + 1, title="Negative prompt", clip=(clip, "clip"))
     vae = graph.add("VAELoader", "wan_2.1_vae.safetensors", column=0, row=row + 1)
-    model = graph.add("MultiID_LoadConcatIDWan", CONCAT_ID_WAN_ADALN.path, "default", column=2, row=row + 1)
+    model = graph.add("MultiID_LoadConcatIDWan", CONCAT_ID_WAN_ADALN_FILE.path, "default", column=2, row=row + 1)
     return positive, negative, vae, model
 
 
@@ -349,7 +349,11 @@ def concat_id_wan() -> tuple[Graph, list[dict], str]:
         "the release's steps. second_stage_adaln.pt goes in models/multiid/Concat-ID-Wan, the Wan 2.1 VAE and "
         "UMT5 where ComfyUI's Wan templates keep them."
     )
-    return graph, model_entries(CONCAT_ID_FACE_FILES + (CONCAT_ID_WAN_ADALN,) + CONCAT_ID_WAN_MODEL_FILES), description
+    return (
+        graph,
+        model_entries(CONCAT_ID_FACE_FILES + (CONCAT_ID_WAN_ADALN_FILE,) + CONCAT_ID_WAN_MODEL_FILES),
+        description,
+    )
 
 
 def concat_id_wan_two_ids_placed() -> tuple[Graph, list[dict], str]:
@@ -388,7 +392,11 @@ def concat_id_wan_two_ids_placed() -> tuple[Graph, list[dict], str]:
         "guidance (DualCFGGuider, a third branch with the references zeroed). The released Wan weights were "
         "trained with one reference; expect weaker identities than the single-person workflow."
     )
-    return graph, model_entries(CONCAT_ID_FACE_FILES + (CONCAT_ID_WAN_ADALN,) + CONCAT_ID_WAN_MODEL_FILES), description
+    return (
+        graph,
+        model_entries(CONCAT_ID_FACE_FILES + (CONCAT_ID_WAN_ADALN_FILE,) + CONCAT_ID_WAN_MODEL_FILES),
+        description,
+    )
 
 
 WORKFLOWS = {

@@ -8,7 +8,10 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
+import torch
 from environment import comfyui_root
+from PIL import Image
 
 from multiid_tools import PACK_NAME  # noqa: F401 - used by tests
 from multiid_tools import video as headless
@@ -33,6 +36,18 @@ def copy_comfyui(dest: Path) -> Path:
 def sample_photo() -> Path:
     """A real portrait that ships inside the insightface wheel."""
     return sample_photos()["portrait.png"]
+
+
+def photo_tensor(width: int = 600, height: int = 800) -> torch.Tensor:
+    """The sample portrait as a ComfyUI IMAGE batch of one (B, H, W, C in 0..1)."""
+    image = Image.open(sample_photo()).convert("RGB").resize((width, height))
+    return torch.from_numpy(np.array(image)).float().div(255)[None]
+
+
+def pack_error(node_classes: dict) -> type[Exception]:
+    """The pack's MultiIDError class as ComfyUI loaded it (the pack is imported under its folder name)."""
+    module = node_classes["MultiID_EncodeIdentity"].__module__.rsplit(".nodes.", 1)[0]
+    return sys.modules[module + ".multiid_core.errors"].MultiIDError
 
 
 def make_base_dir(base: Path) -> Path:

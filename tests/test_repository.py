@@ -111,3 +111,48 @@ def test_no_import_cycles():
         if module not in state:
             visit(module, [module])
     assert cycles == []
+
+
+def test_method_code_and_tools_import_no_comfyui():
+    """multiid_core and multiid_tools run with plain PyTorch; only nodes/ may import ComfyUI."""
+    import ast
+
+    comfy = {"comfy", "comfy_api", "comfy_extras", "folder_paths", "nodes", "server", "execution"}
+    offenders = []
+    for path in [*(ROOT / "multiid_core").rglob("*.py"), *(ROOT / "multiid_tools").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            offenders += [f"{path.relative_to(ROOT)}: {n}" for n in names if n.split(".")[0] in comfy]
+    assert offenders == []
+
+
+def test_core_tests_import_no_comfyui():
+    """tests/core (and the test helpers it imports) run with plain PyTorch: no ComfyUI module, no ComfyUI tree.
+
+    tests/core/conftest.py checks the same while the tests run (and keeps the T5 writers off ComfyUI's files).
+    """
+    import ast
+
+    comfy = {"comfy", "comfy_api", "comfy_execution", "comfy_extras", "folder_paths", "nodes", "server", "execution"}
+    comfy |= {"comfy_env", "environment"}  # the tests' helpers that start ComfyUI or locate its tree
+    helpers = {p.stem: p for folder in (ROOT / "tests", ROOT / "tests" / "core") for p in folder.glob("*.py")}
+    todo, seen, offenders = sorted((ROOT / "tests" / "core").glob("*.py")), set(), []
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                if top in comfy:
+                    offenders.append(f"{path.relative_to(ROOT)}: {name}")
+                elif top in helpers and top != "conftest":
+                    todo.append(helpers[top])
+    assert ROOT / "tests" / "tensors.py" in seen
+    assert offenders == []

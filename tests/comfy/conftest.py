@@ -12,3 +12,21 @@ def comfy_base(tmp_path_factory):
 @pytest.fixture(scope="session")
 def node_classes(comfy_base):
     return load_in_process(comfy_base)
+
+
+@pytest.fixture(scope="module")
+def extractor_inputs():
+    """LoadFaceExtractor's inputs for the tiny ConsisID-preview face models."""
+    snapshot = "ConsisID-preview/face_encoder"
+    return dict(
+        antelopev2=f"{snapshot}/models/antelopev2",
+        eva_clip=f"{snapshot}/EVA02_CLIP_L_336_psz14_s6B.pt",
+        face_parser=f"{snapshot}/parsing_bisenet.pth",
+        onnx_provider="CPU",
+        precision="auto",
+    )
+
+
+@pytest.fixture(scope="module")
+def extractor(node_classes, extractor_inputs):
+    return node_classes["MultiID_LoadFaceExtractor"].execute(**extractor_inputs).result[0]

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 import torch.nn.functional as F
+from tensors import rel_err
 
 from multiid_core.dit.wan import ConcatIDWan, WanConfig
 from multiid_core.pipelines.concat_id_wan import read_checkpoint, reference_image, sample
@@ -28,10 +29,6 @@ NODES = (
 FILES = {"first": "Concat-ID-Wan/first_stage.pt", "adaln": "Concat-ID-Wan/second_stage_adaln.pt"}
 UMT5 = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
 SIZE = dict(width=64, height=48, length=9)  # 3 latent frames of 6x8 latents (3x4 tokens)
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a.float() - b.float()).abs().max() / b.float().abs().max()).item()
 
 
 @pytest.fixture(scope="module")

@@ -3,40 +3,25 @@
 import shutil
 from types import SimpleNamespace
 
-import numpy as np
 import pytest
 import torch
-from comfy_env import sample_photo
-from PIL import Image
+from comfy_env import photo_tensor
 
 from multiid_tools.tiny_models.faces import TinyFace, write_tiny_antelopev2
 
-SNAPSHOT = "ConsisID-preview/face_encoder"
-
-
-def extractor_inputs(antelopev2: str = f"{SNAPSHOT}/models/antelopev2") -> dict:
-    return dict(
-        antelopev2=antelopev2,
-        eva_clip=f"{SNAPSHOT}/EVA02_CLIP_L_336_psz14_s6B.pt",
-        face_parser=f"{SNAPSHOT}/parsing_bisenet.pth",
-        onnx_provider="CPU",
-        precision="auto",
-    )
-
 
 def photo(size: int = 640) -> torch.Tensor:
-    image = Image.open(sample_photo()).convert("RGB").resize((size, size))
-    return torch.from_numpy(np.array(image)).float().div(255)[None]
+    return photo_tensor(size, size)
 
 
 @pytest.fixture(scope="module")
-def two_faces(node_classes, comfy_base):
+def two_faces(node_classes, comfy_base, extractor_inputs):
     """A face extractor whose detector finds two people, and an identity for each (encoded from one photo)."""
     folder = comfy_base / "models" / "multiid" / "Pair" / "face_encoder" / "models" / "antelopev2"
     write_tiny_antelopev2(folder, faces=(TinyFace((40, 60, 150, 200)), TinyFace((300, 80, 470, 300))))
     extractor = (
         node_classes["MultiID_LoadFaceExtractor"]
-        .execute(**extractor_inputs("Pair/face_encoder/models/antelopev2"))
+        .execute(**{**extractor_inputs, "antelopev2": "Pair/face_encoder/models/antelopev2"})
         .result[0]
     )
     encode = node_classes["MultiID_EncodeIdentity"]

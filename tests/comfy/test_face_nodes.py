@@ -5,41 +5,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from comfy_env import sample_photo
-from PIL import Image
+from comfy_env import pack_error, photo_tensor
 
 from multiid_tools.tiny_models.faces import TinyFace, write_corrupt_onnx, write_tiny_antelopev2
-
-SNAPSHOT = "ConsisID-preview/face_encoder"
-
-
-@pytest.fixture(scope="module")
-def extractor_inputs():
-    return dict(
-        antelopev2=f"{SNAPSHOT}/models/antelopev2",
-        eva_clip=f"{SNAPSHOT}/EVA02_CLIP_L_336_psz14_s6B.pt",
-        face_parser=f"{SNAPSHOT}/parsing_bisenet.pth",
-        onnx_provider="CPU",
-        precision="auto",
-    )
-
-
-@pytest.fixture(scope="module")
-def extractor(node_classes, extractor_inputs):
-    return node_classes["MultiID_LoadFaceExtractor"].execute(**extractor_inputs).result[0]
-
-
-def photo_tensor(width=600, height=800) -> torch.Tensor:
-    image = Image.open(sample_photo()).convert("RGB").resize((width, height))
-    return torch.from_numpy(np.array(image)).float().div(255)[None]
-
-
-def pack_error(node_classes):
-    """The pack's MultiIDError class as ComfyUI loaded it (the pack is imported under its folder name)."""
-    module = node_classes["MultiID_EncodeIdentity"].__module__.rsplit(".nodes.", 1)[0]
-    import sys
-
-    return sys.modules[module + ".multiid_core.errors"].MultiIDError
 
 
 def test_combos_list_the_snapshot_files(node_classes, extractor_inputs):

@@ -2,11 +2,11 @@
 
 import pytest
 import torch
-from test_face_nodes import extractor, extractor_inputs, pack_error, photo_tensor  # noqa: F401 - fixtures
+from comfy_env import pack_error, photo_tensor
 
 
 @pytest.fixture(scope="module")
-def people(node_classes, extractor):  # noqa: F811 - the imported fixture
+def people(node_classes, extractor):
     encode = node_classes["MultiID_EncodeIdentity"]
     return [encode.execute(extractor, photo_tensor(), "largest", 0, f"p{i}").result[0] for i in range(3)]
 

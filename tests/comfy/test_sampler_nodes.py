@@ -2,13 +2,13 @@
 
 import pytest
 import torch
-from test_face_nodes import extractor, extractor_inputs, pack_error, photo_tensor  # noqa: F401 - fixtures
+from comfy_env import pack_error, photo_tensor
 
 SIZE = dict(width=160, height=128, frames=5, steps=3)
 
 
 @pytest.fixture(scope="module")
-def parts(node_classes, extractor):  # noqa: F811 - the imported fixture
+def parts(node_classes, extractor):
     identity = node_classes["MultiID_EncodeIdentity"].execute(extractor, photo_tensor(), "largest", 0).result[0]
     clip = node_classes["MultiID_LoadTextEncoder"].execute("ConsisID-preview/text_encoder", "fp32", "default").result[0]
     encode = node_classes["MultiID_TextEncode"]

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 from safetensors.torch import save_file
+from tensors import rel_err
 
 from multiid_tools.tiny_models.t5 import tiny_t5_state_dict, write_tiny_t5_file
 
@@ -17,10 +18,6 @@ PROMPT = (
 )
 LONG_PROMPT = " ".join(f"Scene {i}: a man in a blue suit waves at the crowd from a balcony." for i in range(20))
 PROMPTS = {"normal": PROMPT, "empty negative": "", "over 226 tokens": LONG_PROMPT}
-
-
-def rel_error(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a - b).abs().max() / b.abs().max()).item()
 
 
 def pack_module(node_classes, name: str):
@@ -73,7 +70,7 @@ def reference(comfy_base):
 def test_matches_the_authors_pipeline(ours, reference, name):
     assert ours[name].shape == reference[name].shape == (1, 226, 32)
     assert ours[name].dtype == torch.float32 and ours[name].device.type == "cpu"
-    assert rel_error(ours[name], reference[name]) < 1e-5
+    assert rel_err(ours[name], reference[name]) < 1e-5
 
 
 def test_long_prompt_is_cut_with_a_warning(node_classes, snapshot_clip, caplog):
@@ -93,7 +90,7 @@ def test_single_file_equals_the_snapshot(node_classes, comfy_base, ours, dtype, 
     assert encoder.transformer.shared.weight.dtype == (dtype if precision == "auto" else torch.float32)
     assert type(clip.tokenizer.t5xxl.tokenizer).__name__.startswith("T5Tokenizer")  # ComfyUI's bundled one
     for text in (PROMPT, ""):
-        assert rel_error(encode(node_classes, clip, text), ours["normal" if text else "empty negative"]) < tolerance
+        assert rel_err(encode(node_classes, clip, text), ours["normal" if text else "empty negative"]) < tolerance
 
 
 def tiny_config(node_classes) -> dict:
@@ -126,7 +123,7 @@ def test_native_t5_clip_classes(node_classes, ours, factory):
     for text in (PROMPT, ""):
         embeddings = encode(node_classes, clip, text)
         assert embeddings.shape == (1, 226, 32)
-        assert rel_error(embeddings, ours["normal" if text else "empty negative"]) < 1e-6
+        assert rel_err(embeddings, ours["normal" if text else "empty negative"]) < 1e-6
     assert clip.cond_stage_model.t5xxl.enable_attention_masks == masked  # the clip is left as it came
 
 

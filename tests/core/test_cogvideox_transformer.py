@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from diffusers.models.transformers.cogvideox_transformer_3d import CogVideoXTransformer3DModel
 from diffusers.models.transformers.consisid_transformer_3d import ConsisIDTransformer3DModel
 from diffusers.pipelines.consisid.pipeline_consisid import ConsisIDPipeline
+from tensors import rel_err
 from torch import nn
 
 from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer, cogvideox_rope
@@ -50,10 +51,6 @@ COGVIDEOX = {
     "t2v_rope": dict(BASE, in_channels=4, out_channels=4, use_rotary_positional_embeddings=True),  # 5B T2V
     "t2v_sincos": dict(BASE, in_channels=4, out_channels=4),  # 2B: fixed sincos positions, no RoPE
 }
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a - b).abs().max() / b.abs().max()).item()
 
 
 def randomized(model: nn.Module, seed: int) -> dict[str, torch.Tensor]:

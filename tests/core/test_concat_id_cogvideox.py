@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from einops import rearrange
+from tensors import rel_err
 
 from multiid_core.canvas import letterbox
 from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer, cogvideox_rope
@@ -155,10 +156,6 @@ def sat_output_layers(transformer, x, temb, grid, final_norm_eps):
     x = transformer.proj_out(x * (1 + scale.unsqueeze(1)) + shift.unsqueeze(1))
     frames, height, width = grid
     return rearrange(x, "b (t h w) (c p q) -> b t c (h p) (w q)", t=frames, h=height, w=width, p=p, q=p)
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a - b).abs().max() / b.abs().max()).item()
 
 
 def test_layer_norms_have_the_release_eps_and_the_output_is_the_release_final_layer(snapshot):

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from tensors import rel_err
 
 from multiid_core.dit.wan import AttentionGroups, ConcatIDWan, rope_tables, token_positions
 from multiid_core.errors import MultiIDError
@@ -21,10 +22,6 @@ from multiid_core.pipelines.concat_id_wan import (
     token_regions,
 )
 from multiid_tools.tiny_models.wan import TINY_WAN, tiny_concat_id_wan_state_dict, write_tiny_concat_id_wan
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a.float() - b.float()).abs().max() / b.float().abs().max()).item()
 
 
 def tiny_dit(adaln: bool, layers: int = 2, seed: int = 0) -> ConcatIDWan:

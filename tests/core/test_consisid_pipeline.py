@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tensors import rel_err
 
 from multiid_core.errors import MultiIDError
 from multiid_core.faces.identity import Identity
@@ -19,10 +20,6 @@ diffusers = pytest.importorskip("diffusers")
 # A trained grid small enough to sample quickly: 9 frames of 128x160 (3 x 16 x 20 latents).
 GRID = dict(sample_frames=9, sample_height=16, sample_width=20, num_layers=4)
 SIZE = dict(frames=9, height=128, width=160)
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a - b).abs().max() / b.abs().max()).item()
 
 
 def alone(identity: Identity) -> IdentitySet:

@@ -3,14 +3,11 @@
 import pytest
 import torch
 import torchvision.transforms.functional as TF
+from tensors import rel_err
 
 from multiid_core.errors import MultiIDError
 from multiid_core.faces.eva_clip import CLIP_MEAN, CLIP_STD, load_eva_clip, timm_to_eva_clip
 from multiid_tools.tiny_models import write_tiny_eva_clip
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a - b).abs().max() / b.abs().max()).item()
 
 
 @pytest.fixture(scope="module")

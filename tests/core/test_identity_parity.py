@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from tensors import rel_err
 
 from multiid_core.faces.alignment import FFHQ_TEMPLATE_512, align_ffhq, norm_crop
 from multiid_core.faces.detection import FaceDetector
@@ -48,11 +49,6 @@ TINY_EVA_CONFIG = {
     },
     "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 1, "layers": 1},
 }
-
-
-def rel_err(a, b) -> float:
-    a, b = (torch.as_tensor(x).detach().float() for x in (a, b))
-    return ((a - b).abs().max() / b.abs().max()).item()
 
 
 class ScrfdLandmarkHelper(facexlib_helper.FaceRestoreHelper):

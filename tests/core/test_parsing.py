@@ -10,6 +10,7 @@ import pytest
 import torch
 from facexlib.parsing.bisenet import BiSeNet as FacexlibBiSeNet
 from safetensors.torch import save_file
+from tensors import rel_err
 from torch import nn
 from torchvision.transforms.functional import normalize
 
@@ -23,10 +24,6 @@ from multiid_core.faces.parsing import (
     parse_face,
 )
 from multiid_tools.tiny_models.parsing import write_random_face_parser
-
-
-def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
-    return ((a - b).abs().max() / b.abs().max()).item()
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tensors import rel_err, small_masks
 
 from multiid_core.canvas import canvas_for_faces, row_boxes
 from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer
@@ -32,10 +33,6 @@ from multiid_tools.tiny_models.cogvideox import (
 from multiid_tools.tiny_models.identities import random_identity
 
 CONFIG = CogVideoXConfig.from_dict({**TINY_TRANSFORMER, "num_layers": 4, "num_routers": 2})
-
-
-def rel_err(a, b) -> float:
-    return ((a - b).abs().max() / b.abs().max()).item()
 
 
 @pytest.fixture(scope="module")
@@ -264,15 +261,6 @@ def test_partial_routers_are_listed(tmp_path):
 
 
 SMALL = dict(width=160, height=128, frames=5, steps=2, seed=3)
-
-
-def small_masks(n: int) -> list[torch.Tensor]:
-    masks = []
-    for i in range(n):
-        mask = torch.zeros(1, 128, 160)
-        mask[:, :, i * 160 // n : (i + 1) * 160 // n] = 1
-        masks.append(mask)
-    return masks
 
 
 @pytest.mark.parametrize("count", [1, 2, 3, 4])

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import torch
-from test_routing import small_masks
+from tensors import rel_err, small_masks
 
 from multiid_core.block_swap import BlockSwapper
 from multiid_core.dit.wan import ConcatIDWan
@@ -27,10 +27,6 @@ from multiid_tools.tiny_models.teacache import keep_slow_timestep_frequencies
 from multiid_tools.tiny_models.wan import tiny_concat_id_wan_state_dict
 
 SMALL = dict(width=160, height=128, frames=5, steps=4, seed=5)
-
-
-def rel_err(a, b) -> float:
-    return ((a - b).abs().max() / b.abs().max()).item()
 
 
 @pytest.fixture(scope="module")
@@ -80,15 +76,26 @@ def test_teacache_decides_as_released(snapshots, threshold):
 
 
 def test_teacache_skips_calls_and_stays_close(snapshots):
+    """Skipped calls reuse the last computed residual: close to the exact latents, far from any wrong reuse.
+
+    With the slow timestep frequencies (as trained weights) 10 of 20 calls are skipped and the cache refreshes
+    in between. Measured rel_err: 0.011 here (0.011-0.014 over other texts); with a wrong reuse 0.031 (the
+    residual of the computed call before the last), 0.078 (the first residual for every skip), 0.11 (the
+    blocks' output, not output - input), 0.18 (the halves of the batch swapped), 0.24 (nothing added).
+    """
     model = load_snapshot(snapshots / "ConsisID-preview", torch.float32)
-    text = torch.randn(1, 226, 32)
+    with torch.no_grad():
+        weight = model.transformer.time_embedding.linear_1.weight
+        weight.copy_(keep_slow_timestep_frequencies(weight))
+    text = torch.randn(1, 226, 32, generator=torch.Generator().manual_seed(0))
     people = IdentitySet([random_identity(1)], [None])
     settings = SamplerSettings(**{**SMALL, "steps": 20})
     exact = sample(model, text, torch.zeros_like(text), people, settings)
     cached = sample(model, text, torch.zeros_like(text), people, settings, speed=SpeedOptions(teacache=0.2))
     assert exact.transformer_calls == 20 and exact.skipped_calls == 0
     assert cached.skipped_calls > 0 and cached.transformer_calls + cached.skipped_calls == 20
-    assert rel_err(cached.latents, exact.latents) < 0.5
+    assert cached.transformer_calls > 2  # refreshed between the first and last steps: a stale residual shows
+    assert rel_err(cached.latents, exact.latents) < 0.02
     assert not torch.equal(cached.latents, exact.latents)
 
 
@@ -223,11 +230,15 @@ def test_wan_teacache_decides_as_released(threshold):
 
 
 def test_wan_teacache_skips_calls_and_stays_close():
+    """20 of 50 calls skipped. Measured rel_err: 0.035; with a wrong reuse 0.13 (the blocks' output, not
+    output - input), 0.16 (the first residual for every skip), 0.32 (nothing added), 0.68 (the other branch's
+    residual). The residual of the computed call before the last gives 0.044: too close to tell apart here.
+    """
     dit = smooth_wan_dit()
     with torch.no_grad():
         exact = wan_sample(dit, *wan_inputs(), steps=25)
         cached = wan_sample(dit, *wan_inputs(), steps=25, teacache=0.08)
-    assert 0 < rel_err(cached, exact) < 0.1
+    assert 0 < rel_err(cached, exact) < 0.07
 
 
 def test_a_batch_of_branches_decides_and_reuses_as_separate_calls():
