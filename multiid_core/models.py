@@ -35,6 +35,47 @@ class ModelFile:
         return f"ComfyUI/models/{self.folder}/{self.path}"
 
 
+@dataclass(frozen=True)
+class OtherPlace:
+    """Somewhere else a snapshot's file may already be, where another pack or an older download put it.
+
+    Files whose path in the snapshot starts with `prefix` are also looked for in the ComfyUI folder kind
+    `kind` at the glob `pattern` ({name}: the file's name, {repo_path}: its path in the snapshot). `offered` is
+    the folder a loader offers instead of the file itself (antelopev2 is loaded as a folder), if any.
+    """
+
+    prefix: str
+    kind: str
+    pattern: str
+    offered: str = ""
+
+
+# The one table of other places, read by `models check` (multiid_tools/model_files.py) and the loaders' choice
+# lists (nodes/model_folders.py). The face models of any snapshot serve every family.
+OTHER_PLACES = (
+    OtherPlace("face_encoder/", "multiid", "*/{repo_path}"),
+    OtherPlace("face_encoder/models/antelopev2/", "insightface", "models/antelopev2/{name}", "models/antelopev2"),
+    # the zip unpacked one level too deep: the detector uses the inner folder and says how to fix it
+    OtherPlace(
+        "face_encoder/models/antelopev2/", "insightface", "models/antelopev2/antelopev2/{name}", "models/antelopev2"
+    ),
+    OtherPlace("face_encoder/EVA02_CLIP_L_336_psz14_s6B.pt", "clip_vision", "EVA02_CLIP_L_336*"),
+    OtherPlace("face_encoder/parsing_bisenet.pth", "facexlib", "parsing_bisenet.pth"),
+    OtherPlace("text_encoder/", "text_encoders", "t5xxl*.safetensors"),
+    OtherPlace("tokenizer/", "text_encoders", "t5xxl*.safetensors"),
+)
+
+
+def other_places(file: ModelFile) -> list[tuple[OtherPlace, str]]:
+    """The other places of a file, each with its glob pattern filled in."""
+    name = file.path.rsplit("/", 1)[-1]
+    return [
+        (place, place.pattern.format(name=name, repo_path=file.repo_path))
+        for place in OTHER_PLACES
+        if file.repo_path.startswith(place.prefix)
+    ]
+
+
 def snapshot_file(snapshot: str, repo: str, repo_path: str, purpose: str, size_gb: float = 0.0) -> ModelFile:
     """A file of a Hugging Face snapshot kept whole under models/multiid/<snapshot>/."""
     return ModelFile("multiid", f"{snapshot}/{repo_path}", repo, repo_path, purpose, size_gb=size_gb)

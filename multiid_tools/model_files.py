@@ -31,25 +31,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from multiid_core.file_kinds import problem
-from multiid_core.models import FAMILY_FILES, ModelFile
+from multiid_core.models import FAMILY_FILES, ModelFile, other_places
 
 from . import PACK_DIR
 
 PROBE_TIMEOUT = 5.0
 # ComfyUI's older folder names, still searched (folder_paths.map_legacy).
 LEGACY_FOLDERS = {"diffusion_models": ("unet",), "text_encoders": ("clip",)}
-# Files the pack also accepts from elsewhere: (start of the path in the snapshot, ComfyUI folder kind, pattern
-# there); {name} is the file name, {repo_path} its path in the snapshot. Mirrors nodes/model_folders.py: the
-# face models of any snapshot serve every family, and other packs' usual places are used as they are.
-ALTERNATIVES = (
-    ("face_encoder/", "multiid", "*/{repo_path}"),
-    ("face_encoder/models/antelopev2/", "insightface", "models/antelopev2/{name}"),
-    ("face_encoder/models/antelopev2/", "insightface", "models/antelopev2/antelopev2/{name}"),
-    ("face_encoder/EVA02_CLIP_L_336_psz14_s6B.pt", "clip_vision", "EVA02_CLIP_L_336*"),
-    ("face_encoder/parsing_bisenet.pth", "facexlib", "parsing_bisenet.pth"),
-    ("text_encoder/", "text_encoders", "t5xxl*.safetensors"),
-    ("tokenizer/", "text_encoders", "t5xxl*.safetensors"),
-)
 TRUTHY = {"1", "on", "yes", "true"}
 
 
@@ -149,13 +137,9 @@ class FileStatus:
 
 
 def _alternatives(file: ModelFile, folders: ModelFolders) -> Path | None:
-    snapshot_path = file.repo_path
-    name = Path(file.path).name
-    for start, kind, pattern in ALTERNATIVES:
-        if not snapshot_path.startswith(start):
-            continue
-        for folder in folders.folders(kind):
-            found = folder.glob(pattern.format(name=name, repo_path=snapshot_path)) if folder.is_dir() else []
+    for place, pattern in other_places(file):
+        for folder in folders.folders(place.kind):
+            found = folder.glob(pattern) if folder.is_dir() else []
             matches = sorted(p for p in found if p.is_file() and problem(p) is None)
             if matches:
                 return matches[0]

@@ -12,7 +12,7 @@ from pathlib import Path
 import folder_paths
 
 from ..multiid_core.errors import MultiIDError
-from ..multiid_core.models import ANTELOPEV2_RECOGNIZER, EVA_CLIP, FACE_PARSER, ModelFile
+from ..multiid_core.models import ANTELOPEV2_RECOGNIZER, EVA_CLIP, FACE_PARSER, ModelFile, other_places
 
 FOLDERS = {
     "multiid": {".safetensors", ".pt", ".pth", ".bin", ".onnx", ".json"},
@@ -63,29 +63,30 @@ def _choices(found: dict[str, Path], canonical: str) -> list[str]:
     return list(found) + ([canonical] if canonical not in found else [])
 
 
-def antelopev2_choices() -> dict[str, Path]:
-    found = _snapshot_candidates("face_encoder/models/antelopev2")
-    for root in roots("insightface"):
-        folder = root / "models" / "antelopev2"
-        if folder.is_dir():
-            found.setdefault("insightface/models/antelopev2", folder)
+def _in_other_places(entry: ModelFile) -> dict[str, Path]:
+    """The entry where other packs keep it (models.OTHER_PLACES), labelled `<folder kind>/<path there>`;
+    other snapshots are `_snapshot_candidates`' part."""
+    found: dict[str, Path] = {}
+    for place, pattern in other_places(entry):
+        if place.kind == "multiid":
+            continue
+        for root in roots(place.kind):
+            for match in sorted(root.glob(pattern)):
+                offered = root / place.offered if place.offered else match
+                found.setdefault(f"{place.kind}/{offered.relative_to(root).as_posix()}", offered)
     return found
+
+
+def antelopev2_choices() -> dict[str, Path]:
+    return {**_snapshot_candidates("face_encoder/models/antelopev2"), **_in_other_places(ANTELOPEV2_RECOGNIZER)}
 
 
 def eva_choices() -> dict[str, Path]:
-    found = _snapshot_candidates("face_encoder/EVA02_CLIP_L_336_psz14_s6B.pt")
-    for root in roots("clip_vision"):
-        for file in sorted(root.glob("EVA02_CLIP_L_336*")):
-            found.setdefault(f"clip_vision/{file.name}", file)
-    return found
+    return {**_snapshot_candidates(EVA_CLIP.repo_path), **_in_other_places(EVA_CLIP)}
 
 
 def parser_choices() -> dict[str, Path]:
-    found = _snapshot_candidates("face_encoder/parsing_bisenet.pth")
-    for root in roots("facexlib"):
-        if (root / "parsing_bisenet.pth").is_file():
-            found.setdefault("facexlib/parsing_bisenet.pth", root / "parsing_bisenet.pth")
-    return found
+    return {**_snapshot_candidates(FACE_PARSER.repo_path), **_in_other_places(FACE_PARSER)}
 
 
 def choice_list(kind: str) -> list[str]:
