@@ -9,10 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
+from . import models
 from .errors import MultiIDError
-from .faces.identity import EvaStyle
+from .models import ModelFile
+
+EvaStyle = Literal["consisid", "ingredients"]  # which EVA-CLIP features a perceiver was trained on
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class Family:
     matches: Callable[[Mapping[str, Any], Collection[str]], bool]
     eva_style: EvaStyle | None  # which EVA features the perceiver reads (None: no perceiver)
     trained_identities: int  # identities the released weights were trained with
+    files: tuple[ModelFile, ...]  # everything a user downloads for it (models.py)
     learned_router: bool = False
     # How a person enters: "first_frame" (the face as the I2V first latent frame plus perceiver tokens) or
     # "references" (clean reference latents appended after the video frames: Concat-ID).
@@ -54,6 +58,7 @@ INGREDIENTS = Family(
     matches=lambda config, keys: _has_face_modules(keys) and "router.0.to_q.weight" in keys,
     eva_style="ingredients",
     trained_identities=2,
+    files=models.INGREDIENTS_FACE_FILES + models.INGREDIENTS_CONFIG_FILES + models.INGREDIENTS_MODEL_FILES,
     learned_router=True,
 )
 
@@ -63,6 +68,7 @@ CONSISID = Family(
     matches=lambda config, keys: _has_face_modules(keys),
     eva_style="consisid",
     trained_identities=1,
+    files=models.FACE_FILES + models.CONSISID_CONFIG_FILES + models.CONSISID_MODEL_FILES,
 )
 
 CONCAT_ID_COGVIDEOX = Family(
@@ -73,6 +79,7 @@ CONCAT_ID_COGVIDEOX = Family(
     matches=lambda config, keys: config.get("in_channels") == 16 and not _has_face_modules(keys),
     eva_style=None,
     trained_identities=1,
+    files=models.CONCAT_ID_FACE_FILES + models.CONCAT_ID_COGVIDEOX_FILES,
     conditioning="references",
     max_references=3,  # the release's RoPE table has room for 13 + 5 latent frames and asserts <= 3 references
 )
@@ -89,6 +96,7 @@ CONCAT_ID_WAN_ADALN = Family(
     matches=lambda config, keys: "time_projection_ref.1.weight" in keys,
     eva_style=None,
     trained_identities=1,
+    files=models.CONCAT_ID_FACE_FILES + (models.CONCAT_ID_WAN_ADALN_FILE,) + models.CONCAT_ID_WAN_MODEL_FILES,
     conditioning="references",
 )
 
@@ -98,10 +106,15 @@ CONCAT_ID_WAN = Family(
     matches=lambda config, keys: "head.modulation" in keys and "time_projection.1.weight" in keys,
     eva_style=None,
     trained_identities=1,
+    files=models.CONCAT_ID_FACE_FILES + (models.CONCAT_ID_WAN_FIRST_STAGE_FILE,) + models.CONCAT_ID_WAN_MODEL_FILES,
     conditioning="references",
 )
 
 WAN_FAMILIES: tuple[Family, ...] = (CONCAT_ID_WAN_ADALN, CONCAT_ID_WAN)
+
+# Every family, in the order `models check` lists them.
+ALL_FAMILIES: tuple[Family, ...] = (CONSISID, INGREDIENTS, CONCAT_ID_WAN_ADALN, CONCAT_ID_WAN, CONCAT_ID_COGVIDEOX)
+FAMILY_FILES: dict[str, tuple[ModelFile, ...]] = {family.name: family.files for family in ALL_FAMILIES}
 
 
 def detect_family(config: Mapping[str, Any], keys: Collection[str], where: str) -> Family:

@@ -212,13 +212,3 @@ CONCAT_ID_COGVIDEOX_FILES = (
     _concat_id("vae/3d-vae.pt", "CogVideoX VAE (SAT format)", 0.4),
     _concat_id("t5-v1_1-xxl", "T5-v1.1-XXL text encoder and tokenizer", 9.5),
 )
-
-# Every file each model family needs, by the family names of families.py. `python multiid.py models check`
-# and `download` walk this registry: add a family here when its loader lands.
-FAMILY_FILES: dict[str, tuple[ModelFile, ...]] = {
-    "ConsisID": FACE_FILES + CONSISID_CONFIG_FILES + CONSISID_MODEL_FILES,
-    "Ingredients": INGREDIENTS_FACE_FILES + INGREDIENTS_CONFIG_FILES + INGREDIENTS_MODEL_FILES,
-    "Concat-ID-Wan-AdaLN": CONCAT_ID_FACE_FILES + (CONCAT_ID_WAN_ADALN_FILE,) + CONCAT_ID_WAN_MODEL_FILES,
-    "Concat-ID-Wan": CONCAT_ID_FACE_FILES + (CONCAT_ID_WAN_FIRST_STAGE_FILE,) + CONCAT_ID_WAN_MODEL_FILES,
-    "Concat-ID (CogVideoX)": CONCAT_ID_FACE_FILES + CONCAT_ID_COGVIDEOX_FILES,
-}

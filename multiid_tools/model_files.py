@@ -30,8 +30,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from multiid_core.families import FAMILY_FILES
 from multiid_core.file_kinds import problem
-from multiid_core.models import FAMILY_FILES, ModelFile, other_places
+from multiid_core.models import ModelFile, other_places
 
 from . import PACK_DIR
 
@@ -200,16 +201,6 @@ def family_names(requested: str | None) -> list[str]:
     raise SetupError(f"Unknown model family {requested!r}; choose one of {', '.join(names)}.")
 
 
-def uncatalogued_families() -> list[tuple[str, str]]:
-    """(name, repo) of families the pack runs (families.py) whose files are not listed in models.py yet."""
-    try:
-        from multiid_core import families
-    except ImportError:  # families.py needs torch; the catalog does not
-        return []
-    known = {v.name: v.repo for v in vars(families).values() if isinstance(v, families.Family)}
-    return [(name, repo) for name, repo in known.items() if name not in FAMILY_FILES]
-
-
 def expected_folders(statuses: list[FileStatus]) -> list[Path]:
     """Every folder the family's files sit in (snapshot root and subfolders), for the check listing."""
     folders: set[Path] = set()
@@ -291,8 +282,6 @@ def check(folders: ModelFolders, names: list[str], out=sys.stdout, verbose: bool
             incomplete.append(name)
             for line in manual_commands(missing):
                 print(f"  by hand: {line}", file=out)
-    for name, repo in uncatalogued_families():
-        print(f"\n{name}  (https://huggingface.co/{repo}): its file list is not in the catalog yet.", file=out)
     print(file=out)
     if incomplete:
         print(f"Ready: {len(names) - len(incomplete)} of {len(names)} families. Next, for the files above:", file=out)

@@ -44,4 +44,11 @@ def test_a_comfyui_python_is_left_exactly_as_it_was(tmp_path: Path):
     assert f"This Python ({python}) lacks torch" in video.stderr, video.stdout + video.stderr
     assert "python -m pip install -r" in video.stderr and "Nothing was installed" in video.stderr
 
+    # The model check needs nothing installed: it runs on the bare ComfyUI Python as it is.
+    check = subprocess.run([str(python), str(front_door), "models", "check", "--family", "ConsisID"],
+                           env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)  # fmt: skip
+    assert check.returncode == 1, check.stdout + check.stderr
+    assert f"ComfyUI models folder: {comfyui / 'models'}" in check.stdout
+    assert "ConsisID: missing 19 of 19 files, about 23.5 GB to download" in check.stdout
+
     assert freeze(python) == before

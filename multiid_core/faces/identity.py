@@ -13,14 +13,12 @@ Ingredients) and the appended reference (Concat-ID).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 
 from ..errors import MultiIDError
-
-EvaStyle = Literal["consisid", "ingredients"]
+from ..families import EvaStyle
 
 
 @dataclass
