@@ -16,7 +16,7 @@ from ..multiid_core.faces.extractor import FACE_CHOICES, FaceExtractor, encode_i
 from ..multiid_core.faces.parsing import load_face_parser
 from ..multiid_core.faces.previews import draw_detections
 from . import model_folders, types
-from .choices import valid_choices
+from .input_checks import valid_inputs
 from .memory import PRECISIONS, compute_dtype, patcher
 
 NO_EVA = "none (enough for Concat-ID)"
@@ -82,7 +82,7 @@ class LoadFaceExtractor(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, onnx_provider=None, precision=None) -> bool | str:
-        return valid_choices(cls, onnx_provider=onnx_provider, precision=precision)
+        return valid_inputs(cls, onnx_provider=onnx_provider, precision=precision)
 
     @classmethod
     def execute(cls, antelopev2, eva_clip, face_parser, onnx_provider, precision) -> io.NodeOutput:
@@ -166,7 +166,7 @@ class EncodeIdentity(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, face=None) -> bool | str:
-        return valid_choices(cls, face=face)
+        return valid_inputs(cls, face=face)
 
     @classmethod
     def execute(cls, face_extractor, photos, face, face_index, label="") -> io.NodeOutput:

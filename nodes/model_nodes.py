@@ -22,7 +22,7 @@ from ..multiid_core.pipelines.cogvideox_loading import (
 )
 from ..multiid_core.precision import COMPUTE_PRECISIONS, DTYPES
 from . import model_folders, types
-from .choices import valid_choices
+from .input_checks import valid_inputs
 from .memory import patcher
 
 WEIGHT_STORAGE = ("same as precision", "fp8_e4m3fn")
@@ -120,7 +120,7 @@ class LoadMultiIDModel(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, precision=None, weight_storage=None) -> bool | str:
-        return valid_choices(cls, precision=precision, weight_storage=weight_storage)
+        return valid_inputs(cls, precision=precision, weight_storage=weight_storage)
 
     @classmethod
     def execute(cls, model, vae, precision, weight_storage) -> io.NodeOutput:

@@ -7,7 +7,7 @@ from comfy_api.latest import io
 from ..multiid_core.errors import MultiIDError
 from ..multiid_core.routing import ROUTING_MODES, IdentitySet
 from . import types
-from .choices import valid_choices
+from .input_checks import valid_inputs
 
 MAX_IDENTITIES = 4
 CFG_ROUTING = ("as released (unconditional branch)", "per branch")
@@ -74,8 +74,8 @@ class IDRouter(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, routing=None, cfg_routing=None) -> bool | str:
-        return valid_choices(cls, routing=routing, cfg_routing=cfg_routing)
+    def validate_inputs(cls, routing=None, cfg_routing=None, prior_strength=None) -> bool | str:
+        return valid_inputs(cls, routing=routing, cfg_routing=cfg_routing, prior_strength=prior_strength)
 
     @classmethod
     def execute(cls, routing, prior_strength, cfg_routing, **inputs) -> io.NodeOutput:

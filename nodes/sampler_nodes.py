@@ -21,7 +21,7 @@ from ..multiid_core.pipelines.cogvideox_sampling import (
 )
 from ..multiid_core.routing import MAP_STEPS, identity_set, routing_map
 from . import types
-from .choices import valid_choices
+from .input_checks import valid_inputs
 from .speed_nodes import SpeedChoice
 
 
@@ -165,8 +165,10 @@ class MultiIDSampler(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, scheduler=None, routing_map_steps=None) -> bool | str:
-        return valid_choices(cls, scheduler=scheduler, routing_map_steps=routing_map_steps)
+    def validate_inputs(cls, scheduler=None, routing_map_steps=None, cfg=None, identity_strength=None) -> bool | str:
+        return valid_inputs(
+            cls, scheduler=scheduler, routing_map_steps=routing_map_steps, cfg=cfg, identity_strength=identity_strength
+        )
 
     @classmethod
     def execute(

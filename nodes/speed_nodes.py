@@ -9,7 +9,7 @@ from comfy_api.latest import io
 from ..multiid_core.pipelines.cogvideox_sampling import ATTENTION, SpeedOptions
 from ..multiid_core.step_cache import CONSISID_THRESHOLDS, WAN_THRESHOLDS
 from . import types
-from .choices import valid_choices
+from .input_checks import valid_inputs
 from .wan_model import with_teacache
 
 TEACACHE = ("off", *(str(t) for t in CONSISID_THRESHOLDS))
@@ -78,7 +78,7 @@ class SpeedAndMemory(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, teacache=None, attention=None, cfg_batching=None) -> bool | str:
-        return valid_choices(cls, teacache=teacache, attention=attention, cfg_batching=cfg_batching)
+        return valid_inputs(cls, teacache=teacache, attention=attention, cfg_batching=cfg_batching)
 
     @classmethod
     def execute(cls, teacache, attention, cfg_batching, block_swap, compile) -> io.NodeOutput:
@@ -119,7 +119,7 @@ class WanTeaCache(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, threshold=None) -> bool | str:
-        return valid_choices(cls, threshold=threshold)
+        return valid_inputs(cls, threshold=threshold)
 
     @classmethod
     def execute(cls, model, threshold) -> io.NodeOutput:

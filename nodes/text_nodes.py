@@ -25,7 +25,7 @@ from transformers import T5Tokenizer, T5TokenizerFast
 from ..multiid_core.errors import MultiIDError
 from ..multiid_core.precision import DTYPES
 from . import model_folders, types
-from .choices import valid_choices
+from .input_checks import valid_inputs
 from .memory import PRECISIONS
 from .t5_clips import DEVICES, clip_options, loaded_clip
 from .t5_files import (
@@ -174,7 +174,7 @@ class LoadTextEncoder(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, precision=None, device=None) -> bool | str:
-        return valid_choices(cls, precision=precision, device=device)
+        return valid_inputs(cls, precision=precision, device=device)
 
     @classmethod
     def execute(cls, source, precision, device) -> io.NodeOutput:

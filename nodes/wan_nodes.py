@@ -34,7 +34,7 @@ from ..multiid_core.pipelines.concat_id_wan import (
 )
 from ..multiid_core.routing import identity_set
 from . import model_folders, types
-from .choices import valid_choices
+from .input_checks import valid_inputs
 from .t5_clips import DEVICES, clip_options, loaded_clip
 from .t5_files import UMT5_SOURCE, load_umt5_file
 from .wan_model import REFERENCES, REGIONS, WEIGHT_DTYPES, concat_id_model_patcher
@@ -110,7 +110,7 @@ class LoadConcatIDWan(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, weight_dtype=None) -> bool | str:
-        return valid_choices(cls, weight_dtype=weight_dtype)
+        return valid_inputs(cls, weight_dtype=weight_dtype)
 
     @classmethod
     def execute(cls, model, weight_dtype) -> io.NodeOutput:
@@ -209,7 +209,7 @@ class ConcatIDWanReference(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, references=None) -> bool | str:
-        return valid_choices(cls, references=references)
+        return valid_inputs(cls, references=references)
 
     @classmethod
     def execute(
@@ -304,7 +304,7 @@ class LoadUMT5TextEncoder(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, device=None) -> bool | str:
-        return valid_choices(cls, device=device)
+        return valid_inputs(cls, device=device)
 
     @classmethod
     def execute(cls, text_encoder, device) -> io.NodeOutput:

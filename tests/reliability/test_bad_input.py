@@ -53,6 +53,12 @@ def rgba_tensor() -> dict:
     return prompt
 
 
+def nan_prior_strength() -> dict:
+    prompt = with_router(video_prompt(), 2, [solid_mask(1.0), solid_mask(0.0)], routing="learned + masks")
+    prompt["router"]["inputs"]["prior_strength"] = float("nan")
+    return prompt
+
+
 def unknown_option() -> dict:
     prompt = video_prompt()
     prompt["model"]["inputs"]["precision"] = "fp64"
@@ -120,6 +126,16 @@ REFUSED = {
         unknown_option,
         [r"precision 'fp64' is not an option of Load MultiID Video Model", r"choose one of 'bf16', 'fp16', 'fp32'"],
     ),
+    # NaN and infinities through the API (ComfyUI's own range check lets NaN pass): refused when queued
+    "NaN cfg (API)": (
+        lambda: video_prompt(cfg=float("nan")),
+        [r"^validation: ", r"cfg of MultiID Sampler is nan, not a number ComfyUI can use", r"set it to a finite"],
+    ),
+    "infinite identity_strength (API)": (
+        lambda: video_prompt(identity_strength=float("inf")),
+        [r"identity_strength of MultiID Sampler is inf, not a number", r"from 0\.0 to "],
+    ),
+    "NaN prior_strength (API)": (nan_prior_strength, [r"^validation: ", r"prior_strength of ID Router is nan"]),
     # model files
     "truncated transformer shard": (
         lambda: video_prompt(model="Truncated"),

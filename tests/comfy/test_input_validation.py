@@ -1,4 +1,5 @@
-"""Every fixed-option combo is checked when the prompt is queued (V3 validate_inputs), before anything runs."""
+"""Every fixed-option combo and every float is checked when the prompt is queued (V3 validate_inputs), before
+anything runs: options the node does not offer, NaN and infinities (ComfyUI's own range check lets NaN pass)."""
 
 import inspect
 
@@ -19,6 +20,12 @@ def fixed_combos(cls) -> dict[str, list]:
     return {name: options for name, options in combos.items() if name not in FILE_COMBOS}
 
 
+def floats(cls) -> dict:
+    from comfy_api.latest import io
+
+    return {i.id: i for i in cls.define_schema().inputs if isinstance(i, io.Float.Input)}
+
+
 def validated(cls) -> list[str]:
     """The inputs a node's validate_inputs names (the base class's takes **kwargs and checks nothing)."""
     parameters = inspect.signature(cls.validate_inputs).parameters.values()
@@ -29,9 +36,9 @@ def test_every_fixed_combo_is_validated_and_only_those_inputs(node_classes):
     for name, cls in pack_nodes(node_classes).items():
         combos = fixed_combos(cls)
         checked = validated(cls)
-        assert set(checked) <= set(combos), f"{name} validates {checked}: ComfyUI then skips their min/max"
-        missing = {c for c in combos if c not in checked and len(combos[c]) > 1}
-        assert not missing, f"{name}: combos {missing} are not validated"
+        assert set(checked) <= set(combos) | set(floats(cls)), f"{name} validates {checked}: only combos and floats"
+        missing = {c for c in combos if c not in checked and len(combos[c]) > 1} | (set(floats(cls)) - set(checked))
+        assert not missing, f"{name}: {missing} are not validated"
 
 
 def test_offered_options_pass_and_others_are_refused_with_the_choices(node_classes):
@@ -39,7 +46,7 @@ def test_offered_options_pass_and_others_are_refused_with_the_choices(node_class
     for cls in pack_nodes(node_classes).values():
         names = validated(cls)
         options = fixed_combos(cls)
-        for input_name in names:
+        for input_name in (n for n in names if n in options):
             for option in options[input_name]:
                 assert cls.validate_inputs(**{input_name: option}) is True
             assert cls.validate_inputs(**{input_name: None}) is True  # fed by a link: known only at run time
@@ -57,3 +64,23 @@ def test_a_node_taking_lists_gets_each_value_checked(node_classes):
     assert encode.define_schema().is_input_list
     assert encode.validate_inputs(face=["largest"]) is True
     assert encode.validate_inputs(face=["central", "biggest"]).startswith("face 'biggest' is not an option")
+
+
+def test_floats_must_be_finite_and_in_range(node_classes):
+    checked_any = 0
+    for cls in pack_nodes(node_classes).values():
+        display = cls.define_schema().display_name
+        for name, spec in floats(cls).items():
+            assert cls.validate_inputs(**{name: spec.default}) is True
+            assert cls.validate_inputs(**{name: spec.min}) is True and cls.validate_inputs(**{name: spec.max}) is True
+            for bad in (float("nan"), float("inf"), float("-inf")):
+                message = cls.validate_inputs(**{name: bad})
+                assert message.startswith(f"{name} of {display} is {bad}, not a number ComfyUI can use"), message
+                assert f"from {spec.min} to {spec.max}, default {spec.default}" in message
+            above = cls.validate_inputs(**{name: spec.max + 1})
+            assert above == f"{name} of {display} is {spec.max + 1}, outside its range (from {spec.min} to " + (
+                f"{spec.max}, default {spec.default})."
+            )
+            assert cls.validate_inputs(**{name: "6"}) == f"{name} of {display} must be a number, not '6'."
+            checked_any += 1
+    assert checked_any == 3  # cfg, identity_strength, prior_strength

@@ -1,0 +1,56 @@
+"""Input values checked before a prompt runs, where the editor can show the problem on the node.
+
+ComfyUI 0.3.75 refuses a V1 combo value that is not among its options ("Value not in list") but passes V3
+combo values through unchecked, so a prompt from the API, or a workflow saved by another version of the
+pack, could reach `execute` with an option that does not exist and fail on a bare KeyError, or silently
+run something else. Its min/max check lets NaN through (every comparison with NaN is false), and a NaN cfg
+or strength gives a black video reported as a success. Each node names its fixed-option combos and its
+floats in its V3 `validate_inputs`, which ComfyUI runs when the prompt is queued: a wrong value is refused
+before anything runs, with the message on the node. Inputs must be named there (not **kwargs): ComfyUI
+skips its own checks for every input a `validate_inputs` takes, so the numbers' min/max are checked here.
+"""
+
+from __future__ import annotations
+
+import math
+
+from comfy_api.latest import io
+
+
+def valid_inputs(node: type[io.ComfyNode], **values) -> bool | str:
+    """True, or the message for the first value that is not one of its combo's options, or a number that is
+    not finite or outside its input's range.
+
+    A value of None is an input fed by a link: its value is not known when the prompt is validated. A node
+    that takes its inputs as lists (is_input_list) gets a list of values for each."""
+    schema = node.define_schema()
+    inputs = {i.id: i for i in schema.inputs}
+    for name, given in values.items():
+        for value in given if isinstance(given, list) else [given]:
+            problem = None if value is None else _problem(inputs[name], value, schema.display_name)
+            if problem:
+                return problem
+    return True
+
+
+def _problem(spec: io.Input, value, node: str) -> str | None:
+    name = spec.id
+    if isinstance(spec, io.Combo.Input):
+        if value in spec.options:
+            return None
+        choices = ", ".join(f"'{o}'" for o in spec.options)
+        return (
+            f"{name} '{value}' is not an option of {node}; choose one of {choices} "
+            f"(a workflow saved by another version of MultiID may name an option that has changed)."
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return f"{name} of {node} must be a number, not {value!r}."
+    if not math.isfinite(value):
+        return f"{name} of {node} is {value}, not a number ComfyUI can use; set it to a finite value ({_range(spec)})."
+    if spec.min is not None and value < spec.min or spec.max is not None and value > spec.max:
+        return f"{name} of {node} is {value}, outside its range ({_range(spec)})."
+    return None
+
+
+def _range(spec: io.Input) -> str:
+    return f"from {spec.min} to {spec.max}, default {spec.default}"
