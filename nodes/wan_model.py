@@ -23,7 +23,7 @@ import comfy.utils
 import torch
 
 from ..multiid_core.dit.wan import ConcatIDWan, WanConfig
-from ..multiid_core.errors import MultiIDError
+from ..multiid_core.errors import MultiIDError, non_finite_message
 from ..multiid_core.pipelines.concat_id_wan import SHIFT
 from ..multiid_core.precision import COMPUTE_PRECISIONS, DTYPES
 from ..multiid_core.step_cache import COEFFICIENTS, TeaCache
@@ -74,10 +74,14 @@ class ComfyConcatIDWan(ConcatIDWan):
         cache = transformer_options.get(TEACACHE)
         if cache is not None:
             cache.step = schedule_step(transformer_options)
-        return ConcatIDWan.forward(
+        out = ConcatIDWan.forward(
             self, x, timestep, context, kwargs.get(REFERENCES), kwargs.get(REGIONS), attention=attention,
             cache=cache, branches=transformer_options.get("uuids", [0]),
         )  # fmt: skip
+        if not torch.isfinite(out).all():
+            steps = len(transformer_options["sample_sigmas"]) - 1
+            raise MultiIDError(non_finite_message(schedule_step(transformer_options) + 1, steps))
+        return out
 
 
 class ConcatIDWanModel(comfy.model_base.WAN21):

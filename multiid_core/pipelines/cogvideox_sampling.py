@@ -19,7 +19,7 @@ from PIL import Image
 
 from ..canvas import canvas_for_faces, letterbox
 from ..dit.cogvideox import cogvideox_rope
-from ..errors import MultiIDError
+from ..errors import MultiIDError, non_finite_message
 from ..faces.identity import Identity
 from ..families import COGVIDEOX_5B_DEFAULTS as PAPER
 from ..routing import (
@@ -356,6 +356,8 @@ def sample(
             noise_pred = torch.cat(branches)
         else:
             noise_pred = predict(torch.cat([latents] * 2) if guided else latents, t, text, 0)
+        if not torch.isfinite(noise_pred).all():
+            raise MultiIDError(non_finite_message(i + 1, len(timesteps)))
         if guided:
             scale = settings.cfg
             if settings.dynamic_cfg:

@@ -410,3 +410,18 @@ def test_wan_loras_in_comfyuis_format_patch_the_model(models):
     }
     patched, _ = comfy.sd.load_lora_for_models(models["first"], None, lora, 1.0, 0.0)
     assert list(patched.patches) == ["diffusion_model.blocks.0.self_attn.q.weight"]
+
+
+def test_a_prediction_turning_nan_stops_ksampler_with_the_step(comfy, node_classes, prompts, vae, models, MultiIDError):
+    """NaN weights (a damaged file, or fp16 overflow on a card) stop the run with a message, not a black video."""
+    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
+    head = models["adaln"].model.diffusion_model.head.head
+    saved = head.weight.detach().clone()
+    try:
+        with torch.no_grad():
+            head.weight[0, 0] = float("nan")
+        with pytest.raises(MultiIDError, match=r"became NaN or infinite at step 1 of 4.*nothing was saved"):
+            comfy.nodes.common_ksampler(models["adaln"], 0, 4, 5.0, "euler", "simple", positive, negative, latent)
+    finally:
+        with torch.no_grad():
+            head.weight.copy_(saved)
