@@ -13,39 +13,28 @@ from typing import Any
 
 import torch
 
-from multiid_core.pipelines.cogvideox_loading import RELEASED_SCHEDULER_CONFIG
+from multiid_core.pipelines.cogvideox_loading import RELEASED_SCHEDULER_CONFIG, RELEASED_TRANSFORMER_CONFIG
 
+# The released ConsisID layout at a tiny width and depth (the LFE sizes are spelled out: the release's config
+# leaves most of them to the code's defaults).
 TINY_TRANSFORMER: dict[str, Any] = {
+    **RELEASED_TRANSFORMER_CONFIG,
     "num_attention_heads": 1,
     "attention_head_dim": 48,
-    "in_channels": 32,
-    "out_channels": 16,
     "time_embed_dim": 32,
     "text_embed_dim": 32,
     "num_layers": 2,
-    "sample_width": 90,
-    "sample_height": 60,
-    "sample_frames": 49,
-    "patch_size": 2,
-    "max_text_seq_length": 226,
-    "use_rotary_positional_embeddings": True,
-    "use_learned_positional_embeddings": True,
-    "is_train_face": True,
     "is_kps": False,
-    "cross_attn_interval": 2,
-    "cross_attn_dim_head": 128,
     "cross_attn_num_heads": 1,
     "LFE_id_dim": 1280,
     "LFE_vit_dim": 64,
     "LFE_depth": 5,
-    "LFE_dim_head": 64,
     "LFE_num_heads": 1,
     "LFE_num_id_token": 5,
     "LFE_num_querie": 32,
     "LFE_output_dim": 32,
     "LFE_ff_mult": 4,
     "LFE_num_scale": 5,
-    "local_face_scale": 1.0,
 }
 
 TINY_VAE: dict[str, Any] = {
