@@ -295,8 +295,11 @@ def run_consisid(args: argparse.Namespace) -> Path:
     photo_name = f"multiid_headless_{os.getpid()}{args.photo.suffix.lower()}"
     gpu = None if args.cpu else accelerator()
     extra_args = [a for config in args.extra_model_paths for a in ("--extra-model-paths-config", config)]
-    print(f"GPU: {gpu}" if gpu else "No GPU found: running ComfyUI on the CPU (--cpu). A real ConsisID video takes "
-          "hours this way.", flush=True)  # fmt: skip
+    if gpu:
+        print(f"GPU: {gpu}", flush=True)
+    else:
+        why = "Running ComfyUI on the CPU, as asked (--cpu)" if args.cpu else "No GPU found: running ComfyUI on the CPU (--cpu)"
+        print(f"{why}. A real ConsisID video takes hours this way.", flush=True)
     try:
         if missing:
             print("=" * 100)
