@@ -298,7 +298,8 @@ def run_consisid(args: argparse.Namespace) -> Path:
     if gpu:
         print(f"GPU: {gpu}", flush=True)
     else:
-        why = "Running ComfyUI on the CPU, as asked (--cpu)" if args.cpu else "No GPU found: running ComfyUI on the CPU (--cpu)"
+        why = "CPU as asked" if args.cpu else "No GPU found"
+        why = f"{why}: running ComfyUI on the CPU (--cpu)"
         print(f"{why}. A real ConsisID video takes hours this way.", flush=True)
     try:
         if missing:
