@@ -298,9 +298,8 @@ def run_consisid(args: argparse.Namespace) -> Path:
     if gpu:
         print(f"GPU: {gpu}", flush=True)
     else:
-        why = "CPU as asked" if args.cpu else "No GPU found"
-        why = f"{why}: running ComfyUI on the CPU (--cpu)"
-        print(f"{why}. A real ConsisID video takes hours this way.", flush=True)
+        reason = "CPU as asked" if args.cpu else "No GPU found"
+        print(f"{reason}: running ComfyUI on the CPU (--cpu). A real ConsisID video takes hours this way.", flush=True)
     try:
         if missing:
             print("=" * 100)
