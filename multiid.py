@@ -20,6 +20,7 @@ import argparse
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,24 +55,20 @@ def env_python(env: Path = ENV_DIR) -> Path:
     return env / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
 
 
-def in_pack_env() -> bool:
-    return Path(sys.prefix).resolve() == ENV_DIR.resolve()
-
-
 def run_checked(command: list[str], what: str, hint: str = "") -> None:
     if subprocess.run(command).returncode != 0:
         raise SetupFailed(f"{what} failed (see the message above). {hint}Fix that and run the same command again.")
 
 
 def requirement_lines(path: Path) -> list[str]:
-    """The requirements of a requirements file, without comments and without the packages pinned above."""
-    lines = []
-    for raw in path.read_text().splitlines():
-        line = raw.split("#", 1)[0].strip()
-        name = line.replace(">", "=").replace("<", "=").replace("~", "=").replace("!", "=").split("=")[0].strip()
-        if line and name.lower() not in NOT_FROM_TREE:
-            lines.append(line)
-    return lines
+    """The requirements of a requirements file, without comments, blank lines or pip options."""
+    lines = (raw.split("#", 1)[0].strip() for raw in path.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("-")]
+
+
+def requirement_name(line: str) -> str:
+    """The distribution a requirement line names ("numpy>=1.25.0" -> "numpy")."""
+    return re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0]
 
 
 def comfyui_tree(python: Path) -> Path:
@@ -118,7 +115,8 @@ def ensure_env(with_tests: bool) -> tuple[Path, Path]:
     files = [PACK_DIR / "requirements.txt", tree / "requirements.txt"]
     if with_tests:
         files.append(PACK_DIR / "requirements-test.txt")
-    wanted = [*TORCH, *(line for path in files for line in requirement_lines(path))]
+    lines = (line for path in files for line in requirement_lines(path))
+    wanted = [*TORCH, *(line for line in lines if requirement_name(line).lower() not in NOT_FROM_TREE)]
     record = ENV_DIR / SETUP_RECORD
     done = set(json.loads(record.read_text())) if record.is_file() else set()
     if set(wanted) <= done:
@@ -134,13 +132,13 @@ def ensure_env(with_tests: bool) -> tuple[Path, Path]:
 
 
 def enclosing_comfyui(explicit: str | None) -> Path | None:
-    """--comfyui, COMFYUI_PATH, or the ComfyUI this pack is installed in (ComfyUI/custom_nodes/<pack>)."""
-    for candidate in (explicit, os.environ.get("COMFYUI_PATH"), PACK_DIR.parent.parent):
-        if candidate and (Path(candidate) / "main.py").is_file() and (Path(candidate) / "comfy").is_dir():
-            return Path(candidate).absolute()
-    if explicit:
-        raise SetupFailed(f"{explicit} is not a ComfyUI folder (it has no main.py and comfy/).")
-    return None
+    """--comfyui, COMFYUI_PATH, or the ComfyUI this pack is installed in, found as `models check` finds it."""
+    from multiid_tools.model_files import SetupError, find_comfyui
+
+    try:
+        return find_comfyui(explicit)
+    except SetupError as err:
+        raise SetupFailed(str(err)) from None
 
 
 def missing_modules() -> list[str]:
@@ -168,7 +166,6 @@ def rerun(python: Path, argv: list[str], extra_env: dict[str, str] | None = None
 
 
 def cmd_video(args: argparse.Namespace, argv: list[str]) -> int:
-    sys.path.insert(0, str(PACK_DIR))
     if {"-h", "--help"} & set(argv):  # the runner's options, without setting anything up
         from multiid_tools.video import main as headless_main
 
@@ -211,17 +208,18 @@ def cmd_test(args: argparse.Namespace, pytest_args: list[str]) -> int:
 
 
 def cmd_models(models_args: list[str]) -> int:
-    comfyui = enclosing_comfyui(None) or (TREE if (TREE / "main.py").is_file() else None)
-    if comfyui is not None and "--comfyui" not in models_args and "--models-dir" not in models_args:
-        models_args = [*models_args, "--comfyui", str(comfyui)]
-    sys.path.insert(0, str(PACK_DIR))
+    """`models check|download`; a clone outside any ComfyUI checks the pack's own tree, which `video` runs."""
     from multiid_tools.model_files import main as models_main
 
+    located = {"--comfyui", "--models-dir"} & set(models_args)
+    if not located and enclosing_comfyui(None) is None and (TREE / "main.py").is_file():
+        models_args = [*models_args, "--comfyui", str(TREE)]
     return models_main(models_args)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    sys.path.insert(0, str(PACK_DIR))  # multiid_tools, from any working folder
     parser = argparse.ArgumentParser(
         prog="python multiid.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

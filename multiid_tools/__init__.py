@@ -3,7 +3,8 @@
 mode, the tests and the benchmarks. Imports multiid_core, never ComfyUI (the runner talks to a ComfyUI server).
 """
 
+import os
 from pathlib import Path
 
-PACK_DIR = Path(__file__).resolve().parents[1]
+PACK_DIR = Path(os.path.abspath(__file__)).parents[1]  # not resolved: a symlinked pack still sits in its ComfyUI
 PACK_NAME = "comfyui-multiid"  # the pack's folder name in custom_nodes (as the Registry installs it)

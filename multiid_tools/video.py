@@ -120,9 +120,7 @@ class ComfyServer:
         raise TimeoutError(f"prompt {prompt_id} did not finish in {timeout} s:\n{self.log()}")
 
     def run(self, prompt: dict, timeout: float = 600, progress: Callable[[dict], None] | None = None) -> dict:
-        if progress is None:
-            return self.wait(self.queue(prompt), timeout)
-        stop = self.follow(progress)
+        stop = self.follow(progress) if progress is not None else lambda: None
         try:
             return self.wait(self.queue(prompt), timeout)
         finally:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
-import re
 from importlib import metadata
 from pathlib import Path
+
+from multiid import TREE, requirement_lines, requirement_name
 
 ROOT = Path(__file__).resolve().parents[1]
 PACK_ENV_FLAG = "MULTIID_TEST_ENV"  # set by `python multiid.py test`: there, anything missing is a setup bug
@@ -15,16 +16,11 @@ SAME_PACKAGE = {"onnxruntime": ("onnxruntime", "onnxruntime-gpu")}  # either bui
 
 def comfyui_root() -> Path:
     """COMFYUI_PATH, else the tree `python multiid.py test` unpacks into .comfyui/ComfyUI."""
-    return Path(os.environ.get("COMFYUI_PATH") or ROOT / ".comfyui" / "ComfyUI")
+    return Path(os.environ.get("COMFYUI_PATH") or TREE)
 
 
 def requirement_names(path: Path) -> list[str]:
-    names = []
-    for line in path.read_text().splitlines():
-        line = line.split("#", 1)[0].strip()
-        if line and not line.startswith("-"):
-            names.append(re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0])
-    return names
+    return [requirement_name(line) for line in requirement_lines(path)]
 
 
 def installed(distribution: str) -> bool:
