@@ -1,7 +1,9 @@
 """Safe tensor-file loading: safetensors, or pickles restricted to tensors (`weights_only=True`).
 
 A file that is missing, truncated, of the wrong kind, or that would need code execution to unpickle
-becomes a MultiIDError naming the file and where to get a good copy.
+becomes a MultiIDError naming the file and where to get a good copy; so does a tensor of integers where
+the model needs floating-point weights, NaN or infinite weights in the modules checked for them, and a
+JSON config that is not an object of the expected keys and value types.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import json
 import os
 import pickle
 import re
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -19,6 +23,17 @@ from .file_kinds import foreign
 
 PICKLE_SUFFIXES = (".pt", ".pth", ".bin", ".ckpt")
 _NESTED_KEYS = ("state_dict", "model", "module")
+INTEGER_BUFFERS = ("num_batches_tracked",)  # BatchNorm's step counter: the one integer state the modules keep
+ConfigTypes = Mapping[str, type | tuple[type, ...]]
+_TYPE_NAMES = {
+    int: "a whole number",
+    float: "a number",
+    bool: "true or false",
+    str: "a string",
+    list: "a list",
+    dict: "an object",
+    type(None): "null",
+}
 
 
 def load_state_dict(
@@ -103,7 +118,13 @@ def load_sharded_folder(folder: str | os.PathLike, what: str, source: str) -> di
     if not shards:
         raise MultiIDError(f"No .safetensors files in {folder} for the {what}. Download {source}.")
     for index in folder.glob("*.safetensors.index.json"):
-        named = set(json.loads(index.read_text()).get("weight_map", {}).values())
+        weight_map = read_json_config(index, f"{what} index", source, required={"weight_map": dict})["weight_map"]
+        if not all(isinstance(name, str) for name in weight_map.values()):
+            raise MultiIDError(
+                f"{index} is damaged: its weight_map must name a shard file for each tensor. Download it again "
+                f"from {source}."
+            )
+        named = set(weight_map.values())
         missing = sorted(name for name in named if not (folder / name).is_file())
         if missing:
             raise MultiIDError(
@@ -124,24 +145,95 @@ def check_keys(
     source: str,
     optional: tuple[str, ...] = (),
 ) -> None:
-    """Strict key and shape check with a readable report (never a silent non-strict load).
+    """Strict key, shape and dtype check with a readable report (never a silent non-strict load).
 
     Keys ending with one of `optional` may be absent (e.g. BatchNorm's num_batches_tracked).
     """
     missing = sorted(k for k in set(expected) - set(found) if not k.endswith(optional or ("\0",)))
     unexpected = sorted(set(found) - set(expected))
     wrong = sorted(k for k in set(expected) & set(found) if tuple(found[k].shape) != tuple(expected[k]))
-    if not (missing or unexpected or wrong):
-        return
-    parts = []
-    if missing:
-        parts.append(f"{len(missing)} missing tensors (e.g. {', '.join(missing[:4])})")
-    if unexpected:
-        parts.append(f"{len(unexpected)} unexpected tensors (e.g. {', '.join(unexpected[:4])})")
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing tensors (e.g. {', '.join(missing[:4])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensors (e.g. {', '.join(unexpected[:4])})")
+        if wrong:
+            k = wrong[0]
+            parts.append(
+                f"{len(wrong)} tensors of the wrong shape (e.g. {k}: {tuple(found[k].shape)} instead of "
+                f"{tuple(expected[k])})"
+            )
+        raise MultiIDError(f"{path} does not match the {what}: {'; '.join(parts)}. Download {source}.")
+    check_floats(found, what, path, source)
+
+
+def check_floats(sd: Mapping[str, torch.Tensor], what: str, path: str | os.PathLike, source: str) -> None:
+    """Every weight is floating point (BatchNorm counters aside): integer or boolean tensors mean a file saved
+    wrongly or not this model, and torch would fail on them with an error about requiring gradients."""
+    wrong = sorted(k for k, v in sd.items() if not v.is_floating_point() and not k.endswith(INTEGER_BUFFERS))
     if wrong:
         k = wrong[0]
-        parts.append(
-            f"{len(wrong)} tensors of the wrong shape (e.g. {k}: {tuple(found[k].shape)} instead of "
-            f"{tuple(expected[k])})"
+        raise MultiIDError(
+            f"{path} holds {len(wrong)} tensors of integers or booleans where the {what} needs floating-point "
+            f"weights (e.g. {k}: {sd[k].dtype}): it was saved wrongly or is not this model. Download {source}."
         )
-    raise MultiIDError(f"{path} does not match the {what}: {'; '.join(parts)}. Download {source}.")
+
+
+def check_finite(sd: Mapping[str, torch.Tensor], what: str, path: str | os.PathLike, source: str) -> None:
+    """No NaN or infinite weight: a damaged file would otherwise give NaN features and a black video reported as
+    a success. Summed in float64 (finite weights cannot overflow it), so no tensor-sized mask is allocated;
+    about a second per 400M weights, so only modules far smaller than the transformer and T5 are checked."""
+    bad = sorted(k for k, v in sd.items() if v.is_floating_point() and not torch.isfinite(v.sum(dtype=torch.float64)))
+    if bad:
+        raise MultiIDError(
+            f"{path} is damaged: {len(bad)} tensors of the {what} hold NaN or infinite values (e.g. "
+            f"{', '.join(bad[:3])}), which would make every result NaN. Download it again from {source}."
+        )
+
+
+def read_json_config(
+    path: str | os.PathLike,
+    what: str,
+    source: str,
+    required: ConfigTypes | None = None,
+    typed: ConfigTypes | None = None,
+) -> dict[str, Any]:
+    """A JSON object with the `required` keys, each value (and those of `typed` keys present) of its type.
+
+    A config that is missing, not JSON, a list, short of a key or holding a string where a number belongs is
+    named with what to do, instead of a KeyError or AttributeError deep inside a loader. A float type
+    accepts whole numbers; a number type never accepts true/false.
+    """
+    path = Path(path)
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MultiIDError(f"{path} is missing: the {what} folder is incomplete. Download {source}.") from None
+    except (OSError, ValueError) as err:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise MultiIDError(f"{path} is not valid JSON ({err}). Download it again from {source}.") from None
+    if not isinstance(config, dict):
+        raise MultiIDError(
+            f"{path} holds {_TYPE_NAMES.get(type(config), type(config).__name__)}, not the object of settings the "
+            f"{what} config is. Download it again from {source}."
+        )
+    absent = [key for key in required or {} if key not in config]
+    if absent:
+        raise MultiIDError(
+            f"{path} lacks {', '.join(absent)}, which the {what} needs. Download it again from {source}."
+        )
+    for key, kinds in {**(typed or {}), **(required or {})}.items():
+        kinds = kinds if isinstance(kinds, tuple) else (kinds,)
+        if key in config and not _fits(config[key], kinds):
+            expected = " or ".join(_TYPE_NAMES.get(k, k.__name__) for k in kinds)
+            raise MultiIDError(
+                f"{path} sets {key} to {json.dumps(config[key])[:60]}; it must be {expected}. Download it again "
+                f"from {source}."
+            )
+    return config
+
+
+def _fits(value: Any, kinds: tuple[type, ...]) -> bool:
+    if isinstance(value, bool):
+        return bool in kinds
+    return isinstance(value, kinds) or isinstance(value, int) and float in kinds

@@ -1,4 +1,4 @@
-"""The pack's V3 extension: registers model folders and lists the nodes."""
+"""The pack's V3 extension: registers model folders and the release scheduler, and lists the nodes."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from .model_folders import register_model_folders
 from .model_nodes import LoadMultiIDModel
 from .router_nodes import IDRouter
 from .sampler_nodes import MultiIDDecode, MultiIDSampler
+from .schedulers import register_schedulers
 from .speed_nodes import SpeedAndMemory, WanTeaCache
 from .text_nodes import LoadTextEncoder, TextEncode
 from .wan_nodes import ConcatIDWanReference, LoadConcatIDWan, LoadUMT5TextEncoder
 
 register_model_folders()
+register_schedulers()
 
 
 class MultiIDExtension(ComfyExtension):

@@ -10,6 +10,7 @@ from comfy_api.latest import io, ui
 from ..multiid_core.routing import identity_set
 from ..multiid_core.scoring import plot_report, score_video
 from . import types
+from .input_checks import valid_inputs
 
 
 class IdentitySimilarity(io.ComfyNode):
@@ -61,6 +62,10 @@ class IdentitySimilarity(io.ComfyNode):
             ],
             is_output_node=True,
         )
+
+    @classmethod
+    def validate_inputs(cls, frames=None, identities=None, face_extractor=None) -> bool | str:
+        return valid_inputs(cls, frames=frames, identities=identities, face_extractor=face_extractor)
 
     @classmethod
     def execute(cls, frames, identities, face_extractor, sample_frames=0) -> io.NodeOutput:

@@ -165,8 +165,8 @@ class EncodeIdentity(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, face=None) -> bool | str:
-        return valid_inputs(cls, face=face)
+    def validate_inputs(cls, face_extractor=None, photos=None, face=None) -> bool | str:
+        return valid_inputs(cls, face_extractor=face_extractor, photos=photos, face=face)
 
     @classmethod
     def execute(cls, face_extractor, photos, face, face_index, label="") -> io.NodeOutput:

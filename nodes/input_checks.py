@@ -8,6 +8,10 @@ or strength gives a black video reported as a success. Each node names its fixed
 floats in its V3 `validate_inputs`, which ComfyUI runs when the prompt is queued: a wrong value is refused
 before anything runs, with the message on the node. Inputs must be named there (not **kwargs): ComfyUI
 skips its own checks for every input a `validate_inputs` takes, so the numbers' min/max are checked here.
+
+Inputs fed by another node (the pack's types, IMAGE, CONDITIONING, ...) are named there too: ComfyUI does
+not check them, so a plain value sent through the API where a link belongs would reach `execute` and fail
+on an attribute error. Here it is refused with the node whose output the input takes.
 """
 
 from __future__ import annotations
@@ -16,17 +20,19 @@ import math
 
 from comfy_api.latest import io
 
+from .types import MADE_BY
+
 
 def valid_inputs(node: type[io.ComfyNode], **values) -> bool | str:
     """True, or the message for the first value that is not one of its combo's options, or a number that is
     not finite or outside its input's range.
 
     A value of None is an input fed by a link: its value is not known when the prompt is validated. A node
-    that takes its inputs as lists (is_input_list) gets a list of values for each."""
+    that takes its inputs as lists (is_input_list) gets a list of values for each, and (None,) for a link."""
     schema = node.define_schema()
     inputs = {i.id: i for i in schema.inputs}
     for name, given in values.items():
-        for value in given if isinstance(given, list) else [given]:
+        for value in given if isinstance(given, (list, tuple)) else [given]:
             problem = None if value is None else _problem(inputs[name], value, schema.display_name)
             if problem:
                 return problem
@@ -35,6 +41,8 @@ def valid_inputs(node: type[io.ComfyNode], **values) -> bool | str:
 
 def _problem(spec: io.Input, value, node: str) -> str | None:
     name = spec.id
+    if not isinstance(spec, io.WidgetInput):
+        return _not_a_link(spec, value, node)
     if isinstance(spec, io.Combo.Input):
         if value in spec.options:
             return None
@@ -54,3 +62,13 @@ def _problem(spec: io.Input, value, node: str) -> str | None:
 
 def _range(spec: io.Input) -> str:
     return f"from {spec.min} to {spec.max}, default {spec.default}"
+
+
+def _not_a_link(spec: io.Input, value, node: str) -> str:
+    """A value given where a link belongs (links are None at validation): say whose output the input takes."""
+    kinds = str(spec.get_io_type()).split(",")
+    sources = " or ".join(MADE_BY.get(kind, f"a node with a {kind} output") for kind in kinds)
+    return (
+        f"{spec.id} of {node} takes the output of {sources}, not the value {value!r}. Connect it to that node's "
+        f"output (in an API prompt, a link is [node_id, output_index])."
+    )

@@ -74,8 +74,16 @@ class IDRouter(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, routing=None, cfg_routing=None, prior_strength=None) -> bool | str:
-        return valid_inputs(cls, routing=routing, cfg_routing=cfg_routing, prior_strength=prior_strength)
+    def validate_inputs(
+        cls, routing=None, cfg_routing=None, prior_strength=None,
+        identity_1=None, identity_2=None, identity_3=None, identity_4=None,
+        mask_1=None, mask_2=None, mask_3=None, mask_4=None,
+    ) -> bool | str:  # fmt: skip
+        return valid_inputs(
+            cls, routing=routing, cfg_routing=cfg_routing, prior_strength=prior_strength,
+            identity_1=identity_1, identity_2=identity_2, identity_3=identity_3, identity_4=identity_4,
+            mask_1=mask_1, mask_2=mask_2, mask_3=mask_3, mask_4=mask_4,
+        )  # fmt: skip
 
     @classmethod
     def execute(cls, routing, prior_strength, cfg_routing, **inputs) -> io.NodeOutput:

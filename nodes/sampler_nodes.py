@@ -21,6 +21,7 @@ from ..multiid_core.pipelines.cogvideox_sampling import (
 )
 from ..multiid_core.routing import MAP_STEPS, identity_set, routing_map
 from . import types
+from .family_tags import COGVIDEOX, CONCAT_ID_WAN, conditioning_family, latent_family, tag_latent
 from .input_checks import valid_inputs
 from .speed_nodes import SpeedChoice
 
@@ -29,6 +30,11 @@ def text_embedding(conditioning: list, name: str) -> torch.Tensor:
     """The T5 embedding [1, 226, D] inside a CONDITIONING from MultiID Text Encode."""
     if not conditioning:
         raise MultiIDError(f"The {name} conditioning is empty: connect a MultiID Text Encode node.")
+    if conditioning_family(conditioning) == CONCAT_ID_WAN:
+        raise MultiIDError(
+            f"The {name} conditioning comes from Concat-ID Wan Reference (the Wan path: UMT5 prompts). MultiID "
+            f"Sampler needs the CogVideoX family's T5 encoding: encode the prompt with MultiID Text Encode."
+        )
     embedding = conditioning[0][0]
     if embedding.ndim != 3 or embedding.shape[1] != 226:
         raise MultiIDError(
@@ -165,10 +171,14 @@ class MultiIDSampler(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, scheduler=None, routing_map_steps=None, cfg=None, identity_strength=None) -> bool | str:
+    def validate_inputs(
+        cls, model=None, positive=None, negative=None, identity=None, speed=None,
+        scheduler=None, routing_map_steps=None, cfg=None, identity_strength=None,
+    ) -> bool | str:  # fmt: skip
         return valid_inputs(
-            cls, scheduler=scheduler, routing_map_steps=routing_map_steps, cfg=cfg, identity_strength=identity_strength
-        )
+            cls, model=model, positive=positive, negative=negative, identity=identity, speed=speed,
+            scheduler=scheduler, routing_map_steps=routing_map_steps, cfg=cfg, identity_strength=identity_strength,
+        )  # fmt: skip
 
     @classmethod
     def execute(
@@ -206,7 +216,8 @@ class MultiIDSampler(io.ComfyNode):
             )
         samples = result.latents.permute(0, 2, 1, 3, 4).to(mm.intermediate_device())  # video latents: B,C,T,H,W
         picture = routing_map(result.routing.cpu(), result.grid, width, height, frames)
-        return io.NodeOutput({"samples": samples}, picture.to(mm.intermediate_device()))
+        latent = tag_latent({"samples": samples}, COGVIDEOX)
+        return io.NodeOutput(latent, picture.to(mm.intermediate_device()))
 
 
 class MultiIDDecode(io.ComfyNode):
@@ -231,7 +242,17 @@ class MultiIDDecode(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, model=None, latent=None) -> bool | str:
+        return valid_inputs(cls, model=model, latent=latent)
+
+    @classmethod
     def execute(cls, model, latent, tiled) -> io.NodeOutput:
+        if latent_family(latent) == CONCAT_ID_WAN:
+            raise MultiIDError(
+                "These latents come from Concat-ID-Wan (a KSampler on Load Concat-ID Wan Model), and MultiID Decode "
+                "decodes the CogVideoX family's only. Decode them with ComfyUI's VAE Decode and the Wan 2.1 VAE "
+                "(wan_2.1_vae.safetensors in ComfyUI/models/vae, loaded with Load VAE)."
+            )
         samples = latent["samples"]
         if samples.ndim != 5 or samples.shape[1] != model.core.vae.config.latent_channels:
             raise MultiIDError(

@@ -118,8 +118,8 @@ class WanTeaCache(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, threshold=None) -> bool | str:
-        return valid_inputs(cls, threshold=threshold)
+    def validate_inputs(cls, model=None, threshold=None) -> bool | str:
+        return valid_inputs(cls, model=model, threshold=threshold)
 
     @classmethod
     def execute(cls, model, threshold) -> io.NodeOutput:

@@ -19,7 +19,6 @@ which reads tokenizer.json as it is, text glued to a literal special token ("x</
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -29,7 +28,7 @@ from typing import Any
 import torch
 
 from ..multiid_core.errors import MultiIDError
-from ..multiid_core.loading import load_sharded_folder, load_state_dict
+from ..multiid_core.loading import check_floats, load_sharded_folder, load_state_dict, read_json_config
 from ..multiid_core.models import CONSISID_REPO
 
 log = logging.getLogger(__name__)
@@ -42,17 +41,22 @@ T5_SOURCE = (
 _FINAL_NORM = "encoder.final_layer_norm.weight"
 _GATED_WI = "encoder.block.0.layer.1.DenseReluDense.wi_0.weight"
 _RELATIVE_BIAS = "encoder.block.{}.layer.0.SelfAttention.relative_attention_bias.weight"
+# config.json keys read below, with their JSON types (absent settings take transformers' defaults)
+_T5_SIZES = dict.fromkeys(("d_model", "d_kv", "d_ff", "num_heads", "num_layers", "vocab_size"), int)
+_T5_SETTINGS = {
+    "feed_forward_proj": str,
+    "dense_act_fn": str,
+    "model_type": str,
+    "layer_norm_epsilon": float,
+    "relative_attention_num_buckets": int,
+}
 # transformers' names for the tanh-approximated GELU of T5 v1.1 ("gated-gelu"); ComfyUI calls it gelu_pytorch_tanh
 _GELU_TANH = ("gelu_new", "gelu_pytorch_tanh")
 
 
 def t5_config_from_json(path: str | os.PathLike) -> dict[str, Any]:
     """transformers' T5Config (config.json) -> the config dict ComfyUI's T5 class takes."""
-    path = Path(path)
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError) as err:
-        raise MultiIDError(f"Could not read the T5 config {path} ({err}). Download {T5_SOURCE}.") from None
+    raw = read_json_config(path, "T5 text encoder", T5_SOURCE, required=_T5_SIZES, typed=_T5_SETTINGS)
     projection = raw.get("feed_forward_proj", "relu")
     activation = raw.get("dense_act_fn", "gelu_new" if projection == "gated-gelu" else projection.split("-")[-1])
     if raw.get("model_type", "t5") != "t5" or not projection.startswith("gated-") or activation not in _GELU_TANH:
@@ -110,6 +114,11 @@ def _gated_encoder_sizes(sd: dict[str, torch.Tensor], model_type: str) -> dict[s
     }
 
 
+def check_encoder_floats(sd: dict[str, torch.Tensor], what: str, where: str | os.PathLike, source: str) -> None:
+    """The encoder's weights are floats; other keys of ComfyUI's files (quantisation markers) pass unchecked."""
+    check_floats({k: v for k, v in sd.items() if k.startswith(("encoder.", "shared."))}, what, where, source)
+
+
 def t5_encoder_keys(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """The encoder's tensors under ComfyUI's (= transformers') names.
 
@@ -134,13 +143,16 @@ def load_t5_folder(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
     sd = t5_encoder_keys(load_sharded_folder(folder, "T5 text encoder", T5_SOURCE))
     if "shared.weight" not in sd:
         raise MultiIDError(f"{folder} holds no T5 input embedding (shared.weight). Download {T5_SOURCE}.")
+    check_encoder_floats(sd, "T5 text encoder", folder, T5_SOURCE)
     return config, sd
 
 
 def load_t5_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """A single T5 encoder file (t5xxl_fp16.safetensors and the like) -> (config inferred from shapes, state dict)."""
     sd = t5_encoder_keys(load_state_dict(path, "T5 text encoder", T5_SOURCE))
-    return t5_config_from_state_dict(sd, str(path)), sd
+    config = t5_config_from_state_dict(sd, str(path))
+    check_encoder_floats(sd, "T5 text encoder", path, T5_SOURCE)
+    return config, sd
 
 
 def tokenizer_folder(text_encoder_folder: str | os.PathLike) -> Path | None:
@@ -212,6 +224,7 @@ def load_umt5_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, t
     sd = {**t5_encoder_keys(raw), **({"scaled_fp8": extras["scaled_fp8"]} if "scaled_fp8" in extras else {})}
     sd.pop("spiece_model", None)
     config = umt5_config_from_state_dict(sd, str(path))
+    check_encoder_floats(sd, "UMT5 text encoder", path, UMT5_SOURCE)
     if "spiece_model" not in extras:
         raise MultiIDError(
             f"{path} carries no tokenizer (spiece_model tensor). ComfyUI's UMT5 files do: use {UMT5_SOURCE}."

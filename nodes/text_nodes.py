@@ -19,12 +19,14 @@ import comfy.sd1_clip
 import comfy.text_encoders.sd3_clip
 import comfy.text_encoders.t5
 import folder_paths
+import torch
 from comfy_api.latest import io
 from transformers import T5Tokenizer, T5TokenizerFast
 
 from ..multiid_core.errors import MultiIDError
 from ..multiid_core.precision import DTYPES
 from . import model_folders, types
+from .family_tags import COGVIDEOX, tag_conditioning
 from .input_checks import valid_inputs
 from .memory import PRECISIONS
 from .t5_clips import DEVICES, clip_options, loaded_clip
@@ -268,6 +270,10 @@ class TextEncode(io.ComfyNode):
         )
 
     @classmethod
+    def validate_inputs(cls, clip=None) -> bool | str:
+        return valid_inputs(cls, clip=clip)
+
+    @classmethod
     def execute(cls, clip, text) -> io.NodeOutput:
         encoder, tokenizer = t5_parts(clip)
         ids = t5_token_ids(tokenizer, text)
@@ -275,4 +281,10 @@ class TextEncode(io.ComfyNode):
         encoder.reset_clip_options()
         with unmasked(encoder):
             embeddings = encoder.encode_token_weights([[(i, 1.0) for i in ids]])[0]
-        return io.NodeOutput([[embeddings, {}]])
+        if not torch.isfinite(embeddings).all():  # T5 runs in fp32 here: NaN means damaged weights, not overflow
+            raise MultiIDError(
+                "The T5 text encoder gave NaN or infinite values for this prompt, so the video would be black: its "
+                "weights are damaged. `python multiid.py models check` names files that are cut short or not what "
+                f"they claim; download the text encoder again ({T5_SOURCE})."
+            )
+        return io.NodeOutput(tag_conditioning(embeddings, COGVIDEOX))

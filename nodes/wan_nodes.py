@@ -23,21 +23,22 @@ import torch
 from comfy_api.latest import io, ui
 
 from ..multiid_core.errors import MultiIDError
+from ..multiid_core.families import CONCAT_ID_WAN, CONCAT_ID_WAN_ADALN
 from ..multiid_core.families import WAN_2_1_T2V_DEFAULTS as PAPER
 from ..multiid_core.models import CONCAT_ID_WAN_ADALN_FILE, CONCAT_ID_WAN_FIRST_STAGE_FILE, UMT5_XXL, WAN21_VAE
 from ..multiid_core.pipelines.concat_id_wan import (
     SOURCE,
     latent_frames,
-    read_checkpoint,
     reference_images,
     token_regions,
 )
 from ..multiid_core.routing import identity_set
 from . import model_folders, types
+from .concat_id_wan import REFERENCES, REGIONS
 from .input_checks import valid_inputs
 from .t5_clips import DEVICES, clip_options, loaded_clip
 from .t5_files import UMT5_SOURCE, load_umt5_file
-from .wan_model import REFERENCES, REGIONS, WEIGHT_DTYPES, concat_id_model_patcher
+from .wan_model import WEIGHT_DTYPES, load_concat_id_wan
 
 log = logging.getLogger(__name__)
 
@@ -115,10 +116,11 @@ class LoadConcatIDWan(io.ComfyNode):
     @classmethod
     def execute(cls, model, weight_dtype) -> io.NodeOutput:
         path = resolve_concat_id_wan(model)
-        sd, config, family = read_checkpoint(path)
-        patcher = concat_id_model_patcher(sd, config, weight_dtype)
+        patcher = load_concat_id_wan(path, weight_dtype)
+        dit = patcher.model.diffusion_model
+        family = CONCAT_ID_WAN_ADALN if dit.adaln_reference else CONCAT_ID_WAN
         summary = (
-            f"{family.name} ({path.name}): Wan2.1 DiT width {config.dim}, {config.num_layers} blocks, "
+            f"{family.name} ({path.name}): Wan2.1 DiT width {dit.dim}, {len(dit.blocks)} blocks, "
             f"weights {patcher.model.get_dtype()}"
         )
         log.info("MultiID: loaded %s", summary)

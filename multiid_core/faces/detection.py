@@ -289,11 +289,21 @@ class FaceDetector:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=_NORM_CROP_DEPRECATION, category=FutureWarning)
             embedding = self._rec.get(_to_bgr(image_rgb), target)
-        return np.asarray(embedding, dtype=np.float32)
+        return self._finite(np.asarray(embedding, dtype=np.float32))
 
     def embed_aligned(self, aligned_rgb: np.ndarray) -> np.ndarray:
         """glintr100 on an already aligned crop, resized to 112 inside get_feat (Ingredients' embedding)."""
-        return np.asarray(self._rec.get_feat(_to_bgr(aligned_rgb)), dtype=np.float32).reshape(-1)
+        return self._finite(np.asarray(self._rec.get_feat(_to_bgr(aligned_rgb)), dtype=np.float32).reshape(-1))
+
+    def _finite(self, embedding: np.ndarray) -> np.ndarray:
+        """A NaN embedding comes from damaged ArcFace weights (checked here, on its output: the ONNX weights are
+        not read by us) and would turn the video black."""
+        if not np.isfinite(embedding).all():
+            raise MultiIDError(
+                f"{self.folder / RECOGNIZER_FILE} gave a NaN or infinite face embedding: the file is damaged. "
+                f"Download it again from {ANTELOPEV2_SOURCE}."
+            )
+        return embedding
 
 
 def _to_bgr(image_rgb: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import MultiIDError
-from ..loading import load_state_dict
+from ..loading import check_finite, check_floats, load_state_dict
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -137,6 +137,7 @@ def load_eva_clip(
     if arch["depth"] <= max(EvaClipVision.HIDDEN_INPUT_BLOCKS):
         raise MultiIDError(f"{path} has only {arch['depth']} transformer blocks; download {EVA_SOURCE}.")
     eva = timm_eva.Eva(**arch, device="meta")
+    check_floats(sd, "EVA02-CLIP-L-14-336 vision tower", path, EVA_SOURCE)  # before torch's gradient error
     missing, unexpected = eva.load_state_dict(sd, strict=False, assign=True)
     missing = [k for k in missing if "rope" not in k]
     if missing or unexpected:
@@ -145,6 +146,7 @@ def load_eva_clip(
             f"(e.g. {missing[:3]}) and {len(unexpected)} unexpected (e.g. {unexpected[:3]}). "
             f"Download {EVA_SOURCE}."
         )
+    check_finite(sd, "EVA02-CLIP-L-14-336 vision tower", path, EVA_SOURCE)
     # Rotary tables: from a one-block twin built on the CPU (meta buffers hold no values). The
     # authors' loader uses the tables stored in the checkpoint (at its precision), so we do too.
     eva.rope = timm_eva.Eva(**{**arch, "depth": 1}).rope

@@ -56,13 +56,20 @@ def to_uint8_rgb(image: torch.Tensor) -> np.ndarray:
     return np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
 
 
+def shrunk_size(height: int, width: int, long_edge: int = MAX_LONG_EDGE) -> tuple[int, int]:
+    """(height, width) after `limit_long_edge`: long edge at most `long_edge`, sizes truncated as ConsisID does."""
+    if max(height, width) <= long_edge:
+        return height, width
+    k = long_edge / max(height, width)
+    return int(height * k), int(width * k)
+
+
 def limit_long_edge(image: np.ndarray, long_edge: int = MAX_LONG_EDGE) -> np.ndarray:
-    """ConsisID's `resize_numpy_image_long`: shrink (never enlarge) with Lanczos, sizes truncated."""
-    h, w = image.shape[:2]
-    if max(h, w) <= long_edge:
+    """ConsisID's `resize_numpy_image_long`: shrink (never enlarge) with Lanczos."""
+    h, w = shrunk_size(*image.shape[:2], long_edge)
+    if (h, w) == image.shape[:2]:
         return image
-    k = long_edge / max(h, w)
-    return cv2.resize(image, (int(w * k), int(h * k)), interpolation=cv2.INTER_LANCZOS4)
+    return cv2.resize(image, (w, h), interpolation=cv2.INTER_LANCZOS4)
 
 
 def faces_left_to_right(faces: list[DetectedFace]) -> list[DetectedFace]:
@@ -146,6 +153,14 @@ def encode_photo(
         raise MultiIDError(
             f"{photo} is only {w}x{h} pixels, too small to find and align a face. Use a photo at least "
             f"{MIN_SHORT_EDGE} pixels on its short side (256 or more gives a far better identity)."
+        )
+    shrunk_h, shrunk_w = shrunk_size(h, w)
+    if min(shrunk_h, shrunk_w) < MIN_SHORT_EDGE:  # a strip: shrunk to a 1024 long edge, too thin for a face
+        raise MultiIDError(
+            f"{photo} is {w}x{h} pixels, a strip too long for its width: shrunk to {MAX_LONG_EDGE} pixels on its "
+            f"long side before detection, as the authors' pipeline does, it would be {shrunk_w}x{shrunk_h}, too "
+            f"thin to find a face. Crop the photo around the face (at most {MAX_LONG_EDGE // MIN_SHORT_EDGE} times "
+            f"longer than wide)."
         )
     if int(image.max()) - int(image.min()) < BLANK_RANGE:
         colour = tuple(int(c) for c in image.reshape(-1, image.shape[-1]).mean(axis=0).round())

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import MultiIDError
-from ..loading import check_keys, load_state_dict
+from ..loading import check_finite, check_keys, load_state_dict
 
 PARSER_SOURCE = (
     "parsing_bisenet.pth from the face_encoder/ folder of "
@@ -190,6 +190,7 @@ def load_face_parser(
         net = BiSeNet()
     expected = {k: v.shape for k, v in net.state_dict().items()}
     check_keys(expected, sd, "face parser (facexlib's BiSeNet)", path, PARSER_SOURCE, optional=("num_batches_tracked",))
+    check_finite(sd, "face parser (facexlib's BiSeNet)", path, PARSER_SOURCE)
     net.load_state_dict(sd, strict=False, assign=True)  # strict check done above; BatchNorm counters may be absent
     return net.to(device=device, dtype=dtype).eval()
 

@@ -7,7 +7,7 @@ from its tensors. Every load is strict: a mismatch is reported key by key, never
 
 from __future__ import annotations
 
-import json
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import torch
 from ..dit.cogvideox import CogVideoXConfig, CogVideoXTransformer
 from ..errors import MultiIDError
 from ..families import Family, detect_family
-from ..loading import check_keys, load_sharded_folder, load_state_dict
+from ..loading import check_finite, check_keys, load_sharded_folder, load_state_dict, read_json_config
 from ..models import CONCAT_ID_COGVIDEOX_FILES
 from .sat_conversion import (
     CONCAT_ID_SOURCE,
@@ -119,13 +119,24 @@ class CogVideoXModel:
         return 2 ** (len(self.vae.config.block_out_channels) - 1), self.vae.config.temporal_compression_ratio
 
 
-def _read_json(path: Path, what: str, source: str) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise MultiIDError(f"{path} is missing: the {what} folder is incomplete. Download {source}.") from None
-    except json.JSONDecodeError as err:
-        raise MultiIDError(f"{path} is not valid JSON ({err}). Download it again from {source}.") from None
+def _json_types(config_class: type) -> dict[str, tuple[type, ...]]:
+    """The JSON types each field of a config dataclass takes (`float | None`: a number or null)."""
+    return {name: typing.get_args(hint) or (hint,) for name, hint in typing.get_type_hints(config_class).items()}
+
+
+TRANSFORMER_CONFIG_TYPES = _json_types(CogVideoXConfig)
+# The VAE config.json values the loader and the decoder read (diffusers' defaults stand in for absent ones).
+VAE_CONFIG_TYPES = {
+    "block_out_channels": list,
+    "latent_channels": int,
+    "layers_per_block": int,
+    "norm_num_groups": int,
+    "temporal_compression_ratio": float,
+    "scaling_factor": float,
+}
+SCHEDULER_CONFIG_TYPES = {
+    key: type(value) for key, value in RELEASED_SCHEDULER_CONFIG.items()
+}  # the released file's keys, each of the type it has there
 
 
 def _count(sd: dict[str, torch.Tensor], prefix: str, suffix: str) -> int:
@@ -187,6 +198,8 @@ def _check_router(path: Path, family: Family, sd: dict[str, torch.Tensor]) -> No
 
 
 _SINGLE_FILE_MARKER = "transformer_blocks.0.attn1.norm_q.weight"
+# The identity modules, checked for NaN at load; the blocks are checked on the first step's prediction.
+IDENTITY_MODULES = ("local_facial_extractor.", "perceiver_cross_attention.", "router.")
 
 
 def not_a_cogvideox_transformer(path: Path, keys) -> str:
@@ -221,7 +234,9 @@ def load_transformer(
 ) -> tuple[CogVideoXTransformer, Family]:
     """A snapshot's `transformer/` folder (config.json + shards) or one safetensors file."""
     if path.is_dir():
-        config_dict = _read_json(path / "config.json", "transformer", "the model's Hugging Face repository")
+        config_dict = read_json_config(
+            path / "config.json", "transformer", "the model's Hugging Face repository", typed=TRANSFORMER_CONFIG_TYPES
+        )
         sd = load_sharded_folder(path, "transformer", "the model's Hugging Face repository")
         config_dict = _without_stale_lfe(config_dict, sd)
     else:
@@ -231,11 +246,17 @@ def load_transformer(
         config_dict = {**RELEASED_TRANSFORMER_CONFIG, **sizes_from_state_dict(sd)}
     family = detect_family(config_dict, sd.keys(), str(path))
     _check_router(path, family, sd)
-    config = CogVideoXConfig.from_dict(config_dict)
+    source = f"https://huggingface.co/{family.repo}"
+    try:
+        config = CogVideoXConfig.from_dict(config_dict)
+    except ValueError as err:  # a CogVideoX 1.5 layout or another activation
+        raise MultiIDError(f"{path}: {err}. Download the {family.name} transformer from {source}.") from None
     if family.learned_router:
         config.num_routers = config.num_cross_attn  # one router per injection point, all required
-    source = f"https://huggingface.co/{family.repo}"
-    return _checked_transformer(config, sd, family, path, source, operations, dtype, device), family
+    transformer = _checked_transformer(config, sd, family, path, source, operations, dtype, device)
+    identity_modules = {k: v for k, v in sd.items() if k.startswith(IDENTITY_MODULES)}
+    check_finite(identity_modules, f"{family.name} identity modules", path, source)
+    return transformer, family
 
 
 def _checked_transformer(
@@ -265,7 +286,7 @@ def load_vae(
     from diffusers import AutoencoderKLCogVideoX
 
     if path.is_dir():
-        config = _read_json(path / "config.json", "VAE", source)
+        config = read_json_config(path / "config.json", "VAE", source, typed=VAE_CONFIG_TYPES)
         sd = load_sharded_folder(path, "CogVideoX VAE", source)
     else:
         config = RELEASED_VAE_CONFIG
@@ -277,6 +298,7 @@ def load_vae(
     with torch.device("meta"):
         vae = AutoencoderKLCogVideoX.from_config(config)
     check_keys({k: v.shape for k, v in vae.state_dict().items()}, sd, "CogVideoX VAE", path, source)
+    check_finite(sd, "CogVideoX VAE", path, source)  # NaN here would decode every video black
     vae.load_state_dict(sd, strict=True, assign=True)
     return vae.to(device=device, dtype=dtype).eval()
 
@@ -334,7 +356,11 @@ def load_snapshot(
     transformer, family = load_transformer(transformer_file or folder / "transformer", dtype, operations, device)
     vae = load_vae(vae_file or folder / "vae", dtype, device)
     scheduler_json = folder / "scheduler" / "scheduler_config.json"
-    scheduler = _read_json(scheduler_json, "scheduler", family.repo) if scheduler_json.exists() else None
+    scheduler = (
+        read_json_config(scheduler_json, "scheduler", family.repo, typed=SCHEDULER_CONFIG_TYPES)
+        if scheduler_json.exists()
+        else None
+    )
     return CogVideoXModel(
         family=family,
         transformer=transformer,

@@ -1,8 +1,10 @@
-"""Concat-ID-Wan without ComfyUI: checkpoint reading, the reference image, regions and the released sampler.
+"""Concat-ID-Wan without ComfyUI: checkpoint reading, the reference image, regions, the release's sigmas.
 
 Loading: the released `.pt` files are full Wan2.1-T2V-1.3B state dicts (`first_stage.pt`) plus the AdaLN
 reference branch (`second_stage_adaln.pt`), read with `weights_only=True`. Which one a file is comes from
-its keys, never from the user; every load is strict and names what is missing or extra.
+its keys, never from the user; every load is strict and names what is missing or extra. The model itself
+is ComfyUI's WanModel (see nodes/concat_id_wan.py); `expected_shapes` is its key table in the original
+Wan layout, which is also ComfyUI's.
 
 Reference image (`inference_wan.py` `get_face_image` + `resize_pad_crop`): the identity's 448 norm_crop
 face parsed onto black (`Identity.primary.face_on_black`), fitted into the video frame with bicubic
@@ -13,27 +15,27 @@ outline around (-0.01 becomes 253/255, a bright speckle); we clamp, as their tra
 Sampling (`WanVideoPipeline.__call__` of the release): flow matching, sigmas linspace(1, 0, steps + 1)
 without the last, shifted by `shift` (5), Euler steps; the reference is appended to the latents for every
 forward and its slot dropped before the step; text CFG with the reference in both branches. ComfyUI's
-KSampler (euler, simple) on the MODEL of our loader takes the very same steps.
+KSampler (euler) with the pack's `multiid_shifted_linear` scheduler takes the very same steps at any
+step count; ComfyUI's `simple` scheduler only when the count divides 1000 (e.g. 50, not 30).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..canvas import letterbox
-from ..dit.wan import ConcatIDWan, WanConfig
 from ..errors import MultiIDError
 from ..families import CONCAT_ID_WAN, WAN_FAMILIES, Family
-from ..families import WAN_2_1_T2V_DEFAULTS as PAPER
 from ..loading import check_keys, load_state_dict
 from ..routing import INSIDE, TokenGrid, mask_coverage
-from ..step_cache import COEFFICIENTS, TeaCache
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,79 @@ SHIFT = 5.0
 VAE_SCALE = (4, 8)  # Wan2.1 VAE: temporal, spatial compression
 TOKEN_PIXELS = 16  # one DiT token covers 16x16 pixels (VAE 8 x patch 2)
 _DIT_MARKER = "head.modulation"
+HEAD_DIM = 128  # every Wan2.1 DiT (1.3B: 1536 / 12, 14B: 5120 / 40); heads are not in the tensors
+ADALN_KEY = "time_projection_ref.1.weight"
+
+
+@dataclass(frozen=True)
+class WanConfig:
+    """Sizes of a Wan2.1 T2V DiT (defaults: Wan2.1-T2V-1.3B) and whether it has Concat-ID's AdaLN branch."""
+
+    dim: int = 1536
+    ffn_dim: int = 8960
+    num_heads: int = 12
+    num_layers: int = 30
+    in_dim: int = 16
+    out_dim: int = 16
+    text_dim: int = 4096
+    freq_dim: int = 256
+    patch_size: tuple[int, int, int] = (1, 2, 2)
+    adaln_reference: bool = False
+
+    @classmethod
+    def from_state_dict(cls, sd: Mapping[str, torch.Tensor]) -> WanConfig:
+        """Sizes read off the tensors (heads: dim / 128, as for every Wan2.1 model)."""
+        dim, in_dim, *patch = sd["patch_embedding.weight"].shape
+        layers = {int(k.split(".")[1]) for k in sd if k.startswith("blocks.") and k.endswith(".self_attn.q.weight")}
+        return cls(
+            dim=dim,
+            ffn_dim=sd["blocks.0.ffn.0.weight"].shape[0],
+            num_heads=max(1, dim // HEAD_DIM),
+            num_layers=max(layers) + 1,
+            in_dim=in_dim,
+            out_dim=sd["head.head.weight"].shape[0] // math.prod(patch),
+            text_dim=sd["text_embedding.0.weight"].shape[1],
+            freq_dim=sd["time_embedding.0.weight"].shape[1],
+            patch_size=tuple(patch),
+            adaln_reference=ADALN_KEY in sd,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def expected_shapes(config: WanConfig) -> dict[str, tuple[int, ...]]:
+    """Every tensor of a Wan2.1 T2V DiT in the original layout, plus Concat-ID's AdaLN reference branch."""
+    dim, ffn = config.dim, config.ffn_dim
+    shapes: dict[str, tuple[int, ...]] = {
+        "patch_embedding.weight": (dim, config.in_dim, *config.patch_size),
+        "patch_embedding.bias": (dim,),
+        "head.head.weight": (config.out_dim * math.prod(config.patch_size), dim),
+        "head.head.bias": (config.out_dim * math.prod(config.patch_size),),
+        "head.modulation": (1, 2, dim),
+    }
+    linears = {
+        "text_embedding.0": (dim, config.text_dim),
+        "text_embedding.2": (dim, dim),
+        "time_embedding.0": (dim, config.freq_dim),
+        "time_embedding.2": (dim, dim),
+        "time_projection.1": (6 * dim, dim),
+    }
+    if config.adaln_reference:
+        linears["time_projection_ref.1"] = (6 * dim, dim)
+    for i in range(config.num_layers):
+        block = f"blocks.{i}"
+        shapes[f"{block}.modulation"] = (1, 6, dim)
+        if config.adaln_reference:
+            shapes[f"{block}.modulation_ref"] = (1, 6, dim)
+        for attention in ("self_attn", "cross_attn"):
+            linears.update({f"{block}.{attention}.{name}": (dim, dim) for name in "qkvo"})
+            shapes.update({f"{block}.{attention}.{norm}.weight": (dim,) for norm in ("norm_q", "norm_k")})
+        shapes.update({f"{block}.norm3.weight": (dim,), f"{block}.norm3.bias": (dim,)})
+        linears.update({f"{block}.ffn.0": (ffn, dim), f"{block}.ffn.2": (dim, ffn)})
+    for name, (out, inp) in linears.items():
+        shapes.update({f"{name}.weight": (out, inp), f"{name}.bias": (out,)})
+    return shapes
 
 
 # ------------------------------------------------------------------------------------------------------ loading
@@ -84,10 +159,6 @@ def detect_wan_family(keys: set[str], path: str) -> Family:
         if family.matches({}, keys):
             return family
     return CONCAT_ID_WAN
-
-
-def expected_shapes(config: WanConfig) -> dict[str, torch.Size]:
-    return {k: v.shape for k, v in ConcatIDWan(config, device="meta").state_dict().items()}
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], WanConfig, Family]:
@@ -147,64 +218,3 @@ def token_regions(masks: Sequence[torch.Tensor | None], frames: int, height: int
         for k, m in enumerate(masks)
     ]
     return torch.stack(rows).float().reshape(len(masks), grid.frames, grid.rows, grid.cols)
-
-
-# ----------------------------------------------------------------------------------------------------- sampling
-
-
-def flow_match_sigmas(steps: int, shift: float = SHIFT) -> torch.Tensor:
-    """steps + 1 sigmas, the last 0: DiffSynth's FlowMatchScheduler(extra_one_step=True, sigma_min=0)."""
-    sigmas = torch.linspace(1.0, 0.0, steps + 1)[:-1]
-    sigmas = shift * sigmas / (1 + (shift - 1) * sigmas)
-    return torch.cat([sigmas, sigmas.new_zeros(1)])
-
-
-def flow_match_step(latents: torch.Tensor, flow: torch.Tensor, sigma: float, sigma_next: float) -> torch.Tensor:
-    """One Euler step; `flow` must hold the video frames only (the reference slot is never stepped)."""
-    if flow.shape != latents.shape:
-        raise ValueError(f"prediction {tuple(flow.shape)} does not match the latents {tuple(latents.shape)}")
-    return latents + flow * (sigma_next - sigma)
-
-
-def sample(
-    dit: ConcatIDWan,
-    noise: torch.Tensor,
-    context: torch.Tensor,
-    negative_context: torch.Tensor,
-    references: torch.Tensor,
-    steps: int = PAPER.steps,
-    cfg: float = PAPER.cfg,
-    shift: float = SHIFT,
-    image_cfg: float = 1.0,
-    regions: torch.Tensor | None = None,
-    on_step: Callable[[int, int], None] | None = None,
-    step: Callable[[torch.Tensor, torch.Tensor, float, float], torch.Tensor] = flow_match_step,
-    teacache: float = 0.0,
-) -> torch.Tensor:
-    """The released sampling loop: video latents [B, 16, F, h, w] from `noise` of that shape.
-
-    `references` [1, 16, R, h, w] are clean model-space latents present in every branch; with
-    `image_cfg` != 1 a third branch sees zeroed references (negative text), Phantom's
-    neg_img + image_cfg * (neg - neg_img) + cfg * (pos - neg). `teacache` > 0 runs TeaCache4Wan2.1
-    with that threshold (the branches as its separate cond and uncond calls).
-    """
-    sigmas = flow_match_sigmas(steps, shift)
-    cache = TeaCache(teacache, COEFFICIENTS["wan2.1-t2v-1.3b"], steps) if teacache > 0 else None
-    latents = noise
-    zeros = torch.zeros_like(references)
-    for i in range(steps):
-        t = (sigmas[i] * 1000).reshape(1).to(noise.device)
-        if cache is not None:
-            cache.step = i
-        flow = dit(latents, t, context, references, regions, cache=cache, branches=["positive"])
-        if cfg != 1.0 or image_cfg != 1.0:
-            negative = dit(latents, t, negative_context, references, regions, cache=cache, branches=["negative"])
-            if image_cfg != 1.0:
-                no_reference = dit(latents, t, negative_context, zeros, regions, cache=cache, branches=["no reference"])
-                flow = no_reference + image_cfg * (negative - no_reference) + cfg * (flow - negative)
-            else:
-                flow = negative + cfg * (flow - negative)
-        latents = step(latents, flow, float(sigmas[i]), float(sigmas[i + 1]))
-        if on_step is not None:
-            on_step(i + 1, steps)
-    return latents

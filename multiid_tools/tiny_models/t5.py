@@ -134,8 +134,12 @@ def find_t5_tokenizer_json() -> Path:
     )
 
 
-def write_t5_tokenizer(folder: str | os.PathLike, tokenizer_json: str | os.PathLike | None = None) -> list[Path]:
-    """A T5 `tokenizer/` folder as transformers' T5Tokenizer saves it: spiece.model plus three json files."""
+def write_t5_tokenizer(
+    folder: str | os.PathLike, tokenizer_json: str | os.PathLike | None = None, pieces: int = _SPIECE_PIECES
+) -> list[Path]:
+    """A T5 `tokenizer/` folder as transformers' T5Tokenizer saves it: spiece.model plus three json files.
+
+    `pieces` < 32000 keeps only T5's first (most likely) pieces, for a tiny encoder with a tiny embedding."""
     from sentencepiece import sentencepiece_model_pb2 as spm
 
     source = json.loads(Path(tokenizer_json or find_t5_tokenizer_json()).read_text())
@@ -143,10 +147,10 @@ def write_t5_tokenizer(folder: str | os.PathLike, tokenizer_json: str | os.PathL
     model = spm.ModelProto()
     kinds = {0: spm.ModelProto.SentencePiece.CONTROL, 1: spm.ModelProto.SentencePiece.CONTROL}
     kinds[source["model"]["unk_id"]] = spm.ModelProto.SentencePiece.UNKNOWN
-    for i, (piece, score) in enumerate(source["model"]["vocab"][:_SPIECE_PIECES]):
+    for i, (piece, score) in enumerate(source["model"]["vocab"][:pieces]):
         model.pieces.add(piece=piece, score=score, type=kinds.get(i, spm.ModelProto.SentencePiece.NORMAL))
     model.trainer_spec.model_type = spm.TrainerSpec.UNIGRAM
-    model.trainer_spec.vocab_size = _SPIECE_PIECES
+    model.trainer_spec.vocab_size = pieces
     model.trainer_spec.pad_id, model.trainer_spec.eos_id, model.trainer_spec.unk_id = 0, 1, 2
     model.trainer_spec.bos_id = -1
     model.normalizer_spec.name = "nmt_nfkc"

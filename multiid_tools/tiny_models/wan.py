@@ -2,17 +2,19 @@
 
 - `first_stage.pt` / `second_stage_adaln.pt`: plain `torch.save` state dicts with the keys of
   yongzhong/Concat-ID-Wan (Wan2.1 layout; the AdaLN file adds `time_projection_ref.1.*` and
-  `blocks.N.modulation_ref`), bf16, 2 blocks of width 256 (head size 128 as in every Wan2.1).
+  `blocks.N.modulation_ref`), bf16, 2 blocks of width 256 (head size 128 as in every Wan2.1), text width 4096.
 - `wan_2.1_vae.safetensors`: the Wan 2.1 VAE's keys (Comfy-Org/Wan_2.1_ComfyUI_repackaged, the same as
   the original Wan2.1_VAE.pth) at base width 8 instead of 96; ComfyUI's VAELoader reads the width
   from `decoder.head.0.gamma`, so it loads the tiny file natively.
 - `umt5_xxl_fp8_e4m3fn_scaled.safetensors`: ComfyUI's UMT5 file layout (scaled fp8 linear weights with
-  `scale_weight`, a `scaled_fp8` marker, the tokenizer as a `spiece_model` byte tensor) at width 32. Its
-  tokenizer is the T5 sentencepiece model rebuilt by tiny_t5 (the real UMT5 vocabulary is not on disk).
+  `scale_weight`, a `scaled_fp8` marker, the tokenizer as a `spiece_model` byte tensor) at the released
+  width 4096 with 2 thin blocks. Its tokenizer is T5's sentencepiece model rebuilt by tiny_t5, cut to
+  1000 pieces (the real UMT5 vocabulary is not on disk).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -20,12 +22,15 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from multiid_core.dit.wan import ConcatIDWan, WanConfig
+from multiid_core.pipelines.concat_id_wan import WanConfig, expected_shapes
 
 from .t5 import write_t5_tokenizer
 
-TINY_WAN = WanConfig(dim=256, ffn_dim=512, num_heads=2, num_layers=2, text_dim=32)
-TINY_UMT5 = {"d_model": 32, "num_layers": 2, "num_heads": 2, "d_kv": 16, "d_ff": 64, "vocab_size": 32128}
+# Text width 4096 as released: ComfyUI's Wan detection does not read it from the file, so the tiny UMT5 is
+# 4096 wide too, with a vocabulary cut to T5's first 1000 pieces to keep its embedding small.
+TINY_WAN = WanConfig(dim=256, ffn_dim=512, num_heads=2, num_layers=2, text_dim=4096)
+TINY_UMT5_PIECES = 1000
+TINY_UMT5 = {"d_model": 4096, "num_layers": 2, "num_heads": 2, "d_kv": 16, "d_ff": 64, "vocab_size": TINY_UMT5_PIECES}
 TINY_VAE_DIM = 8
 CONCAT_ID_WAN_FILES = {"first_stage.pt": False, "second_stage_adaln.pt": True}
 
@@ -41,8 +46,7 @@ def tiny_concat_id_wan_state_dict(adaln: bool, seed: int = 0, sizes: WanConfig =
     config = WanConfig(**{**sizes.as_dict(), "adaln_reference": adaln})
     generator = torch.Generator().manual_seed(seed)
     out = {}
-    for name, tensor in ConcatIDWan(config, device="meta").state_dict().items():
-        shape = tuple(tensor.shape)
+    for name, shape in expected_shapes(config).items():
         if name.endswith("modulation") or name.endswith("modulation_ref"):
             out[name] = _randn(shape, config.dim**-0.5, generator)
         elif name.endswith(".bias"):
@@ -50,7 +54,7 @@ def tiny_concat_id_wan_state_dict(adaln: bool, seed: int = 0, sizes: WanConfig =
         elif len(shape) == 1:  # norm weights
             out[name] = 1.0 + _randn(shape, 0.1, generator)
         else:
-            fan_in = tensor[0].numel()
+            fan_in = math.prod(shape[1:])
             out[name] = _randn(shape, fan_in**-0.5, generator)
     return out
 
@@ -196,7 +200,7 @@ def write_tiny_umt5(path: str | os.PathLike, seed: int = 0) -> Path:
     """A UMT5 text encoder file as ComfyUI's Wan templates use it (scaled fp8, tokenizer inside)."""
     sd = scaled_fp8(tiny_umt5_state_dict(seed))
     with tempfile.TemporaryDirectory() as folder:
-        spiece = write_t5_tokenizer(folder)[0].read_bytes()
+        spiece = write_t5_tokenizer(folder, pieces=TINY_UMT5_PIECES)[0].read_bytes()
     sd["spiece_model"] = torch.frombuffer(bytearray(spiece), dtype=torch.uint8)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,7 @@
-"""Concat-ID-Wan inside ComfyUI: our DiT against ComfyUI's WanModel, the nodes, native sampling, UMT5 and VAE.
+"""Concat-ID-Wan inside ComfyUI: the nodes, native sampling against the release's loop, caches, UMT5 and VAE.
 
-References: ComfyUI's own WanModel with the same weights (the plain Wan parts), the release's equations
-(model_fn_wan_video, forward, forward_adaln of ML-GSAI/Concat-ID) written on ComfyUI's WanModel modules
-(the Concat-ID parts), our ComfyUI-free sampler (which follows the release's loop) for the native
-samplers, transformers' UMT5EncoderModel for the text encoder.
+References: the release's sampling loop (concat_id_wan_release.release_sample) on the very model ComfyUI
+samples, transformers' UMT5EncoderModel for the text encoder. The model itself: test_concat_id_wan_model.py.
 """
 
 import math
@@ -12,11 +10,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-import torch.nn.functional as F
+from concat_id_wan_release import release_sample
 from tensors import rel_err
 
-from multiid_core.dit.wan import ConcatIDWan, WanConfig
-from multiid_core.pipelines.concat_id_wan import read_checkpoint, reference_image, sample
+from multiid_core.pipelines.concat_id_wan import WanConfig, reference_image
 from multiid_tools.tiny_models.teacache import keep_slow_timestep_frequencies
 from multiid_tools.tiny_models.wan import TINY_UMT5, tiny_concat_id_wan_state_dict, wan_vae_shapes
 
@@ -28,6 +25,7 @@ NODES = (
 )
 FILES = {"first": "Concat-ID-Wan/first_stage.pt", "adaln": "Concat-ID-Wan/second_stage_adaln.pt"}
 UMT5 = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
+LINEAR_TIME = "multiid_linear_time"
 SIZE = dict(width=64, height=48, length=9)  # 3 latent frames of 6x8 latents (3x4 tokens)
 
 
@@ -110,98 +108,6 @@ def test_schema_has_tooltips_and_a_multiid_category(node_classes, node_id):
             assert spec[1].get("tooltip"), f"{node_id}.{name} has no tooltip"
 
 
-# ------------------------------------------------------------------------------------------- DiT vs ComfyUI
-
-
-def comfy_wan(comfy, sd: dict) -> torch.nn.Module:
-    """ComfyUI's WanModel (t2v) with the plain Wan tensors of a Concat-ID file."""
-    config = WanConfig.from_state_dict(sd)
-    model = comfy.wan.WanModel(
-        model_type="t2v", dim=config.dim, ffn_dim=config.ffn_dim, num_heads=config.num_heads,
-        num_layers=config.num_layers, text_dim=config.text_dim, operations=comfy.ops.disable_weight_init,
-    )  # fmt: skip
-    missing, unexpected = model.load_state_dict({k: v.float() for k, v in sd.items()}, strict=False)
-    assert not missing and all("_ref" in k for k in unexpected)
-    return model.float().eval()
-
-
-def release_forward(wm, sd, x, t, context, ref):
-    """Concat-ID-Wan's model_fn_wan_video with its block forwards (first stage / AdaLN), on ComfyUI modules."""
-    adaln = "time_projection_ref.1.weight" in sd
-    tokens = wm.patch_embedding(torch.cat([x, ref], dim=2))
-    f, hh, ww = tokens.shape[2:]
-    tokens = tokens.flatten(2).transpose(1, 2)
-    half = wm.freq_dim // 2
-    angles = torch.outer(t.double(), torch.pow(10000, -torch.arange(half, dtype=torch.float64).div(half)))
-    e = wm.time_embedding(torch.cat([angles.cos(), angles.sin()], dim=1).float())
-    e0 = wm.time_projection(e).unflatten(1, (6, wm.dim))
-    if adaln:
-        w, b = sd["time_projection_ref.1.weight"].float(), sd["time_projection_ref.1.bias"].float()
-        e_ref = F.linear(F.silu(e), w, b).unflatten(1, (6, wm.dim))
-    context = wm.text_embedding(context)
-    ids = torch.stack(torch.meshgrid(torch.arange(f), torch.arange(hh), torch.arange(ww), indexing="ij"), -1).float()
-    ids[-1, :, :, 2] += ww  # freqs_ref: the last (reference) frame at temporal index f-1, width w..2w-1
-    freqs = wm.rope_embedder(ids.reshape(1, -1, 3)).movedim(1, 2)
-    n = hh * ww
-    for i, blk in enumerate(wm.blocks):
-        mod = (blk.modulation + e0).chunk(6, dim=1)
-        if adaln:
-            rmod = (sd[f"blocks.{i}.modulation_ref"].float() + e_ref).chunk(6, dim=1)
-            norm = blk.norm1(tokens)
-            y = blk.self_attn(
-                torch.cat([norm[:, :-n] * (1 + mod[1]) + mod[0], norm[:, -n:] * (1 + rmod[1]) + rmod[0]], 1), freqs
-            )
-            tokens = torch.cat([tokens[:, :-n] + mod[2] * y[:, :-n], tokens[:, -n:] + rmod[2] * y[:, -n:]], 1)
-            cross = tokens[:, :-n] + blk.cross_attn(blk.norm3(tokens[:, :-n]), context)
-            tokens = torch.cat([cross, tokens[:, -n:]], 1)
-            norm = blk.norm2(tokens)
-            y = blk.ffn(torch.cat([norm[:, :-n] * (1 + mod[4]) + mod[3], norm[:, -n:] * (1 + rmod[1]) + rmod[0]], 1))
-            tokens = torch.cat([tokens[:, :-n] + mod[5] * y[:, :-n], tokens[:, -n:] + rmod[5] * y[:, -n:]], 1)
-        else:
-            tokens = tokens + mod[2] * blk.self_attn(blk.norm1(tokens) * (1 + mod[1]) + mod[0], freqs)
-            tokens = torch.cat([tokens[:, :-n] + blk.cross_attn(blk.norm3(tokens[:, :-n]), context), tokens[:, -n:]], 1)
-            tokens = tokens + mod[5] * blk.ffn(blk.norm2(tokens) * (1 + mod[4]) + mod[3])
-    return wm.unpatchify(wm.head(tokens, e), (f, hh, ww))[:, :, :-1]
-
-
-@pytest.fixture(scope="module")
-def released(comfy_base):
-    folder = comfy_base / "models" / "multiid"
-    return {name: read_checkpoint(folder / path) for name, path in FILES.items()}
-
-
-def dit_inputs(seed: int = 0, h: int = 6, w: int = 8):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(2, 16, 3, h, w, generator=g)
-    ref = torch.randn(1, 16, 1, h, w, generator=g)
-    return x, ref, torch.randn(2, 9, 32, generator=g), torch.tensor([913.7, 913.7])
-
-
-@pytest.mark.parametrize("variant, size", [("first", (6, 8)), ("adaln", (6, 8)), ("first", (5, 7))])
-def test_without_references_our_dit_is_comfyuis_wan(comfy, released, variant, size):
-    sd, _, _ = released[variant]
-    ours = ConcatIDWan.from_state_dict(sd, dtype=torch.float32)
-    ours.round_timestep_to_bf16 = False
-    x, _, context, t = dit_inputs(0, *size)  # (5, 7): odd latent sizes are padded as ComfyUI pads them
-    with torch.no_grad():
-        error = rel_err(ours(x, t, context), comfy_wan(comfy, sd)(x, t, context))
-    assert error < 1e-5, error
-
-
-@pytest.mark.parametrize("variant", list(FILES))
-def test_with_a_reference_our_dit_follows_the_released_equations(comfy, released, variant):
-    sd, _, _ = released[variant]
-    ours = ConcatIDWan.from_state_dict(sd, dtype=torch.float32)
-    ours.round_timestep_to_bf16 = False
-    x, ref, context, t = dit_inputs()
-    with torch.no_grad():
-        got = ours(x, t, context, ref)
-        expected = release_forward(comfy_wan(comfy, sd), sd, x, t, context, ref.expand(2, -1, -1, -1, -1))
-        error = rel_err(got, expected)
-        assert error < 1e-5, error
-        assert rel_err(ours(x, t, context), expected) > 1e-3  # the reference does change the prediction
-
-
 # ------------------------------------------------------------------------------------------------------ loader
 
 
@@ -210,8 +116,9 @@ def test_loader_detects_the_variant_and_builds_a_native_wan_model(node_classes, 
     for name, patcher in models.items():
         model = patcher.model
         assert isinstance(model, pack.ConcatIDWanModel) and type(model).__mro__[1].__name__ == "WAN21"
-        assert model.diffusion_model.config.adaln_reference == (name == "adaln")
-        assert float(model.model_sampling.shift) == 5.0 and model.latent_format.latent_channels == 16
+        assert model.diffusion_model.adaln_reference == (name == "adaln")
+        assert float(patcher.get_model_object("model_sampling").shift) == 5.0
+        assert model.latent_format.latent_channels == 16
         assert "diffusion_model.blocks.0.self_attn.q.weight" in patcher.model_state_dict()
     text = node_classes["MultiID_LoadConcatIDWan"].execute(FILES["adaln"], "default").ui.as_dict()["text"][0]
     assert text.startswith("Concat-ID-Wan-AdaLN (second_stage_adaln.pt)")
@@ -254,29 +161,50 @@ def test_several_identities_need_the_experimental_setting(node_classes, prompts,
 
 
 def core_sample(patcher, positive, negative, steps, cfg, image_cfg=1.0, seed=0, teacache=0.0):
-    """Our ComfyUI-free release loop on the very DiT and conditioning ComfyUI samples."""
+    """The release's loop on the very model and conditioning ComfyUI samples (TeaCache4Wan2.1 if > 0)."""
     latent_format = patcher.model.latent_format
     references = latent_format.process_in(positive[0][1]["concat_id_references"])
     regions = positive[0][1].get("concat_id_regions")
     noise = torch.randn(1, 16, 3, 6, 8, generator=torch.Generator().manual_seed(seed))
     dit = patcher.model.diffusion_model
+    pack = sys.modules[type(dit).__module__]
+    options = {}
+    if teacache:
+        teacache_module = sys.modules[pack.__name__.rsplit(".nodes.", 1)[0] + ".multiid_core.step_cache"]
+        options[pack.TEACACHE] = teacache_module.TeaCache(
+            teacache, teacache_module.COEFFICIENTS["wan2.1-t2v-1.3b"], steps
+        )
+
+    def forward(x, t, context, refs, step_options, branch):
+        return dit.concat_id_forward(x, t, context, refs, regions, step_options, [branch])
+
     with torch.no_grad():
-        out = sample(
-            lambda *args, **kwargs: type(dit).__mro__[1].forward(dit, *args, **kwargs),
-            noise, positive[0][0], negative[0][0], references, steps=steps, cfg=cfg, image_cfg=image_cfg,
-            regions=regions, teacache=teacache,
-        )  # fmt: skip
+        out = release_sample(
+            forward, noise, positive[0][0], negative[0][0], references, steps, cfg, image_cfg, options=options
+        )
     return latent_format.process_out(out)
 
 
-@pytest.mark.parametrize("name", list(FILES))
-def test_ksampler_takes_the_released_sampling_steps(comfy, node_classes, prompts, vae, models, name):
-    """KSampler (euler, simple, shift 5) = the release's flow-match loop, text CFG, reference in both branches."""
+@pytest.mark.parametrize(
+    "name, steps, scheduler",
+    [("adaln", 8, LINEAR_TIME), ("first", 30, LINEAR_TIME), ("adaln", 35, LINEAR_TIME), ("adaln", 50, LINEAR_TIME),
+     ("first", 50, "simple")],
+)  # fmt: skip
+def test_ksampler_takes_the_released_sampling_steps(comfy, node_classes, prompts, vae, models, name, steps, scheduler):
+    """KSampler (euler, shift 5) = the release's flow-match loop, text CFG, reference in both branches: with
+    the pack's linear-time scheduler at any step count, with ComfyUI's simple when the count divides 1000."""
     positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
-    native = comfy.nodes.common_ksampler(models[name], 0, 4, 5.0, "euler", "simple", positive, negative, latent)[0]
+    ksampler = comfy.nodes.common_ksampler
+    native = ksampler(models[name], 0, steps, 5.0, "euler", scheduler, positive, negative, latent)[0]
     assert native["samples"].shape == latent["samples"].shape  # the reference slot never reaches the sampler
-    error = rel_err(native["samples"], core_sample(models[name], positive, negative, 4, 5.0))
+    error = rel_err(native["samples"], core_sample(models[name], positive, negative, steps, 5.0))
     assert error < 1e-5, error
+
+
+def test_simple_at_a_count_that_does_not_divide_1000_is_not_the_release(comfy, node_classes, prompts, vae, models):
+    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
+    native = comfy.nodes.common_ksampler(models["first"], 0, 30, 5.0, "euler", "simple", positive, negative, latent)
+    assert rel_err(native[0]["samples"], core_sample(models["first"], positive, negative, 30, 5.0)) > 1e-5
 
 
 def test_dual_cfg_guider_gives_image_guidance(comfy, node_classes, prompts, vae, models):
@@ -318,7 +246,7 @@ def test_teacache_node_gives_the_released_teacache_in_ksampler(comfy, node_class
     pack = node_classes["MultiID_LoadConcatIDWan"].__module__.rsplit(".", 1)[0]
     sd = tiny_concat_id_wan_state_dict(adaln=True)
     sd["time_embedding.0.weight"] = keep_slow_timestep_frequencies(sd["time_embedding.0.weight"])
-    model = sys.modules[f"{pack}.wan_model"].concat_id_model_patcher(sd, WanConfig.from_state_dict(sd))
+    model = sys.modules[f"{pack}.wan_model"].concat_id_model_patcher(sd, WanConfig.from_state_dict(sd), "fp32")
     cached_model = execute(node_classes, "MultiID_WanTeaCache", model, "0.08")[0]
     positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
 
@@ -334,11 +262,44 @@ def test_teacache_node_gives_the_released_teacache_in_ksampler(comfy, node_class
         execute(node_classes, "MultiID_WanTeaCache", other, "0.05")
 
 
-def test_phantom_conditioning_is_refused_with_advice(comfy, models, prompts, MultiIDError):
-    positive = [[prompts[0][0][0], {"time_dim_concat": torch.zeros(1, 16, 1, 6, 8)}]]
-    latent = {"samples": torch.zeros(1, 16, 3, 6, 8)}
+@pytest.mark.parametrize("node", ["EasyCacheNode", "LazyCacheNode"])
+def test_comfyuis_easycache_and_lazycache_run_on_the_model(comfy, node_classes, prompts, vae, models, node):
+    """ComfyUI's own caches wrap this MODEL like any Wan: fewer model calls, a finite video, the input MODEL
+    untouched (random tiny weights change too fast between steps for a closeness bound to mean anything)."""
+    import comfy_extras.nodes_easycache
+
+    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
+    cached_model = getattr(comfy_extras.nodes_easycache, node).execute(models["adaln"], 1.0, 0.15, 0.95, False)[0]
+    calls = []
+    hook = models["adaln"].model.diffusion_model.patch_embedding.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        runs = {}
+        for name, model in (("exact", models["adaln"]), ("cached", cached_model)):
+            calls.clear()
+            runs[name] = comfy.nodes.common_ksampler(
+                model, 0, 12, 5.0, "euler", LINEAR_TIME, positive, negative, latent
+            )[0]["samples"]
+            runs[f"{name} calls"] = len(calls)
+    finally:
+        hook.remove()
+    assert runs["exact calls"] == 12 and runs["cached calls"] < 12
+    assert torch.isfinite(runs["cached"]).all() and runs["cached"].shape == runs["exact"].shape
+    assert "wrappers" not in models["adaln"].model_options["transformer_options"] or not any(
+        models["adaln"].model_options["transformer_options"]["wrappers"].values()
+    )
+
+
+def test_phantom_conditioning_mixed_with_a_reference_is_refused_with_advice(
+    comfy, node_classes, models, prompts, vae, MultiIDError
+):
+    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
+    phantom = [[positive[0][0], {**positive[0][1], "time_dim_concat": torch.zeros(1, 16, 1, 6, 8)}]]
     with pytest.raises(MultiIDError, match="WanPhantomSubjectToVideo"):
-        comfy.nodes.common_ksampler(models["first"], 0, 1, 1.0, "euler", "simple", positive, prompts[1], latent)
+        comfy.nodes.common_ksampler(models["first"], 0, 1, 1.0, "euler", "simple", phantom, negative, latent)
+    # without Concat-ID's reference the MODEL is a plain Wan 2.1 and Phantom's conditioning runs as on any Wan
+    plain = [[prompts[0][0][0], {"time_dim_concat": torch.zeros(1, 16, 1, 6, 8)}]]
+    out = comfy.nodes.common_ksampler(models["first"], 0, 1, 1.0, "euler", "simple", plain, prompts[1], latent)
+    assert out[0]["samples"].shape == latent["samples"].shape
 
 
 def test_decoded_video_has_the_requested_frames(comfy, node_classes, prompts, vae, models):
@@ -376,7 +337,7 @@ def test_umt5_encoding_matches_transformers(comfy_base, prompts):
         with torch.no_grad():
             out = model(torch.tensor([ids + [0] * (512 - len(ids))]), attention_mask=mask).last_hidden_state
         out[:, len(ids) :] = 0
-        assert ours[0][0].shape == (1, 512, 32)
+        assert ours[0][0].shape == (1, 512, TINY_UMT5["d_model"])
         assert rel_err(ours[0][0], out) < 1e-5
 
 

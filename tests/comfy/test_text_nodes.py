@@ -28,7 +28,7 @@ def pack_module(node_classes, name: str):
 
 def encode(node_classes, clip, text: str) -> torch.Tensor:
     conditioning = node_classes["MultiID_TextEncode"].execute(clip, text).result[0]
-    assert len(conditioning) == 1 and conditioning[0][1] == {}
+    assert len(conditioning) == 1 and conditioning[0][1] == {"multiid_family": "cogvideox"}  # only the family tag
     return conditioning[0][0]
 
 

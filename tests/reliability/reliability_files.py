@@ -2,9 +2,9 @@
 
 Besides the tiny snapshots of make_base_dir, the base directory holds extra `models/multiid/<name>/`
 folders, each standing for one fault (no faces, three faces, a corrupt ONNX, a truncated shard, a model of
-another family, an Ingredients download without its routers, pickles that run code), and odd photos in
-input/. The tiny detector reports fixed faces whatever the pixels, so "no face" and "several faces" are
-detectors written to report zero or three faces.
+another family, an Ingredients download without its routers, pickles that run code, integer or NaN weights,
+configs of the wrong shape), and odd photos in input/. The tiny detector reports fixed faces whatever the
+pixels, so "no face" and "several faces" are detectors written to report zero or three faces.
 """
 
 from __future__ import annotations
@@ -15,9 +15,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnx
 import torch
 from comfy_env import sample_photo
+from onnx import numpy_helper
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from multiid_tools.tiny_models.faces import TinyFace, write_corrupt_onnx, write_tiny_antelopev2
 
@@ -39,18 +42,49 @@ def write_payload(path: Path, marker: Path) -> Path:
     return path
 
 
-def copy_snapshot(base: Path, source: str, name: str) -> Path:
-    """A copy of a tiny snapshot's transformer/, vae/ and scheduler/ under models/multiid/<name>."""
+def copy_snapshot(
+    base: Path, source: str, name: str, parts: tuple[str, ...] = ("transformer", "vae", "scheduler")
+) -> Path:
+    """Folders of a tiny snapshot (by default transformer/, vae/, scheduler/) copied to models/multiid/<name>."""
     multiid = base / "models" / "multiid"
-    for part in ("transformer", "vae", "scheduler"):
+    for part in parts:
         shutil.copytree(multiid / source / part, multiid / name / part)
     return multiid / name
 
 
+def rewrite_tensors(folder: Path, change, prefixes: tuple[str, ...] = ("",)) -> None:
+    """Rewrites every shard of a diffusers folder with `change(tensor)` applied to the tensors under `prefixes`."""
+    for shard in folder.glob("*.safetensors"):
+        sd = load_file(str(shard))
+        save_file({k: change(v) if k.startswith(prefixes) else v for k, v in sd.items()}, str(shard))
+
+
+def rewrite_checkpoint(source: Path, dest: Path, change) -> None:
+    """A torch checkpoint with `change(tensor)` applied to every tensor."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: change(v) for k, v in torch.load(source, weights_only=True).items()}, dest)
+
+
+def edit_json(path: Path, change) -> None:
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+
+
+def nan_arcface(folder: Path) -> None:
+    """The antelopev2 recognizer (glintr100.onnx) with NaN weights."""
+    path = folder / "glintr100.onnx"
+    model = onnx.load(str(path))
+    for i, tensor in enumerate(model.graph.initializer):
+        nan = np.full_like(numpy_helper.to_array(tensor), np.nan)
+        model.graph.initializer[i].CopyFrom(numpy_helper.from_array(nan, tensor.name))
+    onnx.save(model, str(path))
+
+
+def nan_like(tensor: torch.Tensor) -> torch.Tensor:
+    return torch.full_like(tensor, float("nan"))
+
+
 def drop_tensors(folder: Path, prefixes: tuple[str, ...]) -> None:
     """Rewrites every shard (and the index) of a diffusers folder without the tensors under `prefixes`."""
-    from safetensors.torch import load_file, save_file
-
     for shard in folder.glob("*.safetensors"):
         kept = {k: v for k, v in load_file(str(shard)).items() if not k.startswith(prefixes)}
         save_file(kept, str(shard), metadata={"format": "pt"})
@@ -85,11 +119,41 @@ def write_fault_models(base: Path) -> None:
     half_router = copy_snapshot(base, "Ingredients", "Ingredients-half-router")
     drop_tensors(half_router / "transformer", ("router.0.to_k", "router.0.to_v"))
 
+    write_bad_weights(base)
+    write_bad_configs(base)
+
     wan = {"head.modulation": torch.zeros(1, 2, 8), "blocks.0.self_attn.q.weight": torch.zeros(8, 8)}
     (base / "models" / "diffusion_models").mkdir(parents=True, exist_ok=True)
-    from safetensors.torch import save_file
-
     save_file(wan, str(base / "models" / "diffusion_models" / "wan2.1_t2v_1.3B.safetensors"))
+
+
+def write_bad_weights(base: Path) -> None:
+    """Integer weights where floats belong, and NaN weights, in the modules checked at load (and in T5 and
+    ArcFace, whose outputs are checked)."""
+    multiid = base / "models" / "multiid"
+    faces = multiid / "ConsisID-preview" / "face_encoder"
+    parser = "parsing_bisenet.pth"
+    rewrite_checkpoint(faces / parser, multiid / "IntWeights" / "face_encoder" / parser, torch.Tensor.long)
+    eva = "EVA02_CLIP_L_336_psz14_s6B.pt"
+    rewrite_checkpoint(faces / eva, multiid / "NaNWeights" / "face_encoder" / eva, nan_like)
+    nan_arcface(write_tiny_antelopev2(multiid / "NaNArcFace" / "face_encoder" / "models" / "antelopev2"))
+    rewrite_tensors(copy_snapshot(base, "ConsisID-preview", "NaN-VAE") / "vae", nan_like)
+    identity = copy_snapshot(base, "ConsisID-preview", "NaN-identity-modules") / "transformer"
+    rewrite_tensors(identity, nan_like, ("local_facial_extractor.latents",))
+    integers = copy_snapshot(base, "ConsisID-preview", "IntTransformer") / "transformer"
+    rewrite_tensors(integers, torch.Tensor.long, ("proj_out.",))
+    t5 = ("text_encoder", "tokenizer")
+    rewrite_tensors(copy_snapshot(base, "ConsisID-preview", "T5-int-weights", t5) / "text_encoder", torch.Tensor.long)
+    rewrite_tensors(copy_snapshot(base, "ConsisID-preview", "T5-NaN-weights", t5) / "text_encoder", nan_like)
+
+
+def write_bad_configs(base: Path) -> None:
+    """A transformer config.json that is a list, a T5 config without d_model, a VAE config with a string size."""
+    edit_json(copy_snapshot(base, "ConsisID-preview", "ListConfig") / "transformer" / "config.json", lambda c: [c])
+    t5 = copy_snapshot(base, "ConsisID-preview", "T5-no-d-model", ("text_encoder", "tokenizer"))
+    edit_json(t5 / "text_encoder" / "config.json", lambda c: {k: v for k, v in c.items() if k != "d_model"})
+    vae = copy_snapshot(base, "ConsisID-preview", "VAE-string-config") / "vae" / "config.json"
+    edit_json(vae, lambda c: {**c, "latent_channels": str(c["latent_channels"])})
 
 
 def write_photos(base: Path) -> None:
@@ -97,6 +161,7 @@ def write_photos(base: Path) -> None:
     inputs = base / "input"
     photo = Image.open(sample_photo()).convert("RGB")
     photo.resize((32, 32)).save(inputs / "tiny_32.png")
+    photo.resize((100000, 64)).save(inputs / "strip_100000x64.png")
     photo.resize((8000, 8000), Image.BILINEAR).save(inputs / "huge_8000.jpg", quality=80)
     photo.convert("L").save(inputs / "gray.png")
     alpha = np.zeros(photo.size[::-1], np.uint8)

@@ -65,6 +65,25 @@ def unknown_option() -> dict:
     return prompt
 
 
+def plain_value(node: str, name: str, value) -> dict:
+    """A value typed into the API prompt where a link to another node's output belongs."""
+    prompt = video_prompt()
+    prompt[node]["inputs"][name] = value
+    return prompt
+
+
+def with_face_file(name: str, path: str) -> dict:
+    prompt = video_prompt()
+    prompt["face"]["inputs"][name] = path
+    return prompt
+
+
+def with_t5(source: str) -> dict:
+    prompt = video_prompt()
+    prompt["t5"]["inputs"]["source"] = source
+    return prompt
+
+
 # id -> (prompt, patterns the message must match)
 REFUSED = {
     # photos
@@ -84,6 +103,10 @@ REFUSED = {
     "all-black frame": (
         lambda: video_prompt(photo="black.png"),
         [r"the photo is blank", r"RGB \(0, 0, 0\)", r"Connect a photo of the person", r"empty or failed image"],
+    ),
+    "64x100000 photo (a strip)": (
+        lambda: video_prompt(photo="strip_100000x64.png"),
+        [r"is 100000x64 pixels", r"it would be 1024x0, too thin to find a face", r"Crop the photo around the face"],
     ),
     "unknown face choice (API)": (
         lambda: video_prompt(encode={"face": "biggest"}),
@@ -136,6 +159,24 @@ REFUSED = {
         [r"identity_strength of MultiID Sampler is inf, not a number", r"from 0\.0 to "],
     ),
     "NaN prior_strength (API)": (nan_prior_strength, [r"^validation: ", r"prior_strength of ID Router is nan"]),
+    # plain values where a link belongs (API): refused when queued, naming the node whose output fits
+    "a number where an identity belongs (API)": (
+        lambda: plain_value("sampler", "identity", 5),
+        [
+            r"^validation: ",
+            r"identity of MultiID Sampler takes the output of Encode Identity or ID Router, not the "
+            r"value 5",
+            r"Connect it to that node's output",
+        ],
+    ),  # fmt: skip
+    "a number where the model belongs (API)": (
+        lambda: plain_value("decode", "model", 3),
+        [r"^validation: ", r"model of MultiID Decode takes the output of Load MultiID Video Model, not the value 3"],
+    ),
+    "text where the face extractor belongs (API)": (
+        lambda: plain_value("identity", "face_extractor", "antelopev2"),
+        [r"^validation: ", r"face_extractor of Encode Identity takes the output of Load Face Extractor"],
+    ),
     # model files
     "truncated transformer shard": (
         lambda: video_prompt(model="Truncated"),
@@ -161,6 +202,80 @@ REFUSED = {
         lambda: video_prompt(antelopev2=f"CorruptOnnx/{FACES}"),
         [r"scrfd_10g_bnkps\.onnx: the file is damaged or not an ONNX model", r"download it again"],
     ),
+    "integer weights (face parser)": (
+        lambda: with_face_file("face_parser", "IntWeights/face_encoder/parsing_bisenet.pth"),
+        [
+            r"IntWeights/face_encoder/parsing_bisenet\.pth holds \d+ tensors of integers or booleans where the face "
+            r"parser .* needs floating-point weights \(e\.g\. .*: torch\.int64\)",
+            r"Download parsing_bisenet\.pth",
+        ],
+    ),  # fmt: skip
+    "integer weights (transformer)": (
+        lambda: video_prompt(model="IntTransformer"),
+        [
+            r"IntTransformer/transformer holds 2 tensors of integers or booleans where the ConsisID transformer needs "
+            r"floating-point weights \(e\.g\. proj_out\.bias: torch\.int64\)",
+            r"Download",
+        ],
+    ),  # fmt: skip
+    "integer weights (T5)": (
+        lambda: with_t5("T5-int-weights/text_encoder"),
+        [
+            r"T5-int-weights/text_encoder holds \d+ tensors of integers .* where the T5 text encoder needs "
+            r"floating-point weights",
+            r"Download the text_encoder/ and tokenizer/ folders",
+        ],
+    ),  # fmt: skip
+    "NaN weights (EVA-CLIP)": (
+        lambda: with_face_file("eva_clip", "NaNWeights/face_encoder/EVA02_CLIP_L_336_psz14_s6B.pt"),
+        [
+            r"EVA02_CLIP_L_336_psz14_s6B\.pt is damaged: \d+ tensors of the EVA02-CLIP-L-14-336 vision tower hold "
+            r"NaN or infinite values",
+            r"Download it again",
+        ],
+    ),  # fmt: skip
+    "NaN weights (ArcFace)": (
+        lambda: video_prompt(antelopev2=f"NaNArcFace/{FACES}"),
+        [
+            r"NaNArcFace/.*glintr100\.onnx gave a NaN or infinite face embedding: the file is damaged",
+            r"Download it again",
+        ],
+    ),  # fmt: skip
+    "NaN weights (identity modules)": (
+        lambda: video_prompt(model="NaN-identity-modules"),
+        [
+            r"NaN-identity-modules/transformer is damaged: 1 tensors of the ConsisID identity modules hold NaN",
+            r"local_facial_extractor\.latents",
+            r"Download it again",
+        ],
+    ),  # fmt: skip
+    "NaN weights (VAE)": (
+        lambda: video_prompt(model="NaN-VAE"),
+        [r"NaN-VAE/vae is damaged: \d+ tensors of the CogVideoX VAE hold NaN", r"Download it again"],
+    ),
+    "NaN weights (T5: its output is checked)": (
+        lambda: with_t5("T5-NaN-weights/text_encoder"),
+        [r"T5 text encoder gave NaN or infinite values for this prompt", r"download the text encoder again"],
+    ),
+    # configs of the wrong shape
+    "transformer config.json that is a list": (
+        lambda: video_prompt(model="ListConfig"),
+        [r"ListConfig/transformer/config\.json holds a list, not the object of settings", r"Download it again"],
+    ),
+    "T5 config.json without d_model": (
+        lambda: with_t5("T5-no-d-model/text_encoder"),
+        [
+            r"T5-no-d-model/text_encoder/config\.json lacks d_model, which the T5 text encoder needs",
+            r"Download it again",
+        ],
+    ),  # fmt: skip
+    "VAE config.json with a size as a string": (
+        lambda: video_prompt(model="VAE-string-config"),
+        [
+            r"VAE-string-config/vae/config\.json sets latent_channels to \"\d+\"; it must be a whole number",
+            r"Download it again",
+        ],
+    ),  # fmt: skip
 }
 
 # id -> (prompt, sizes of Encode Identity's detections preview: one picture per photo it encoded, or None

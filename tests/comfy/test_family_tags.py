@@ -1,0 +1,88 @@
+"""Latents and conditioning say which family made them; a node given another family's output names the node to use.
+
+The tag is a key of the LATENT dict and of each conditioning entry's dict; it must change nothing in ComfyUI's
+own sampling, which hands conditioning keys to model.extra_conds.
+"""
+
+import sys
+
+import pytest
+import torch
+from comfy_env import pack_error, photo_tensor
+
+WAN_FILE = "Concat-ID-Wan/first_stage.pt"
+UMT5 = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
+
+
+@pytest.fixture(scope="module")
+def tags(node_classes):
+    """nodes/family_tags.py as ComfyUI imported the pack."""
+    root = node_classes["MultiID_TextEncode"].__module__.rsplit(".nodes.", 1)[0]
+    return sys.modules[f"{root}.nodes.family_tags"]
+
+
+@pytest.fixture(scope="module")
+def parts(node_classes, extractor):
+    identity = node_classes["MultiID_EncodeIdentity"].execute(extractor, photo_tensor(), "largest", 0).result[0]
+    clip = node_classes["MultiID_LoadTextEncoder"].execute("ConsisID-preview/text_encoder", "fp32", "default").result[0]
+    positive = node_classes["MultiID_TextEncode"].execute(clip, "a person smiling").result[0]
+    negative = node_classes["MultiID_TextEncode"].execute(clip, "").result[0]
+    load = node_classes["MultiID_LoadModel"]
+    model = load.execute("ConsisID-preview", "from model folder", "fp32", "same as precision").result[0]
+    return model, positive, negative, identity
+
+
+def sample(node_classes, model, positive, negative, identity) -> dict:
+    return (
+        node_classes["MultiID_Sampler"]
+        .execute(
+            model, positive, negative, identity, 64, 64, 5, 2, 6.0, False, "CogVideoX DPM", 7, 1.0, "all steps", None
+        )
+        .result[0]
+    )
+
+
+def test_text_encode_and_sampler_outputs_carry_the_cogvideox_tag(node_classes, parts, tags):
+    model, positive, negative, identity = parts
+    assert tags.conditioning_family(positive) == tags.conditioning_family(negative) == tags.COGVIDEOX
+    assert positive[0][1] == {tags.FAMILY_KEY: "cogvideox"}
+    latent = sample(node_classes, *parts)
+    assert tags.latent_family(latent) == "cogvideox" and set(latent) == {"samples", tags.FAMILY_KEY}
+    frames = node_classes["MultiID_Decode"].execute(model, latent, False).result[0]
+    assert frames.shape == (5, 64, 64, 3)
+
+
+def test_decode_refuses_wan_latents_naming_vae_decode(node_classes, parts, tags):
+    model, *_ = parts
+    latent = tags.tag_latent({"samples": torch.zeros(1, 16, 2, 8, 8)}, tags.CONCAT_ID_WAN)
+    with pytest.raises(pack_error(node_classes), match=r"come from Concat-ID-Wan .* VAE Decode and the Wan 2\.1 VAE"):
+        node_classes["MultiID_Decode"].execute(model, latent, False)
+
+
+def test_sampler_refuses_wan_conditioning_naming_multiid_text_encode(node_classes, parts, tags):
+    model, positive, negative, identity = parts
+    wan = [[positive[0][0], {tags.FAMILY_KEY: tags.CONCAT_ID_WAN}]]
+    with pytest.raises(pack_error(node_classes), match=r"positive conditioning comes from Concat-ID Wan Reference .*"
+                       r"encode the prompt with MultiID Text Encode"):  # fmt: skip
+        sample(node_classes, model, wan, negative, identity)
+
+
+def test_conditioning_family_reads_the_first_tagged_entry(tags):
+    untagged = [[torch.zeros(1, 4, 8), {"pooled_output": None}]]
+    assert tags.conditioning_family(untagged) is None and tags.conditioning_family([]) is None
+    combined = untagged + tags.tag_conditioning(torch.zeros(1, 4, 8), tags.COGVIDEOX)  # Conditioning (Combine)
+    assert tags.conditioning_family(combined) == "cogvideox"
+    assert tags.latent_family({"samples": torch.zeros(1)}) is None
+
+
+def test_a_tagged_conditioning_samples_exactly_as_an_untagged_one(node_classes, tags):
+    """KSampler hands the tag to model.extra_conds(**keys): Wan's reads only the keys it knows."""
+    import nodes
+
+    model = node_classes["MultiID_LoadConcatIDWan"].execute(WAN_FILE, "default").result[0]
+    clip = node_classes["MultiID_LoadUMT5TextEncoder"].execute(UMT5, "default").result[0]
+    plain = nodes.CLIPTextEncode().encode(clip, "a woman smiling")[0]
+    tagged = [[c, {**d, tags.FAMILY_KEY: tags.CONCAT_ID_WAN}] for c, d in plain]
+    latent = {"samples": torch.zeros(1, 16, 3, 6, 8)}  # 64x48, 9 frames
+    runs = [nodes.common_ksampler(model, 0, 2, 5.0, "euler", "simple", c, c, latent)[0] for c in (plain, tagged)]
+    assert torch.equal(runs[0]["samples"], runs[1]["samples"])
