@@ -1,11 +1,16 @@
 """Speed and memory of our ConsisID sampler against diffusers' ConsisIDPipeline, on the same weights.
 
-    python benchmarks/consisid_speed.py          # CPU: a small and a medium config, ratios in one run
-    python benchmarks/consisid_speed.py --gpu    # CUDA: the full 42-layer architecture at 49x480x720
+    python benchmarks/consisid_speed.py              # CPU: a small and a medium config, ratios in one run
+    python benchmarks/consisid_speed.py --gpu        # CUDA: the full 42-layer architecture at 49x480x720
+    python benchmarks/consisid_speed.py --only wan   # only the Concat-ID Wan table (--only consisid: the other)
 
-Then Concat-ID Wan with and without TeaCache (the full Wan2.1-1.3B at 81x480x832 with --gpu).
+Then Concat-ID Wan with and without TeaCache (the full Wan2.1-1.3B at 81x480x832 with --gpu): the model is
+ComfyUI's own WanModel, loaded by ComfyUI as the pack's loader does (nodes/wan_model.py), sampled by ComfyUI's
+KSampler (euler, the pack's linear-time scheduler = the release's schedule, cfg 5, 50 steps), plain and on the
+MultiID TeaCache (Wan) node's MODEL. ComfyUI comes from COMFYUI_PATH, by default the pack's dev tree
+`.comfyui/ComfyUI` (made by `python multiid.py test --setup-only`).
 
-Each measurement runs in its own process (clean peak memory); the table compares seconds per step
+Each ConsisID measurement runs in its own process (clean peak memory); the table compares seconds per step
 (steady state, first step excluded), peak memory, and the latents of both implementations. TeaCache rows
 report the transformer calls saved and the PSNR of the decoded frames against the uncached video.
 Weights are random: speed and memory are those of the real architecture, not the pictures.
@@ -14,8 +19,10 @@ Weights are random: speed and memory are those of the real architecture, not the
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
@@ -28,7 +35,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from multiid_core.dit.wan import WanConfig  # noqa: E402
+from multiid import TREE  # noqa: E402
+from multiid_core.pipelines.concat_id_wan import WanConfig  # noqa: E402
+from multiid_tools import PACK_NAME  # noqa: E402
 from multiid_tools.tiny_models import cogvideox as tiny_cogvideox  # noqa: E402
 from multiid_tools.tiny_models.teacache import keep_slow_timestep_frequencies  # noqa: E402
 
@@ -225,54 +234,98 @@ def rows_for(config: str, device: str, scratch: Path, repeats: int) -> list[list
 
 
 WAN_CONFIGS = {
-    # name: (DiT sizes, latent frames, height, width)
-    "wan-medium": (WanConfig(dim=512, ffn_dim=1024, num_heads=4, num_layers=4, text_dim=64), (5, 30, 52)),
+    # name: (DiT sizes, latent frames, height, width); text width 4096 as released (ComfyUI's Wan assumes it)
+    "wan-medium": (WanConfig(dim=512, ffn_dim=1024, num_heads=4, num_layers=4), (5, 30, 52)),
     "wan-full": (WanConfig(), (21, 60, 104)),  # Wan2.1-T2V-1.3B at 81x480x832
 }
 
 
+def import_comfyui_and_pack(gpu: bool) -> str:
+    """ComfyUI from COMFYUI_PATH (default: the pack's dev tree), then this pack as ComfyUI imports a custom node
+    (a package named after its folder); returns that package name. As tests/comfy_env.load_in_process does,
+    without a base directory of models, and on CUDA with --gpu."""
+    tree = Path(os.environ.get("COMFYUI_PATH") or TREE)
+    if not (tree / "main.py").is_file():
+        raise SystemExit(
+            f"No ComfyUI tree at {tree}: set COMFYUI_PATH, or run `python multiid.py test --setup-only` first."
+        )
+    sys.path.insert(0, str(tree))  # ahead of the repository: ComfyUI's `nodes` module, not the pack's `nodes/`
+    from comfy.cli_args import args
+
+    args.cpu = not gpu
+    import comfy.utils
+
+    comfy.utils.PROGRESS_BAR_ENABLED = False
+    if PACK_NAME not in sys.modules:
+        spec = importlib.util.spec_from_file_location(
+            PACK_NAME, ROOT / "__init__.py", submodule_search_locations=[str(ROOT)]
+        )
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[PACK_NAME] = module
+        spec.loader.exec_module(module)
+    return PACK_NAME
+
+
 def wan_rows(name: str, device: str) -> list[list[str]]:
-    """Concat-ID Wan in the release's loop (50 steps, cfg 5, one reference): uncached against TeaCache."""
-    from multiid_core.dit.wan import ConcatIDWan
-    from multiid_core.pipelines.concat_id_wan import sample
+    """Concat-ID Wan in ComfyUI's KSampler (the release's steps: 50, cfg 5, one reference): uncached against
+    the MultiID TeaCache (Wan) node's MODEL at the published thresholds."""
+    pack = import_comfyui_and_pack(device == "cuda")
+    import comfy.model_management
+
+    import nodes
+
+    wan_model = sys.modules[f"{pack}.nodes.wan_model"]
+    dit_module = sys.modules[f"{pack}.nodes.concat_id_wan"]
+    linear_time = sys.modules[f"{pack}.nodes.schedulers"].LINEAR_TIME
     from multiid_core.step_cache import WAN_THRESHOLDS
     from multiid_tools.tiny_models.wan import tiny_concat_id_wan_state_dict
 
     sizes, (frames, height, width) = WAN_CONFIGS[name]
     sd = tiny_concat_id_wan_state_dict(adaln=True, sizes=sizes)
     sd["time_embedding.0.weight"] = keep_slow_timestep_frequencies(sd["time_embedding.0.weight"])
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
-    dit = ConcatIDWan.from_state_dict(sd, dtype=dtype, device=device).eval()
+    weight_dtype = "bf16" if device == "cuda" else "fp32"
+    model = wan_model.concat_id_model_patcher(sd, WanConfig.from_state_dict(sd), weight_dtype, name)
     del sd
     g = torch.Generator().manual_seed(0)
-    noise, reference = (torch.randn(1, 16, n, height, width, generator=g).to(device, dtype) for n in (frames, 1))
-    positive, negative = (torch.randn(1, 512, sizes.text_dim, generator=g).to(device, dtype) for _ in range(2))
-    block_runs = []
+    reference = torch.randn(1, 16, 1, height, width, generator=g)  # a raw VAE latent, as the Reference node gives
+    positive, negative = (
+        [[torch.randn(1, 512, sizes.text_dim, generator=g), {dit_module.REFERENCES: reference}]] for _ in range(2)
+    )
+    latent = {"samples": torch.zeros(1, 16, frames, height, width)}
+    dit = model.model.diffusion_model
+    block_runs = []  # one entry per branch the blocks ran for (ComfyUI may batch the prompt and the negative)
     run_blocks = dit.run_blocks
-    dit.run_blocks = lambda tokens, inputs: block_runs.append(1) or run_blocks(tokens, inputs)
+    dit.run_blocks = lambda tokens, *args: block_runs.append(tokens.shape[0]) or run_blocks(tokens, *args)
+
+    def ksampler(m, steps: int = 50) -> torch.Tensor:
+        return nodes.common_ksampler(m, 0, steps, 5.0, "euler", linear_time, positive, negative, latent)[0]["samples"]
+
+    ksampler(model, 1)  # loads the model where ComfyUI puts it, outside the timed runs
 
     def run(threshold: float) -> tuple[float, str, torch.Tensor, int]:
+        m = wan_model.with_teacache(model, threshold) if threshold else model
         block_runs.clear()
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()
             torch.cuda.synchronize()
         start = time.perf_counter()
         with torch.no_grad():
-            latents = sample(dit, noise, positive, negative, reference, steps=50, cfg=5.0, teacache=threshold)
+            latents = ksampler(m)
         if device == "cuda":
             torch.cuda.synchronize()
         peak = f"{torch.cuda.max_memory_allocated() / 2**20:.0f}" if device == "cuda" else "-"
-        return time.perf_counter() - start, peak, latents.float().cpu(), len(block_runs)
+        return time.perf_counter() - start, peak, latents.float().cpu(), sum(block_runs)
 
     exact_s, peak, exact, calls = run(0.0)
-    rows = [[name, "ours, 50 steps", f"{exact_s / 50:.3f}", "1.00", f"{exact_s:.1f}", peak, "-",
+    rows = [[name, "ComfyUI KSampler, 50 steps", f"{exact_s / 50:.3f}", "1.00", f"{exact_s:.1f}", peak, "-",
              str(calls), "the reference for the TeaCache rows"]]  # fmt: skip
     for threshold in WAN_THRESHOLDS:
         seconds, peak, latents, calls = run(threshold)
         err = ((latents - exact).abs().max() / exact.abs().max()).item()
-        rows.append([name, f"ours + TeaCache {threshold}", f"{seconds / 50:.3f}", f"{seconds / exact_s:.2f}",
+        rows.append([name, f"+ MultiID TeaCache {threshold}", f"{seconds / 50:.3f}", f"{seconds / exact_s:.2f}",
                      f"{seconds:.1f}", peak, f"{err:.1e}", str(calls),
                      f"{exact_s / seconds:.2f}x; {100 - calls} of 100 branch calls skipped"])  # fmt: skip
+    comfy.model_management.unload_all_models()
     return rows
 
 
@@ -286,6 +339,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpu", action="store_true", help="the full architecture on CUDA")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs per implementation (best kept)")
+    parser.add_argument(
+        "--only", choices=("consisid", "wan"), help="one table: ConsisID against diffusers, or Concat-ID Wan in ComfyUI"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -294,24 +350,19 @@ def main() -> None:
     if args.gpu and not torch.cuda.is_available():
         raise SystemExit("--gpu needs a CUDA device.")
     configs, device = (["full"], "cuda") if args.gpu else (["small", "medium"], "cpu")
-    header = ["config", "implementation", "s/step", "ratio", "total s", "peak MiB", "vs diffusers", "calls", "notes"]
-    with tempfile.TemporaryDirectory() as scratch:
-        rows = [r for config in configs for r in rows_for(config, device, Path(scratch), args.repeats)]
-    print("ConsisID: ours against diffusers' ConsisIDPipeline (ratio: s/step over diffusers')\n")
-    print_table(header, rows)
-    print("\nConcat-ID Wan: TeaCache4Wan2.1 in the release's loop (ratio: time over the uncached run)\n")
-    header = [
-        "config",
-        "implementation",
-        "s/step",
-        "ratio",
-        "total s",
-        "peak MiB",
-        "vs uncached",
-        "block runs",
-        "notes",
-    ]
-    print_table(header, wan_rows("wan-full" if args.gpu else "wan-medium", device))
+    if args.only != "wan":
+        header = ["config", "implementation", "s/step", "ratio", "total s", "peak MiB", "vs diffusers", "calls",
+                  "notes"]  # fmt: skip
+        with tempfile.TemporaryDirectory() as scratch:
+            rows = [r for config in configs for r in rows_for(config, device, Path(scratch), args.repeats)]
+        print("ConsisID: ours against diffusers' ConsisIDPipeline (ratio: s/step over diffusers')\n")
+        print_table(header, rows)
+    if args.only != "consisid":
+        rows = wan_rows("wan-full" if args.gpu else "wan-medium", device)  # ComfyUI logs while loading
+        print("\nConcat-ID Wan: TeaCache4Wan2.1 in ComfyUI's KSampler (ratio: time over the uncached run)\n")
+        header = ["config", "implementation", "s/step", "ratio", "total s", "peak MiB", "vs uncached", "block runs",
+                  "notes"]  # fmt: skip
+        print_table(header, rows)
     where = "CUDA " + torch.cuda.get_device_name() if args.gpu else "CPU"
     print(f"\ntorch {torch.__version__}, {where}, {time.strftime('%Y-%m-%d')}")
 

@@ -33,7 +33,7 @@ from ..multiid_core.pipelines.concat_id_wan import (
     token_regions,
 )
 from ..multiid_core.routing import identity_set
-from . import model_folders, types
+from . import family_tags, model_folders, types
 from .concat_id_wan import REFERENCES, REGIONS
 from .input_checks import valid_inputs
 from .t5_clips import DEVICES, clip_options, loaded_clip
@@ -210,13 +210,23 @@ class ConcatIDWanReference(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, references=None) -> bool | str:
-        return valid_inputs(cls, references=references)
+    def validate_inputs(cls, positive=None, negative=None, vae=None, identity=None, references=None) -> bool | str:
+        return valid_inputs(
+            cls, positive=positive, negative=negative, vae=vae, identity=identity, references=references
+        )
 
     @classmethod
     def execute(
         cls, positive, negative, vae, identity, width, height, length, batch_size, references, regional_attention
     ) -> io.NodeOutput:
+        for name, conditioning in (("positive", positive), ("negative", negative)):
+            if family_tags.conditioning_family(conditioning) == family_tags.COGVIDEOX:
+                raise MultiIDError(
+                    f"The {name} conditioning comes from MultiID Text Encode (the T5 encoder of ConsisID, Ingredients "
+                    "and Concat-ID CogVideoX). Concat-ID-Wan reads UMT5 prompts: encode them with CLIP Text Encode "
+                    "from Load UMT5 Text Encoder (Wan)."
+                )
+        check_video_memory(batch_size, length, height, width)
         people = identity_set(identity)
         identities, masks = people.identities, people.masks
         if references == ONE_REFERENCE and len(identities) > 1:
@@ -233,7 +243,7 @@ class ConcatIDWanReference(io.ComfyNode):
                 f"This VAE gives latents of shape {tuple(latents.shape)} for an image; Concat-ID-Wan needs the Wan "
                 f"2.1 VAE (16 channels): load {WAN21_VAE.path} with Load VAE."
             )
-        values = {REFERENCES: latents}
+        values = {REFERENCES: latents, family_tags.FAMILY_KEY: family_tags.CONCAT_ID_WAN}
         regions = token_regions(masks, length, height, width) if regional_attention else None
         if regions is not None:
             values[REGIONS] = regions[None]
@@ -245,8 +255,26 @@ class ConcatIDWanReference(io.ComfyNode):
             node_helpers.conditioning_set_values(positive, values),
             node_helpers.conditioning_set_values(negative, values),
             node_helpers.conditioning_set_values(negative, no_reference),
-            {"samples": latent},
+            family_tags.tag_latent({"samples": latent}, family_tags.CONCAT_ID_WAN),
             images.to(mm.intermediate_device()),
+        )
+
+
+def check_video_memory(batch_size: int, length: int, height: int, width: int) -> None:
+    """Refuse, before allocating, latents whose sampling the memory cannot hold (what to lower, by how much).
+
+    KSampler keeps about four fp32 copies of the latents (noise, latents, the prediction for each of the
+    two guidance branches); the DiT's activations per block grow with the same token count, so this is
+    the floor, not the whole need.
+    """
+    latent_bytes = batch_size * 16 * latent_frames(length) * (height // 8) * (width // 8) * 4
+    needed = 4 * latent_bytes
+    free = mm.get_free_memory(mm.intermediate_device())
+    if needed > free:
+        raise MultiIDError(
+            f"{batch_size} video(s) of {length} frames at {width}x{height} need at least {needed / 2**30:.1f} GB "
+            f"for their latents alone while sampling, and {free / 2**30:.1f} GB are free. Lower batch_size, "
+            f"length or the size (the release: {PAPER.frames} frames at {PAPER.width}x{PAPER.height}, batch 1)."
         )
 
 

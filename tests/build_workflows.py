@@ -337,7 +337,7 @@ def concat_id_wan() -> tuple[Graph, list[dict], str]:
     )  # fmt: skip
     graph.add("PreviewImage", column=2, row=1, title="Reference frame", images=(conditioning, "reference"))
     latent = graph.add(
-        "KSampler", 0, "fixed", 50, 5.0, "euler", "simple", 1.0, column=3, row=0,
+        "KSampler", 0, "fixed", 50, 5.0, "euler", "multiid_linear_time", 1.0, column=3, row=0,
         model=(model, "model"), positive=(conditioning, "positive"), negative=(conditioning, "negative"),
         latent_image=(conditioning, "latent"),
     )  # fmt: skip
@@ -345,9 +345,9 @@ def concat_id_wan() -> tuple[Graph, list[dict], str]:
     wan_identity_scores(graph, frames, (identity, "identity"), extractor, column=5)
     description = (
         "Concat-ID-Wan-AdaLN (Wan2.1-T2V-1.3B): one person from one photo, 81 frames at 832x480, 16 fps, 50 steps, "
-        "shift 5, cfg 5, seed 0, negative prompt '...' (the authors' settings). KSampler with euler/simple takes "
-        "the release's steps. second_stage_adaln.pt goes in models/multiid/Concat-ID-Wan, the Wan 2.1 VAE and "
-        "UMT5 where ComfyUI's Wan templates keep them."
+        "shift 5, cfg 5, seed 0, negative prompt '...' (the authors' settings). KSampler with euler and the pack's "
+        "multiid_linear_time scheduler takes the release's steps at any step count. second_stage_adaln.pt goes in "
+        "models/multiid/Concat-ID-Wan, the Wan 2.1 VAE and UMT5 where ComfyUI's Wan templates keep them."
     )
     return (
         graph,
@@ -379,7 +379,7 @@ def concat_id_wan_two_ids_placed() -> tuple[Graph, list[dict], str]:
     )  # fmt: skip
     noise = graph.add("RandomNoise", 0, "fixed", column=5, row=2)
     sampler = graph.add("KSamplerSelect", "euler", column=5, row=3)
-    sigmas = graph.add("BasicScheduler", "simple", 50, 1.0, column=5, row=4, model=(model, "model"))
+    sigmas = graph.add("BasicScheduler", "multiid_linear_time", 50, 1.0, column=5, row=4, model=(model, "model"))
     latent = graph.add(
         "SamplerCustomAdvanced", column=6, row=0, noise=(noise, "NOISE"), guider=(guider, "GUIDER"),
         sampler=(sampler, "SAMPLER"), sigmas=(sigmas, "SIGMAS"), latent_image=(conditioning, "latent"),

@@ -3,7 +3,8 @@
 ConsisID (`process_face_embeddings_infer`): long edge <= 1024 (Lanczos), largest face, raw ArcFace,
 FFHQ-512 alignment, BiSeNet background labels painted white, grey face -> EVA at 336. Ingredients
 (`process_face_embeddings_split`): colour crop -> EVA, ArcFace on the 512 crop. Concat-ID
-(`get_face_image`): `norm_crop` 448, parsed face on black (BiSeNet stands in for its SegFormer).
+(`get_face_image`): `norm_crop` 448 from the full-resolution photo, parsed face on black (BiSeNet stands in
+for its SegFormer); the landmarks come from the detection on the shrunk copy, scaled back.
 """
 
 from __future__ import annotations
@@ -70,6 +71,11 @@ def limit_long_edge(image: np.ndarray, long_edge: int = MAX_LONG_EDGE) -> np.nda
     if (h, w) == image.shape[:2]:
         return image
     return cv2.resize(image, (w, h), interpolation=cv2.INTER_LANCZOS4)
+
+
+def _scale_back(full: np.ndarray, shrunk: np.ndarray) -> np.ndarray:
+    """(x, y) factors from the shrunk copy's pixels back to the full photo's."""
+    return np.array([full.shape[1] / shrunk.shape[1], full.shape[0] / shrunk.shape[0]], dtype=np.float32)
 
 
 def faces_left_to_right(faces: list[DetectedFace]) -> list[DetectedFace]:
@@ -168,6 +174,7 @@ def encode_photo(
             f"{photo} is blank: every pixel has about the same colour (RGB {colour}), so it shows no face. Connect a "
             f"photo of the person.{_washed_out(image)}"
         )
+    full = image
     image = limit_long_edge(image)
     faces = extractor.detector.detect(image)
     if not faces:
@@ -204,7 +211,7 @@ def encode_photo(
         **eva,
         aligned_crop=crop[0].permute(1, 2, 0),
         face_on_white=face_on_white[0].permute(1, 2, 0),
-        face_on_black=_concat_id_face(extractor.parser, image, face.kps),
+        face_on_black=_concat_id_face(extractor.parser, full, face.kps * _scale_back(full, image)),
         bbox=face.bbox,
         kps=face.kps,
     )

@@ -278,3 +278,13 @@ def test_a_state_dict_with_a_different_sized_model_still_loads(pack):
     sd = tiny_concat_id_wan_state_dict(adaln=True, sizes=WanConfig(dim=384, ffn_dim=256, num_layers=1))
     model = load(pack, sd)
     assert model.model.diffusion_model.num_heads == 3 and model.model.diffusion_model.dim == 384
+
+
+def test_the_loader_leaves_a_reload_factory_for_comfyuis_multi_gpu_copies(node_classes, released):
+    """Newer ComfyUI rebuilds a MODEL through `cached_patcher_init` (MultiGPU CFG Split, dynamic VRAM clones)."""
+    patcher = node_classes["MultiID_LoadConcatIDWan"].execute(FILES["adaln"], "fp32").result[0]
+    factory, args = patcher.cached_patcher_init
+    copy = factory(*args)
+    assert copy is not patcher and copy.model.diffusion_model.adaln_reference
+    weights = copy.model_state_dict()
+    assert all(torch.equal(weights[f"diffusion_model.{k}"], v.float()) for k, v in released["adaln"].items())

@@ -34,10 +34,6 @@ def links(cls) -> dict:
     return {i.id: i for i in cls.define_schema().inputs if not isinstance(i, io.WidgetInput)}
 
 
-# Being rewritten in parallel (issue 17); it names its linked inputs in validate_inputs once rewritten.
-LINKS_PENDING = {"MultiID_ConcatIDWanReference"}
-
-
 def validated(cls) -> list[str]:
     """The inputs a node's validate_inputs names (the base class's takes **kwargs and checks nothing)."""
     parameters = inspect.signature(cls.validate_inputs).parameters.values()
@@ -58,7 +54,7 @@ def test_every_linked_input_is_validated(node_classes):
     """ComfyUI passes a plain value given for a linked input through to execute; only validate_inputs sees it."""
     for name, cls in pack_nodes(node_classes).items():
         missing = set(links(cls)) - set(validated(cls))
-        assert not missing or name in LINKS_PENDING, f"{name}: {missing} are not validated"
+        assert not missing, f"{name}: {missing} are not validated"
 
 
 def test_plain_values_where_links_belong_name_the_node_to_connect(node_classes):

@@ -17,9 +17,9 @@ from multiid_core.faces.eva_clip import load_eva_clip
 from multiid_core.faces.extractor import encode_photo, limit_long_edge
 from multiid_core.faces.parsing import load_face_parser
 from multiid_core.loading import check_finite, check_keys, load_sharded_folder, read_json_config
-from multiid_core.pipelines.cogvideox_loading import load_vae
+from multiid_core.pipelines.cogvideox_loading import load_transformer, load_vae
 from multiid_tools.tiny_models import write_tiny_eva_clip
-from multiid_tools.tiny_models.cogvideox import tiny_vae
+from multiid_tools.tiny_models.cogvideox import tiny_vae, write_tiny_consisid_snapshot
 from multiid_tools.tiny_models.parsing import write_random_face_parser
 
 
@@ -149,3 +149,12 @@ def test_the_thinnest_photo_accepted_shrinks_to_64_pixels():
     assert limit_long_edge(photo(1024, 64)).shape == (64, 1024, 3)
     assert limit_long_edge(photo(64, 1024)).shape == (1024, 64, 3)
     assert limit_long_edge(photo(2048, 128)).shape == (64, 1024, 3)
+
+
+def test_a_transformer_config_of_another_layout_is_named_with_the_file(tmp_path):
+    write_tiny_consisid_snapshot(tmp_path)
+    config = tmp_path / "transformer" / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "patch_size_t": 2}))  # CogVideoX 1.5
+    refusal = r"/transformer: transformer config patch_size_t=2 is not supported.*Download the ConsisID"
+    with pytest.raises(MultiIDError, match=refusal):
+        load_transformer(tmp_path / "transformer", torch.float32)

@@ -173,3 +173,19 @@ def test_several_photos_keep_each_photo(models):
     assert len(hidden) == 5 and hidden[0].shape == (2, 577, 64)
     assert identity.primary.face_on_black.shape == (448, 448, 3)
     assert torch.allclose(identity.arcface_unit().norm(), torch.tensor(1.0))
+
+
+def test_the_concat_id_face_is_cut_from_the_full_resolution_photo(models):
+    """Detection runs on the 1024-pixel copy (ConsisID's pipeline); Concat-ID's 448 crop, like the release's
+    get_face_image, comes from the photo itself, at the landmarks scaled back."""
+    ours, _ = models
+    image = portrait(2000, 1500)
+    features, seen, _ = encode_photo(ours, image)
+    assert seen.shape[:2] == (1024, 768)
+    scale = np.array([1500 / 768, 2000 / 1024], dtype=np.float32)
+    full = torch.from_numpy(norm_crop(image, features.kps * scale, 448)).float() / 255
+    shrunk = torch.from_numpy(norm_crop(seen, features.kps, 448)).float() / 255
+    kept = features.face_on_black.sum(-1) > 0
+    assert kept.float().mean() > 0.2
+    assert torch.allclose(features.face_on_black[kept], full[kept], atol=1e-6)
+    assert (features.face_on_black[kept] - shrunk[kept]).abs().mean() > 1e-3

@@ -1,4 +1,5 @@
-"""Speed and memory options: TeaCache as released, exact sequential guidance, block swapping."""
+"""Speed and memory options: TeaCache as released, exact sequential guidance, block swapping (CogVideoX family;
+Concat-ID-Wan's TeaCache: tests/comfy/test_concat_id_wan_teacache.py)."""
 
 import numpy as np
 import pytest
@@ -6,7 +7,6 @@ import torch
 from tensors import rel_err, small_masks
 
 from multiid_core.block_swap import BlockSwapper
-from multiid_core.dit.wan import ConcatIDWan
 from multiid_core.errors import MultiIDError
 from multiid_core.pipelines.cogvideox_loading import load_concat_id_cogvideox, load_snapshot
 from multiid_core.pipelines.cogvideox_sampling import (
@@ -16,15 +16,12 @@ from multiid_core.pipelines.cogvideox_sampling import (
     make_scheduler,
     sample,
 )
-from multiid_core.pipelines.concat_id_wan import flow_match_sigmas
-from multiid_core.pipelines.concat_id_wan import sample as wan_sample
 from multiid_core.routing import IdentitySet
-from multiid_core.step_cache import COEFFICIENTS, WAN_THRESHOLDS, TeaCache
+from multiid_core.step_cache import COEFFICIENTS, TeaCache
 from multiid_tools.tiny_models.cogvideox import write_tiny_consisid_snapshot, write_tiny_ingredients_snapshot
 from multiid_tools.tiny_models.concat_id import write_tiny_concat_id_snapshot
 from multiid_tools.tiny_models.identities import random_identity
 from multiid_tools.tiny_models.teacache import keep_slow_timestep_frequencies
-from multiid_tools.tiny_models.wan import tiny_concat_id_wan_state_dict
 
 SMALL = dict(width=160, height=128, frames=5, steps=4, seed=5)
 
@@ -175,98 +172,3 @@ def test_sage_attention_missing_is_explained():
         kernel = attention_kernel("sage")
         q = torch.randn(1, 2, 8, 16)
         assert torch.allclose(kernel(q, q, q), torch.nn.functional.scaled_dot_product_attention(q, q, q))
-
-
-# ------------------------------------------------------------------------------------------- TeaCache for Wan
-
-
-def smooth_wan_dit(adaln: bool = True) -> ConcatIDWan:
-    sd = tiny_concat_id_wan_state_dict(adaln)
-    sd["time_embedding.0.weight"] = keep_slow_timestep_frequencies(sd["time_embedding.0.weight"])
-    return ConcatIDWan.from_state_dict(sd).eval()
-
-
-def released_wan_teacache_decisions(embs, steps, threshold):
-    """TeaCache4Wan2.1's counter logic (1.3B, no retention steps), replayed: one call per branch per step,
-    cond on even and uncond on odd counts, each parity with its own accumulator."""
-    rescale = np.poly1d(COEFFICIENTS["wan2.1-t2v-1.3b"])
-    accumulated, previous, decisions = [0.0, 0.0], [None, None], []
-    for cnt in range(2 * steps):
-        parity, emb = cnt % 2, embs[cnt // 2]
-        if cnt < 2 or cnt >= 2 * steps - 2:
-            compute, accumulated[parity] = True, 0.0
-        else:
-            change = (emb - previous[parity]).abs().mean() / previous[parity].abs().mean()
-            accumulated[parity] += rescale(change.item())
-            compute = accumulated[parity] >= threshold
-            if compute:
-                accumulated[parity] = 0.0
-        previous[parity] = emb
-        decisions.append(compute)
-    return decisions
-
-
-def wan_inputs():
-    g = torch.Generator().manual_seed(3)
-    noise, references = torch.randn(1, 16, 3, 6, 8, generator=g), torch.randn(1, 16, 1, 6, 8, generator=g)
-    return noise, torch.randn(1, 7, 32, generator=g), torch.randn(1, 7, 32, generator=g), references
-
-
-@pytest.mark.parametrize("threshold", WAN_THRESHOLDS)
-def test_wan_teacache_decides_as_released(threshold):
-    dit, steps = smooth_wan_dit(), 25
-    ran = []
-    run_blocks = dit.run_blocks
-    dit.run_blocks = lambda tokens, inputs: ran.append(len(ran)) or run_blocks(tokens, inputs)
-    calls = []
-    dit.register_forward_pre_hook(lambda m, args: calls.append(len(ran)))
-    with torch.no_grad():
-        wan_sample(dit, *wan_inputs(), steps=steps, teacache=threshold)
-    ours = [after > before for before, after in zip(calls, [*calls[1:], len(ran)])]
-    sigmas = flow_match_sigmas(steps)
-    embs = [dit.embed_time((sigmas[i] * 1000).reshape(1), torch.float32)[0] for i in range(steps)]
-    assert ours == released_wan_teacache_decisions(embs, steps, threshold)
-    assert ours[:2] == [True, True] and ours[-2:] == [True, True] and not all(ours)
-
-
-def test_wan_teacache_skips_calls_and_stays_close():
-    """20 of 50 calls skipped. Measured rel_err: 0.035; with a wrong reuse 0.13 (the blocks' output, not
-    output - input), 0.16 (the first residual for every skip), 0.32 (nothing added), 0.68 (the other branch's
-    residual). The residual of the computed call before the last gives 0.044: too close to tell apart here.
-    """
-    dit = smooth_wan_dit()
-    with torch.no_grad():
-        exact = wan_sample(dit, *wan_inputs(), steps=25)
-        cached = wan_sample(dit, *wan_inputs(), steps=25, teacache=0.08)
-    assert 0 < rel_err(cached, exact) < 0.07
-
-
-def test_a_batch_of_branches_decides_and_reuses_as_separate_calls():
-    """ComfyUI batches prompt and negative prompt into one call; TeaCache keeps one state per chunk."""
-    dit = smooth_wan_dit()
-    noise, positive, negative, references = wan_inputs()
-    sigmas = flow_match_sigmas(25)
-    separate, batched = (
-        TeaCache(0.08, COEFFICIENTS["wan2.1-t2v-1.3b"], 25),
-        TeaCache(0.08, COEFFICIENTS["wan2.1-t2v-1.3b"], 25),
-    )
-    with torch.no_grad():
-        for i in range(25):
-            t = (sigmas[i] * 1000).reshape(1)
-            separate.step = batched.step = i
-            one = torch.cat(
-                [
-                    dit(noise, t, text, references, cache=separate, branches=[name])
-                    for name, text in (("pos", positive), ("neg", negative))
-                ]
-            )
-            both = dit(
-                noise.expand(2, -1, -1, -1, -1),
-                t,
-                torch.cat([positive, negative]),
-                references,
-                cache=batched,
-                branches=["pos", "neg"],
-            )
-            assert rel_err(both, one) < 1e-5
-    assert batched.skipped == separate.skipped > 0
