@@ -29,7 +29,7 @@ def test_both_releases_load_strictly_and_the_variant_comes_from_the_keys(release
     sd, config, family = read_checkpoint(released["adaln"])
     assert family is CONCAT_ID_WAN_ADALN and config.adaln_reference
     assert "time_projection_ref.1.weight" in sd and "blocks.1.modulation_ref" in sd
-    assert (config.dim, config.num_heads, config.num_layers, config.text_dim) == (256, 2, 2, 32)
+    assert (config.dim, config.num_heads, config.num_layers, config.text_dim) == (256, 2, 2, 4096)
     # the file name does not decide: the AdaLN weights under the first-stage name still load as AdaLN
     renamed = tmp_path / "first_stage.pt"
     renamed.write_bytes(released["adaln"].read_bytes())
