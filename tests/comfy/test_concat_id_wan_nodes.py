@@ -386,3 +386,24 @@ def test_a_prediction_turning_nan_stops_ksampler_with_the_step(comfy, node_class
     finally:
         with torch.no_grad():
             head.weight.copy_(saved)
+
+
+def test_a_cogvideox_prompt_is_refused_and_the_outputs_say_they_are_wan(node_classes, prompts, vae, MultiIDError):
+    cogvideox = [[prompts[0][0][0], {"multiid_family": "cogvideox"}]]
+    with pytest.raises(MultiIDError, match="MultiID Text Encode.*Load UMT5 Text Encoder"):
+        execute(node_classes, "MultiID_ConcatIDWanReference", cogvideox, prompts[1], vae, face(),
+                64, 48, 9, 1, "one (as released)", True)  # fmt: skip
+    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
+    assert latent["multiid_family"] == positive[0][1]["multiid_family"] == "concat_id_wan"
+
+
+def test_a_video_too_big_for_the_memory_is_refused_before_allocating(
+    node_classes, prompts, vae, MultiIDError, monkeypatch
+):
+    wan_nodes = sys.modules[node_classes["MultiID_ConcatIDWanReference"].__module__]
+    monkeypatch.setattr(wan_nodes.mm, "get_free_memory", lambda device=None: 16 * 2**30)
+    # 64 videos of 1025 frames at 2048x2048: 64 x 16 x 257 x 256 x 256 fp32 latents, four copies while sampling
+    with pytest.raises(MultiIDError, match=r"need at least 257\.0 GB .* 16\.0 GB are free\. Lower batch_size, length"):
+        execute(node_classes, "MultiID_ConcatIDWanReference", *prompts, vae, face(),
+                2048, 2048, 1025, 64, "one (as released)", True)  # fmt: skip
+    assert reference(node_classes, prompts, vae, face())[3]["samples"].shape == (1, 16, 3, 6, 8)  # small still runs
