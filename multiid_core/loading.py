@@ -168,6 +168,37 @@ def check_keys(
     check_floats(found, what, path, source)
 
 
+SAFETENSORS_DTYPES = {
+    "F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+    "F8_E4M3": torch.float8_e4m3fn, "F8_E5M2": torch.float8_e5m2, "I64": torch.int64, "I32": torch.int32,
+    "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8, "BOOL": torch.bool,
+}  # fmt: skip
+
+
+def safetensors_layout(path: str | os.PathLike, what: str, source: str) -> dict[str, torch.Tensor]:
+    """A safetensors file's tensors as meta tensors (names, shapes, dtypes; no data), from its header alone:
+    what a file is can be checked before the loader that will read it (ComfyUI's own) does."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if path.suffix != ".safetensors" or not path.is_file():
+        raise MultiIDError(f"The {what} must be a .safetensors file; {path} is not one. Download {source}.")
+    try:
+        with safe_open(str(path), framework="pt") as file:
+            layout = {}
+            for name in file.keys():
+                tensor = file.get_slice(name)
+                layout[name] = torch.empty(
+                    tensor.get_shape(), dtype=SAFETENSORS_DTYPES[tensor.get_dtype()], device="meta"
+                )
+            return layout
+    except Exception as err:  # any parse failure means a damaged or foreign file
+        raise MultiIDError(
+            f"Could not read the {what} file {path} ({type(err).__name__}: {str(err)[:200]}). It is probably "
+            f"truncated or not a model file: download it again from {source}."
+        ) from None
+
+
 def check_floats(sd: Mapping[str, torch.Tensor], what: str, path: str | os.PathLike, source: str) -> None:
     """Every weight is floating point (BatchNorm counters aside): integer or boolean tensors mean a file saved
     wrongly or not this model, and torch would fail on them with an error about requiring gradients."""

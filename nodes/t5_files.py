@@ -28,7 +28,13 @@ from typing import Any
 import torch
 
 from ..multiid_core.errors import MultiIDError
-from ..multiid_core.loading import check_floats, load_sharded_folder, load_state_dict, read_json_config
+from ..multiid_core.loading import (
+    check_floats,
+    load_sharded_folder,
+    load_state_dict,
+    read_json_config,
+    safetensors_layout,
+)
 from ..multiid_core.models import CONSISID_REPO
 
 log = logging.getLogger(__name__)
@@ -217,16 +223,21 @@ def umt5_config_from_state_dict(sd: dict[str, torch.Tensor], where: str) -> dict
     return _gated_encoder_sizes(sd, "umt5")
 
 
-def load_umt5_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor], torch.Tensor]:
-    """A UMT5 file in ComfyUI's layout -> (config, encoder state dict, sentencepiece model bytes)."""
-    raw = load_state_dict(path, "UMT5 text encoder", UMT5_SOURCE)
-    extras = {k.rsplit(".", 1)[-1]: v for k, v in raw.items() if k.endswith(("spiece_model", "scaled_fp8"))}
-    sd = {**t5_encoder_keys(raw), **({"scaled_fp8": extras["scaled_fp8"]} if "scaled_fp8" in extras else {})}
-    sd.pop("spiece_model", None)
+def check_umt5_file(path: str | os.PathLike) -> dict[str, Any]:
+    """What a UMT5 file in ComfyUI's layout holds, from its header: ComfyUI's T5 config sized from it.
+
+    Only the header is read; the weights are read once, by ComfyUI's own loader (the path Load CLIP takes)."""
+    raw = safetensors_layout(path, "UMT5 text encoder", UMT5_SOURCE)
+    sd = t5_encoder_keys(raw)
+    if set(sd) - set(raw):
+        raise MultiIDError(
+            f"{path} keeps the encoder under other names (e.g. {sorted(set(raw) - set(sd))[0]}) than ComfyUI's "
+            f"UMT5 files, which ComfyUI's text-encoder loader reads: use {UMT5_SOURCE}."
+        )
     config = umt5_config_from_state_dict(sd, str(path))
     check_encoder_floats(sd, "UMT5 text encoder", path, UMT5_SOURCE)
-    if "spiece_model" not in extras:
+    if "spiece_model" not in raw:
         raise MultiIDError(
             f"{path} carries no tokenizer (spiece_model tensor). ComfyUI's UMT5 files do: use {UMT5_SOURCE}."
         )
-    return config, sd, extras["spiece_model"]
+    return config

@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from types import SimpleNamespace
 
 import comfy.latent_formats
 import comfy.model_management as mm
 import comfy.sd
-import comfy.text_encoders.sd3_clip
-import comfy.text_encoders.wan
 import folder_paths
 import node_helpers
 import torch
@@ -36,8 +33,8 @@ from ..multiid_core.routing import identity_set
 from . import family_tags, model_folders, types
 from .concat_id_wan import REFERENCES, REGIONS
 from .input_checks import valid_inputs
-from .t5_clips import DEVICES, clip_options, loaded_clip
-from .t5_files import UMT5_SOURCE, load_umt5_file
+from .t5_clips import DEVICES, clip_options
+from .t5_files import UMT5_SOURCE, check_umt5_file
 from .wan_model import WEIGHT_DTYPES, load_concat_id_wan
 
 log = logging.getLogger(__name__)
@@ -284,22 +281,16 @@ def umt5_choices() -> list[str]:
 
 
 def build_umt5_clip(path: Path, device: str) -> comfy.sd.CLIP:
-    """ComfyUI's Wan text encoder (UMT5) sized from the file: CLIPLoader(type wan) for any width."""
-    config, sd, spiece = load_umt5_file(path)
-    detected = comfy.text_encoders.sd3_clip.t5_xxl_detect(sd)
-    target = SimpleNamespace(
-        clip=comfy.text_encoders.wan.te(**detected), tokenizer=comfy.text_encoders.wan.WanT5Tokenizer, params={}
-    )
-    return loaded_clip(
-        target,
-        sd,
-        clip_options("umt5xxl_model_config", config, device),
-        str(path),
-        name="UMT5",
-        encoder="a UMT5 encoder",
-        incomplete="the download is incomplete",
-        advice=f"Use {UMT5_SOURCE}",
-        tokenizer_data={"spiece_model": spiece},
+    """ComfyUI's Wan text encoder through ComfyUI's own loader (Load CLIP, type wan), sized from the file.
+
+    `umt5xxl_model_config` is ComfyUI's model option for an encoder's config; the file's sizes equal
+    ComfyUI's for the released files and let the tiny test files load through the same path."""
+    config = check_umt5_file(path)
+    return comfy.sd.load_clip(
+        [str(path)],
+        embedding_directory=folder_paths.get_folder_paths("embeddings"),
+        clip_type=comfy.sd.CLIPType.WAN,
+        model_options=clip_options("umt5xxl_model_config", config, device),
     )
 
 

@@ -8,7 +8,7 @@
   from `decoder.head.0.gamma`, so it loads the tiny file natively.
 - `umt5_xxl_fp8_e4m3fn_scaled.safetensors`: ComfyUI's UMT5 file layout (scaled fp8 linear weights with
   `scale_weight`, a `scaled_fp8` marker, the tokenizer as a `spiece_model` byte tensor) at the released
-  width 4096 with 2 thin blocks. Its tokenizer is T5's sentencepiece model rebuilt by tiny_t5, cut to
+  width 4096 with 24 thin blocks. Its tokenizer is T5's sentencepiece model rebuilt by tiny_t5, cut to
   1000 pieces (the real UMT5 vocabulary is not on disk).
 """
 
@@ -27,10 +27,11 @@ from multiid_core.pipelines.concat_id_wan import WanConfig, expected_shapes
 from .t5 import write_t5_tokenizer
 
 # Text width 4096 as released: ComfyUI's Wan detection does not read it from the file, so the tiny UMT5 is
-# 4096 wide too, with a vocabulary cut to T5's first 1000 pieces to keep its embedding small.
+# 4096 wide too, with a vocabulary cut to T5's first 1000 pieces to keep its embedding small, and 24 thin
+# blocks, so that ComfyUI's text-encoder detection (it looks for block 23) takes it for UMT5-XXL.
 TINY_WAN = WanConfig(dim=256, ffn_dim=512, num_heads=2, num_layers=2, text_dim=4096)
 TINY_UMT5_PIECES = 1000
-TINY_UMT5 = {"d_model": 4096, "num_layers": 2, "num_heads": 2, "d_kv": 16, "d_ff": 64, "vocab_size": TINY_UMT5_PIECES}
+TINY_UMT5 = {"d_model": 4096, "num_layers": 24, "num_heads": 2, "d_kv": 16, "d_ff": 64, "vocab_size": TINY_UMT5_PIECES}
 TINY_VAE_DIM = 8
 CONCAT_ID_WAN_FILES = {"first_stage.pt": False, "second_stage_adaln.pt": True}
 
