@@ -317,10 +317,13 @@ def wan_rows(name: str, device: str) -> list[list[str]]:
         return time.perf_counter() - start, peak, latents.float().cpu(), sum(block_runs)
 
     exact_s, peak, exact, calls = run(0.0)
+    cached = {threshold: run(threshold) for threshold in WAN_THRESHOLDS}
+    again_s, again_peak, _, _ = run(0.0)  # timed before and after the cached runs, the best kept: the machine
+    if again_s < exact_s:  # may be shared
+        exact_s, peak = again_s, again_peak
     rows = [[name, "ComfyUI KSampler, 50 steps", f"{exact_s / 50:.3f}", "1.00", f"{exact_s:.1f}", peak, "-",
-             str(calls), "the reference for the TeaCache rows"]]  # fmt: skip
-    for threshold in WAN_THRESHOLDS:
-        seconds, peak, latents, calls = run(threshold)
+             str(calls), "the reference for the TeaCache rows (best of a run before and one after them)"]]  # fmt: skip
+    for threshold, (seconds, peak, latents, calls) in cached.items():
         err = ((latents - exact).abs().max() / exact.abs().max()).item()
         rows.append([name, f"+ MultiID TeaCache {threshold}", f"{seconds / 50:.3f}", f"{seconds / exact_s:.2f}",
                      f"{seconds:.1f}", peak, f"{err:.1e}", str(calls),

@@ -4,9 +4,10 @@
 detection, weight dtype (fp8 included), ops, offloading and the ModelPatcher are ComfyUI's own. It then
 makes the loaded objects Concat-ID's: the `WAN21` model becomes `ConcatIDWanModel` (the references and
 regions travel in the conditioning) and its `WanModel` becomes `ConcatIDWanDiT` (concat_id_wan.py), both
-subclasses that add behaviour, not state; the AdaLN release's reference branch is loaded through the
-model's own `load_model_weights`. The release samples with flow shift 5 (ComfyUI's Wan default is 8), set
-as ModelSamplingSD3 sets a shift, so a later ModelSamplingSD3 node still overrides it.
+subclasses that add behaviour, not state; the AdaLN release's reference branch is then loaded into
+the layers `ConcatIDWanDiT.adopt` adds, by assignment where ComfyUI's dynamic VRAM loads that way. The
+release samples with flow shift 5 (ComfyUI's Wan default is 8), set as ModelSamplingSD3 sets a shift, so a
+later ModelSamplingSD3 node still overrides it.
 """
 
 from __future__ import annotations
@@ -100,7 +101,9 @@ def concat_id_model_patcher(
     dit = ConcatIDWanDiT.adopt(model.diffusion_model, config.adaln_reference)
     if reference_branch:  # adopted like the rest: in place where ComfyUI's dynamic VRAM loads that way
         dynamic = getattr(patcher, "is_dynamic", lambda: False)()
-        model.load_model_weights(reference_branch, "", **({"assign": True} if dynamic else {}))
+        _, unexpected = torch.nn.Module.load_state_dict(dit, reference_branch, strict=False, assign=dynamic)
+        if unexpected:
+            raise MultiIDError(f"{name}: the reference branch has tensors the model lacks ({unexpected[:3]}).")
     kept = {k: tuple(v.shape) for k, v in dit.state_dict().items()}
     lost = sorted(k for k, shape in expected_shapes(config).items() if kept.get(k) != shape)
     if lost:

@@ -84,6 +84,36 @@ def with_t5(source: str) -> dict:
     return prompt
 
 
+def with_wan_reference(text_from: str = "umt5", **size) -> dict:
+    """The small graph plus Concat-ID Wan Reference on the same identity (Wan VAE; UMT5 or the T5 prompts)."""
+    prompt = video_prompt()
+    prompt["umt5"] = {
+        "class_type": "MultiID_LoadUMT5TextEncoder",
+        "inputs": {"text_encoder": "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "device": "default"},
+    }
+    for name, text in (("wan_positive", "a person smiling"), ("wan_negative", "...")):
+        prompt[name] = {"class_type": "CLIPTextEncode", "inputs": {"clip": ["umt5", 0], "text": text}}
+    prompt["wan_vae"] = {"class_type": "VAELoader", "inputs": {"vae_name": "wan_2.1_vae.safetensors"}}
+    positive, negative = ("positive", "negative") if text_from == "t5" else ("wan_positive", "wan_negative")
+    prompt["wan_reference"] = {
+        "class_type": "MultiID_ConcatIDWanReference",
+        "inputs": {
+            "positive": [positive, 0], "negative": [negative, 0], "vae": ["wan_vae", 0],
+            "identity": ["identity", 0], "width": 64, "height": 48, "length": 5, "batch_size": 1,
+            "references": "one (as released)", "regional_attention": True, **size,
+        },
+    }  # fmt: skip
+    prompt["wan_preview"] = {"class_type": "PreviewImage", "inputs": {"images": ["wan_reference", 4]}}
+    return prompt
+
+
+def decode_wan_latents() -> dict:
+    """MultiID Decode (CogVideoX VAE) given the latents of Concat-ID Wan Reference: both 16 channels."""
+    prompt = with_wan_reference()
+    prompt["decode"]["inputs"]["latent"] = ["wan_reference", 3]
+    return prompt
+
+
 # id -> (prompt, patterns the message must match)
 REFUSED = {
     # photos
@@ -176,6 +206,20 @@ REFUSED = {
     "text where the face extractor belongs (API)": (
         lambda: plain_value("identity", "face_extractor", "antelopev2"),
         [r"^validation: ", r"face_extractor of Encode Identity takes the output of Load Face Extractor"],
+    ),
+    # wrong-family wiring: the families' outputs look alike (16-channel latents, 4096-wide prompts)
+    "MultiID Decode given Concat-ID-Wan latents": (
+        decode_wan_latents,
+        [r"latents come from Concat-ID-Wan", r"VAE Decode and the Wan 2\.1 VAE", r"wan_2\.1_vae\.safetensors"],
+    ),
+    "Concat-ID Wan Reference given MultiID Text Encode prompts": (
+        lambda: with_wan_reference(text_from="t5"),
+        [r"positive conditioning comes from MultiID Text Encode", r"Load UMT5 Text Encoder \(Wan\)"],
+    ),
+    # sizes within the nodes' limits that no memory holds: refused before anything is allocated
+    "Concat-ID Wan Reference at 2048x2048, 1025 frames, batch 64": (
+        lambda: with_wan_reference(width=2048, height=2048, length=1025, batch_size=64),
+        [r"64 video\(s\) of 1025 frames at 2048x2048 need at least 257\.0 GB", r"GB are free", r"Lower batch_size"],
     ),
     # model files
     "truncated transformer shard": (
