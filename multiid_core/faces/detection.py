@@ -224,6 +224,8 @@ def _load_onnx(path: Path, providers: list[str], task: str) -> Any:
         ) from None
     # insightface routes by graph shape, so a renamed or swapped file would load as the wrong model.
     wrong = getattr(model, "taskname", None) != task or (task == "detection" and not model.use_kps)
+    if task == "detection" and not wrong:
+        _check_finite_weights(path)
     if wrong:
         expected = "an SCRFD face detector with landmarks" if task == "detection" else "an ArcFace model"
         raise MultiIDError(
@@ -231,6 +233,21 @@ def _load_onnx(path: Path, providers: list[str], task: str) -> Any:
             f"them again from {ANTELOPEV2_SOURCE}."
         )
     return model
+
+
+def _check_finite_weights(path: Path) -> None:
+    """A detector with NaN weights finds no face in any photo, which would read as a photo problem; its
+    weights (16 MB) are checked at load and the file is named. ArcFace is checked on its output instead."""
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(path)).graph
+    bad = [t.name for t in graph.initializer if not np.isfinite(numpy_helper.to_array(t)).all()]
+    if bad:
+        raise MultiIDError(
+            f"{path} is damaged: {len(bad)} of its weight tensors hold NaN or infinite values (e.g. {bad[0]}), so "
+            f"it would find no face in any photo. Delete it and download it again from {ANTELOPEV2_SOURCE}."
+        )
 
 
 def _load_on(path: Path, providers: list[str], task: str) -> tuple[Any, list[str]]:

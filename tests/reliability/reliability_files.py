@@ -69,13 +69,14 @@ def edit_json(path: Path, change) -> None:
     path.write_text(json.dumps(change(json.loads(path.read_text()))))
 
 
-def nan_arcface(folder: Path) -> None:
-    """The antelopev2 recognizer (glintr100.onnx) with NaN weights."""
-    path = folder / "glintr100.onnx"
+def nan_onnx(folder: Path, name: str) -> None:
+    """One antelopev2 model (glintr100.onnx, scrfd_10g_bnkps.onnx) with NaN weights."""
+    path = folder / name
     model = onnx.load(str(path))
     for i, tensor in enumerate(model.graph.initializer):
-        nan = np.full_like(numpy_helper.to_array(tensor), np.nan)
-        model.graph.initializer[i].CopyFrom(numpy_helper.from_array(nan, tensor.name))
+        weights = numpy_helper.to_array(tensor)
+        if np.issubdtype(weights.dtype, np.floating):  # shapes and indices stay, as in a damaged download
+            model.graph.initializer[i].CopyFrom(numpy_helper.from_array(np.full_like(weights, np.nan), tensor.name))
     onnx.save(model, str(path))
 
 
@@ -136,7 +137,11 @@ def write_bad_weights(base: Path) -> None:
     rewrite_checkpoint(faces / parser, multiid / "IntWeights" / "face_encoder" / parser, torch.Tensor.long)
     eva = "EVA02_CLIP_L_336_psz14_s6B.pt"
     rewrite_checkpoint(faces / eva, multiid / "NaNWeights" / "face_encoder" / eva, nan_like)
-    nan_arcface(write_tiny_antelopev2(multiid / "NaNArcFace" / "face_encoder" / "models" / "antelopev2"))
+    nan_onnx(write_tiny_antelopev2(multiid / "NaNArcFace" / "face_encoder" / "models" / "antelopev2"), "glintr100.onnx")
+    nan_onnx(
+        write_tiny_antelopev2(multiid / "NaNDetector" / "face_encoder" / "models" / "antelopev2"),
+        "scrfd_10g_bnkps.onnx",
+    )
     rewrite_tensors(copy_snapshot(base, "ConsisID-preview", "NaN-VAE") / "vae", nan_like)
     identity = copy_snapshot(base, "ConsisID-preview", "NaN-identity-modules") / "transformer"
     rewrite_tensors(identity, nan_like, ("local_facial_extractor.latents",))

@@ -285,6 +285,10 @@ REFUSED = {
             r"Download it again",
         ],
     ),  # fmt: skip
+    "NaN weights (face detector)": (
+        lambda: video_prompt(antelopev2=f"NaNDetector/{FACES}"),
+        [r"NaNDetector/.*scrfd_10g_bnkps\.onnx is damaged", r"would find no face in any photo", r"download it again"],
+    ),
     "NaN weights (identity modules)": (
         lambda: video_prompt(model="NaN-identity-modules"),
         [
