@@ -142,6 +142,40 @@ def t5_encoder_keys(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+# ComfyUI's text-encoder loader (comfy.sd.detect_te_model) takes a T5 for T5-XXL by this tensor, 4096 wide
+_XXL_PROBE = "encoder.block.23.layer.1.DenseReluDense.wi_1.weight"
+T5_XXL_WIDTH = 4096
+
+
+def t5_expected_keys(config: dict[str, Any]) -> list[str]:
+    """The tensors ComfyUI's T5 at `config` loads (T5 v1.1: one position bias, in block 0)."""
+    keys = ["shared.weight", "encoder.final_layer_norm.weight", _RELATIVE_BIAS.format(0)]
+    for i in range(config["num_layers"]):
+        block = f"encoder.block.{i}.layer"
+        keys += [f"{block}.0.SelfAttention.{name}.weight" for name in "qkvo"]
+        keys += [f"{block}.1.DenseReluDense.{name}.weight" for name in ("wi_0", "wi_1", "wo")]
+        keys += [f"{block}.{j}.layer_norm.weight" for j in (0, 1)]
+    return keys
+
+
+def check_t5_xxl(sd: dict[str, torch.Tensor], config: dict[str, Any], where: str | os.PathLike) -> None:
+    """Every tensor of the encoder `config` describes is there, and ComfyUI's loader will see T5-XXL in it.
+
+    ComfyUI's loader only logs missing tensors and, with no block 23 4096 wide, builds another encoder;
+    both are refused here, before anything is loaded."""
+    missing = [k for k in t5_expected_keys(config) if k not in sd]
+    if missing:
+        raise MultiIDError(
+            f"{where} lacks {len(missing)} tensors of the T5 encoder (e.g. {', '.join(missing[:3])}): the download "
+            f"is incomplete or this is not T5-v1.1. Download {T5_SOURCE}."
+        )
+    if config["d_model"] != T5_XXL_WIDTH or _XXL_PROBE not in sd or sd[_XXL_PROBE].shape[-1] != T5_XXL_WIDTH:
+        raise MultiIDError(
+            f"{where} is a T5 {config['d_model']} wide with {config['num_layers']} blocks, not T5-v1.1-XXL (4096 "
+            f"wide, 24 blocks), which the CogVideoX family was trained with. Download {T5_SOURCE}."
+        )
+
+
 def load_t5_folder(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """A transformers T5EncoderModel folder (config.json + safetensors shards) -> (config, state dict)."""
     folder = Path(folder)
@@ -150,15 +184,24 @@ def load_t5_folder(folder: str | os.PathLike) -> tuple[dict[str, Any], dict[str,
     if "shared.weight" not in sd:
         raise MultiIDError(f"{folder} holds no T5 input embedding (shared.weight). Download {T5_SOURCE}.")
     check_encoder_floats(sd, "T5 text encoder", folder, T5_SOURCE)
+    check_t5_xxl(sd, config, folder)
     return config, sd
 
 
-def load_t5_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """A single T5 encoder file (t5xxl_fp16.safetensors and the like) -> (config inferred from shapes, state dict)."""
-    sd = t5_encoder_keys(load_state_dict(path, "T5 text encoder", T5_SOURCE))
+def check_t5_file(path: str | os.PathLike) -> tuple[dict[str, Any], bool]:
+    """What a single T5 file holds, from its header: (ComfyUI's T5 config sized from it, whether the encoder
+    is under ComfyUI's names). Only the header is read; ComfyUI's own loader reads the weights."""
+    raw = safetensors_layout(path, "T5 text encoder", T5_SOURCE)
+    sd = t5_encoder_keys(raw)
     config = t5_config_from_state_dict(sd, str(path))
     check_encoder_floats(sd, "T5 text encoder", path, T5_SOURCE)
-    return config, sd
+    check_t5_xxl(sd, config, path)
+    return config, set(sd) == set(raw)
+
+
+def load_t5_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A single T5 file's encoder under ComfyUI's names (for files that keep it under others)."""
+    return t5_encoder_keys(load_state_dict(path, "T5 text encoder", T5_SOURCE))
 
 
 def tokenizer_folder(text_encoder_folder: str | os.PathLike) -> Path | None:

@@ -1,27 +1,24 @@
 """T5 prompt encoding for the CogVideoX family: 226 tokens, no attention mask, as the authors' pipelines do.
 
-The loader builds a native ComfyUI CLIP around ComfyUI's own T5 (comfy.text_encoders), so model
-management (ModelPatcher, offloading, dtype casting, fp8 files) works as for any CLIP. The encoder
-accepts that CLIP or one from ComfyUI's Load CLIP node.
+The loader builds the CLIP through ComfyUI's public text-encoder loading (`comfy.sd.load_clip`, what Load
+CLIP with type sd3 does), so model management (ModelPatcher, offloading, dtype casting, fp8 and scaled fp8
+files) works as for any CLIP. The encoder accepts that CLIP or one from ComfyUI's Load CLIP node.
 """
 
 from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 
-import comfy.model_management as mm
 import comfy.sd
 import comfy.sd1_clip
-import comfy.text_encoders.sd3_clip
 import comfy.text_encoders.t5
+import comfy.utils
 import folder_paths
 import torch
 from comfy_api.latest import io
-from transformers import T5Tokenizer, T5TokenizerFast
+from transformers import T5Tokenizer
 
 from ..multiid_core.errors import MultiIDError
 from ..multiid_core.precision import DTYPES
@@ -29,10 +26,10 @@ from . import model_folders, types
 from .family_tags import COGVIDEOX, tag_conditioning
 from .input_checks import valid_inputs
 from .memory import PRECISIONS
-from .t5_clips import DEVICES, clip_options, loaded_clip
+from .t5_clips import DEVICES, clip_options
 from .t5_files import (
-    MAX_SEQUENCE_LENGTH,
     T5_SOURCE,
+    check_t5_file,
     load_t5_file,
     load_t5_folder,
     load_t5_tokenizer,
@@ -44,7 +41,6 @@ log = logging.getLogger(__name__)
 
 CANONICAL_SOURCE = "ConsisID-preview/text_encoder"
 FILE_PREFIX = "text_encoders/"
-BUNDLED_TOKENIZER = Path(comfy.text_encoders.sd3_clip.__file__).parent / "t5_tokenizer"
 CLIP_LOADER_TYPES = "sd3 (also pixart, chroma, mochi, ltxv or hidream)"
 
 
@@ -88,51 +84,76 @@ def resolve_source(label: str) -> Path:
     )
 
 
-def _tokenizer_factory(path: Path, tokenizer_class, d_model: int):
-    """ComfyUI's tokenizer wrapper (SD1Tokenizer under the name t5xxl, as its T5 text encoders have it)."""
-    return partial(
-        comfy.sd1_clip.SD1Tokenizer,
-        name="t5xxl",
-        tokenizer=partial(
-            comfy.sd1_clip.SDTokenizer,
-            tokenizer_path=str(path),
-            max_length=MAX_SEQUENCE_LENGTH,
-            pad_with_end=False,
-            embedding_size=d_model,
-            embedding_key="t5xxl",
-            tokenizer_class=tokenizer_class,
-            has_start_token=False,
-        ),
-    )
-
-
-def build_t5_clip(config: dict, sd: dict, tokenizer, precision: str, device: str, where: str) -> comfy.sd.CLIP:
-    """A comfy.sd.CLIP holding ComfyUI's T5 at `config` (overrides of its t5_config_xxl.json), weights `sd`."""
+def t5_model_options(config: dict, precision: str, device: str) -> dict:
+    """Load CLIP's model_options: ComfyUI's T5 config overridden by the file's sizes (`t5xxl_model_config`, the
+    option ComfyUI's T5XXLModel reads), the device, and a storage dtype unless `auto`."""
     model_options = clip_options("t5xxl_model_config", config, device)
-    load_device = model_options.get("load_device", mm.text_encoder_device())
-    detected = comfy.text_encoders.sd3_clip.t5_xxl_detect(sd)  # what Load CLIP reads: weight dtype, scaled fp8
-    if "t5xxl_scaled_fp8" in detected:
-        model_options["t5xxl_scaled_fp8"] = detected["t5xxl_scaled_fp8"]
-    if precision == "auto":  # as Load CLIP: the file's dtype, capped at ComfyUI's text-encoder dtype
-        model_options["dtype"] = mm.pick_weight_dtype(
-            detected.get("dtype_t5"), mm.text_encoder_dtype(load_device), load_device
-        )
-    else:
+    if precision != "auto":
         model_options["dtype"] = DTYPES[precision]
-    target = SimpleNamespace(
-        clip=comfy.sd1_clip.SD1ClipModel,
-        params={"name": "t5xxl", "clip_model": comfy.text_encoders.sd3_clip.T5XXLModel},
-        tokenizer=tokenizer,
-    )
-    return loaded_clip(
-        target,
-        sd,
-        model_options,
-        where,
-        name="T5",
-        encoder="the T5 encoder its config describes",
-        incomplete="the download is incomplete or this is not T5-v1.1",
-        advice=f"Download {T5_SOURCE}",
+    return model_options
+
+
+@contextmanager
+def weights_that_fit(where: str | Path):
+    """Weights whose shapes differ from the encoder their config describes become a MultiIDError."""
+    try:
+        yield
+    except RuntimeError as err:
+        if "size mismatch" not in str(err):
+            raise
+        raise MultiIDError(
+            f"The weights in {where} do not fit the T5 encoder its config describes ({str(err)[:300]}). Download "
+            f"{T5_SOURCE}."
+        ) from None
+
+
+def clip_from_file(path: Path, model_options: dict) -> comfy.sd.CLIP:
+    """A T5 file in ComfyUI's layout, read by ComfyUI itself: Load CLIP, type sd3."""
+    with weights_that_fit(path):
+        return comfy.sd.load_clip(
+            [str(path)],
+            embedding_directory=folder_paths.get_folder_paths("embeddings"),
+            clip_type=comfy.sd.CLIPType.SD3,
+            model_options=model_options,
+        )
+
+
+def clip_from_state_dict(sd: dict, model_options: dict, where: str | Path) -> comfy.sd.CLIP:
+    """Weights read here (a snapshot's shards, a file under other names) through ComfyUI's loader for state
+    dicts, after the conversion `load_clip` applies first in newer ComfyUI (old scaled-fp8 markers to its
+    quantisation format; absent in 0.3.75, where the loader itself reads the markers)."""
+    convert_old_quants = getattr(comfy.utils, "convert_old_quants", None)
+    if convert_old_quants is not None:
+        sd, _ = convert_old_quants(sd, model_prefix="", metadata={})
+    with weights_that_fit(where):
+        return comfy.sd.load_text_encoder_state_dicts(
+            [sd],
+            embedding_directory=folder_paths.get_folder_paths("embeddings"),
+            clip_type=comfy.sd.CLIPType.SD3,
+            model_options=model_options,
+        )
+
+
+def use_snapshot_tokenizer(clip: comfy.sd.CLIP, folder: Path, d_model: int) -> None:
+    """Puts the snapshot's own tokenizer/ into the CLIP, where ComfyUI put its bundled T5 tokenizer.
+
+    ComfyUI's loader gives every T5-XXL its bundled tokenizer (comfy/text_encoders/t5_tokenizer) and has
+    no option naming another (tokenizer_data carries lengths, and spiece bytes only for other encoders).
+    The released CogVideoX tokenizer equals the bundled one, but the snapshot's is the one its authors ran,
+    and one cut to a small vocabulary (the tests' tiny snapshots) must stay with its encoder. So the T5 part
+    of the CLIP's tokenizer is replaced after loading: ComfyUI's T5XXLTokenizer settings, the snapshot's
+    folder, transformers' T5Tokenizer (spiece.model) as the pipelines use it."""
+    clip.tokenizer.t5xxl = comfy.sd1_clip.SDTokenizer(
+        str(folder),
+        embedding_directory=folder_paths.get_folder_paths("embeddings"),
+        pad_with_end=False,
+        embedding_size=d_model,
+        embedding_key="t5xxl",
+        tokenizer_class=T5Tokenizer,
+        has_start_token=False,
+        pad_to_max_length=False,
+        max_length=99999999,
+        min_length=77,
     )
 
 
@@ -159,9 +180,10 @@ class LoadTextEncoder(io.ComfyNode):
                     "precision",
                     options=list(PRECISIONS),
                     default="auto",
-                    tooltip="How the weights are stored in memory. auto: as in the file (bf16 for the snapshot, "
-                    "fp8 for fp8 files), capped at ComfyUI's text-encoder precision as Load CLIP does. ComfyUI "
-                    "computes T5 in fp32 whatever the storage.",
+                    tooltip="How the weights are stored in memory, as Load CLIP does it: auto: ComfyUI's "
+                    "text-encoder precision; fp32/bf16/fp16: that one instead. Weights stored narrower in the file "
+                    "(bf16 in the snapshot, fp8 files) stay as stored. ComfyUI computes T5 in fp32 whatever the "
+                    "storage.",
                 ),
                 io.Combo.Input(
                     "device",
@@ -182,19 +204,23 @@ class LoadTextEncoder(io.ComfyNode):
     def execute(cls, source, precision, device) -> io.NodeOutput:
         path = resolve_source(source)
         if path.is_dir():
-            config, sd = load_t5_folder(path)
             tokenizer_path = tokenizer_folder(path)
+            if tokenizer_path is not None:
+                load_t5_tokenizer(tokenizer_path)  # a damaged folder becomes a MultiIDError here
+            config, sd = load_t5_folder(path)
+            clip = clip_from_state_dict(sd, t5_model_options(config, precision, device), path)
+            if tokenizer_path is not None:
+                use_snapshot_tokenizer(clip, tokenizer_path, config["d_model"])
+                return io.NodeOutput(clip)
         else:
-            config, sd = load_t5_file(path)
-            tokenizer_path = None
-        if tokenizer_path is None:
-            tokenizer_path, tokenizer_class = BUNDLED_TOKENIZER, T5TokenizerFast
-            log.info("MultiID T5: no tokenizer/ next to %s, using ComfyUI's bundled T5 tokenizer", path)
-        else:
-            load_t5_tokenizer(tokenizer_path)  # a damaged folder becomes a MultiIDError here, not inside CLIP()
-            tokenizer_class = T5Tokenizer
-        tokenizer = _tokenizer_factory(tokenizer_path, tokenizer_class, config["d_model"])
-        return io.NodeOutput(build_t5_clip(config, sd, tokenizer, precision, device, str(path)))
+            config, comfy_names = check_t5_file(path)
+            options = t5_model_options(config, precision, device)
+            if comfy_names:
+                clip = clip_from_file(path, options)
+            else:
+                clip = clip_from_state_dict(load_t5_file(path), options, path)
+        log.info("MultiID T5: no tokenizer/ next to %s, using ComfyUI's bundled T5 tokenizer", path)
+        return io.NodeOutput(clip)
 
 
 def is_t5_v11(encoder) -> bool:

@@ -1,7 +1,7 @@
 """Tiny CogVideoX-family snapshots in the released diffusers layout, written by diffusers itself.
 
 The token grid is the real one (49 frames, 60x90 latents: 480x720 video), so workflows run unchanged;
-only widths and depths are tiny. Text width 32 matches the tiny T5 (tiny_t5.py); LFE width 64 and id
+only widths and depths are tiny. Text width 4096 (as released) matches the tiny T5 (t5.py); LFE width 64 and id
 width 1280 match the tiny EVA tower and real ArcFace.
 """
 
@@ -15,6 +15,10 @@ import torch
 
 from multiid_core.pipelines.cogvideox_loading import RELEASED_SCHEDULER_CONFIG, RELEASED_TRANSFORMER_CONFIG
 
+from .t5 import TINY_T5
+
+TINY_TEXT_DIM = TINY_T5["d_model"]  # the T5 width the transformers read (4096, as released)
+
 # The released ConsisID layout at a tiny width and depth (the LFE sizes are spelled out: the release's config
 # leaves most of them to the code's defaults).
 TINY_TRANSFORMER: dict[str, Any] = {
@@ -22,7 +26,7 @@ TINY_TRANSFORMER: dict[str, Any] = {
     "num_attention_heads": 1,
     "attention_head_dim": 48,
     "time_embed_dim": 32,
-    "text_embed_dim": 32,
+    "text_embed_dim": TINY_TEXT_DIM,
     "num_layers": 2,
     "is_kps": False,
     "cross_attn_num_heads": 1,

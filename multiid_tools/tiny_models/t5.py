@@ -1,9 +1,16 @@
-"""A tiny random T5-v1.1 encoder in the released layouts, with the real 32128-token vocabulary.
+"""A tiny random T5-v1.1 encoder in the released layouts, that ComfyUI's text-encoder loader takes for T5-XXL.
 
 `write_tiny_t5_snapshot` writes `text_encoder/` (transformers' T5EncoderModel: config.json, two bf16
 safetensors shards, model.safetensors.index.json) and `tokenizer/` (spiece.model and the T5Tokenizer
 configs) as in BestWishYsh/ConsisID-preview; `write_tiny_t5_file` writes the same weights as one file
-with the keys of ComfyUI's t5xxl_fp16.safetensors.
+with the keys of ComfyUI's t5xxl_fp16.safetensors (`scaled=True`: as t5xxl_fp8_e4m3fn_scaled.safetensors).
+
+ComfyUI's detection (`comfy.sd.detect_te_model`) sees T5-XXL only in 24 blocks 4096 wide, so the tiny T5 is
+4096 wide with 24 thin blocks (2 heads of 4, feed-forward 8), like the tiny UMT5, and its vocabulary is cut to
+T5's first 1000 pieces (plus the 100 sentinels and transformers' padding to 1128 rows) to keep the embedding
+small: about 10.3M weights, 21 MB in bf16. The snapshot's tokenizer is cut the same way. A single tiny file
+is read with ComfyUI's bundled (full) tokenizer, so only prompts made of those first pieces fit it
+(`TINY_T5_PROMPT`).
 
 No internet here, so spiece.model is rebuilt from a T5 tokenizer.json on disk (ComfyUI bundles one in
 comfy/text_encoders/t5_tokenizer): its unigram pieces and scores and its precompiled normaliser are the
@@ -23,7 +30,10 @@ from safetensors.torch import save_file
 
 from multiid_core.errors import MultiIDError
 
-TINY_T5 = {"d_model": 32, "num_layers": 2, "num_heads": 2, "d_kv": 16, "d_ff": 64, "vocab_size": 32128}
+TINY_T5_PIECES = 1000
+TINY_T5 = {"d_model": 4096, "num_layers": 24, "num_heads": 2, "d_kv": 4, "d_ff": 8, "vocab_size": TINY_T5_PIECES + 128}
+# A prompt whose pieces are all among T5's first TINY_T5_PIECES, for the tiny single files (bundled tokenizer)
+TINY_T5_PROMPT = "A man and an old person look at the city at night, then they go back home in the light."
 T5_TOKENIZER_JSON = Path("comfy") / "text_encoders" / "t5_tokenizer" / "tokenizer.json"
 _SPIECE_PIECES = 32000  # T5's sentencepiece vocabulary; ids 32000-32099 are the <extra_id_N> sentinels
 _PACK_ROOT = Path(__file__).resolve().parents[2]
@@ -105,16 +115,33 @@ def write_tiny_t5_snapshot(
     (folder / "model.safetensors.index.json").write_text(json.dumps(index, indent=2))
     (folder / "config.json").write_text(json.dumps(tiny_t5_config(), indent=2))
     written += [folder / "model.safetensors.index.json", folder / "config.json"]
-    return written + write_t5_tokenizer(Path(snapshot_dir) / "tokenizer", tokenizer_json)
+    return written + write_t5_tokenizer(Path(snapshot_dir) / "tokenizer", tokenizer_json, pieces=TINY_T5_PIECES)
 
 
-def write_tiny_t5_file(path: str | os.PathLike, dtype: torch.dtype = torch.float16, seed: int = 0) -> Path:
-    """The same weights as one file with the key names of ComfyUI's t5xxl_fp16.safetensors."""
+def scaled_fp8(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """ComfyUI's scaled fp8 format: each linear weight as float8_e4m3fn / scale, `scale_weight`, a marker."""
+    out = {}
+    for name, tensor in sd.items():
+        if name.endswith(".weight") and tensor.ndim == 2 and ".layer." in name and "relative_attention" not in name:
+            scale = tensor.abs().max() / 448.0
+            out[name] = (tensor / scale).to(torch.float8_e4m3fn)
+            out[name[: -len("weight")] + "scale_weight"] = scale.reshape(()).float()
+        else:
+            out[name] = tensor.to(torch.float16)
+    out["scaled_fp8"] = torch.empty(0, dtype=torch.float8_e4m3fn)
+    return out
+
+
+def write_tiny_t5_file(
+    path: str | os.PathLike, dtype: torch.dtype = torch.float16, seed: int = 0, scaled: bool = False
+) -> Path:
+    """The same weights as one file with the key names of ComfyUI's t5xxl_fp16.safetensors; `scaled`: in
+    ComfyUI's scaled fp8 format (t5xxl_fp8_e4m3fn_scaled.safetensors), from the bf16 values."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # through bf16 first: the very values the snapshot holds, so both sources can be compared
-    sd = {k: v.to(torch.bfloat16).to(dtype).contiguous() for k, v in tiny_t5_state_dict(seed).items()}
-    save_file(sd, str(path))
+    sd = {k: v.to(torch.bfloat16).to(torch.float32 if scaled else dtype) for k, v in tiny_t5_state_dict(seed).items()}
+    save_file({k: v.contiguous() for k, v in (scaled_fp8(sd) if scaled else sd).items()}, str(path))
     return path
 
 
@@ -166,7 +193,7 @@ def write_t5_tokenizer(
     specials = {"eos_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"}
     files = {
         "special_tokens_map.json": {**specials, "additional_special_tokens": extra},
-        "added_tokens.json": {token: _SPIECE_PIECES + 99 - i for i, token in enumerate(extra)},
+        "added_tokens.json": {token: pieces + 99 - i for i, token in enumerate(extra)},  # after the pieces
         "tokenizer_config.json": {
             **specials,
             "additional_special_tokens": extra,

@@ -24,7 +24,7 @@ from safetensors.torch import save_file
 
 from multiid_core.pipelines.concat_id_wan import WanConfig, expected_shapes
 
-from .t5 import write_t5_tokenizer
+from .t5 import scaled_fp8, write_t5_tokenizer
 
 # Text width 4096 as released: ComfyUI's Wan detection does not read it from the file, so the tiny UMT5 is
 # 4096 wide too, with a vocabulary cut to T5's first 1000 pieces to keep its embedding small, and 24 thin
@@ -181,20 +181,6 @@ def tiny_umt5_state_dict(seed: int = 0) -> dict[str, torch.Tensor]:
         sd[f"{block}.1.layer_norm.weight"] = 1.0 + _randn((c["d_model"],), 0.1, generator)
     sd["encoder.final_layer_norm.weight"] = 1.0 + _randn((c["d_model"],), 0.1, generator)
     return sd
-
-
-def scaled_fp8(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """ComfyUI's scaled fp8 format: each linear weight as float8_e4m3fn / scale, `scale_weight`, a marker."""
-    out = {}
-    for name, tensor in sd.items():
-        if name.endswith(".weight") and tensor.ndim == 2 and ".layer." in name and "relative_attention" not in name:
-            scale = tensor.abs().max() / 448.0
-            out[name] = (tensor / scale).to(torch.float8_e4m3fn)
-            out[name[: -len("weight")] + "scale_weight"] = scale.reshape(()).float()
-        else:
-            out[name] = tensor.to(torch.float16)
-    out["scaled_fp8"] = torch.empty(0, dtype=torch.float8_e4m3fn)
-    return out
 
 
 def write_tiny_umt5(path: str | os.PathLike, seed: int = 0) -> Path:

@@ -6,10 +6,10 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 from tensors import rel_err
 
-from multiid_tools.tiny_models.t5 import tiny_t5_state_dict, write_tiny_t5_file
+from multiid_tools.tiny_models.t5 import TINY_T5, TINY_T5_PROMPT, tiny_t5_state_dict, write_tiny_t5_file
 
 SNAPSHOT = "ConsisID-preview/text_encoder"
 PROMPT = (
@@ -17,7 +17,10 @@ PROMPT = (
     "on a rainy evening; neon signs reflect in the puddles and the camera slowly follows her."
 )
 LONG_PROMPT = " ".join(f"Scene {i}: a man in a blue suit waves at the crowd from a balcony." for i in range(20))
-PROMPTS = {"normal": PROMPT, "empty negative": "", "over 226 tokens": LONG_PROMPT}
+# "first pieces": a prompt the tiny single files (read with ComfyUI's full tokenizer) can encode too
+PROMPTS = {"normal": PROMPT, "empty negative": "", "over 226 tokens": LONG_PROMPT, "first pieces": TINY_T5_PROMPT}
+SINGLE_FILE_PROMPTS = {"first pieces": TINY_T5_PROMPT, "empty negative": ""}
+WIDTH = TINY_T5["d_model"]
 
 
 def pack_module(node_classes, name: str):
@@ -68,7 +71,7 @@ def reference(comfy_base):
 
 @pytest.mark.parametrize("name", list(PROMPTS))
 def test_matches_the_authors_pipeline(ours, reference, name):
-    assert ours[name].shape == reference[name].shape == (1, 226, 32)
+    assert ours[name].shape == reference[name].shape == (1, 226, WIDTH)
     assert ours[name].dtype == torch.float32 and ours[name].device.type == "cpu"
     assert rel_err(ours[name], reference[name]) < 1e-5
 
@@ -83,14 +86,53 @@ def test_long_prompt_is_cut_with_a_warning(node_classes, snapshot_clip, caplog):
 
 @pytest.mark.parametrize("dtype, precision, tolerance", [(torch.bfloat16, "fp32", 1e-6), (torch.float16, "auto", 1e-3)])
 def test_single_file_equals_the_snapshot(node_classes, comfy_base, ours, dtype, precision, tolerance):
+    """Read by ComfyUI's own loader (Load CLIP, type sd3); weights stored narrower than asked stay as stored."""
     name = f"t5xxl_tiny_{str(dtype)[6:]}.safetensors"
     write_tiny_t5_file(comfy_base / "models" / "text_encoders" / name, dtype=dtype)
     clip = node_classes["MultiID_LoadTextEncoder"].execute(f"text_encoders/{name}", precision, "default").result[0]
     encoder = clip.cond_stage_model.t5xxl
-    assert encoder.transformer.shared.weight.dtype == (dtype if precision == "auto" else torch.float32)
+    assert encoder.transformer.shared.weight.dtype == dtype
     assert type(clip.tokenizer.t5xxl.tokenizer).__name__.startswith("T5Tokenizer")  # ComfyUI's bundled one
-    for text in (PROMPT, ""):
-        assert rel_err(encode(node_classes, clip, text), ours["normal" if text else "empty negative"]) < tolerance
+    for key, text in SINGLE_FILE_PROMPTS.items():
+        assert rel_err(encode(node_classes, clip, text), ours[key]) < tolerance
+
+
+def test_scaled_fp8_file_is_read_with_its_scales(node_classes, comfy_base):
+    """A t5xxl_fp8_e4m3fn_scaled-style file (fp8 weights, per-tensor `scale_weight`, the `scaled_fp8` marker):
+    MultiID Text Encode gives what the same weights dequantised give, not what the fp8 values alone give."""
+    folder = comfy_base / "models" / "text_encoders"
+    sd = load_file(str(write_tiny_t5_file(folder / "t5xxl_tiny_fp8_e4m3fn_scaled.safetensors", scaled=True)))
+    scales = {k.removesuffix("scale_weight") + "weight": v for k, v in sd.items() if k.endswith(".scale_weight")}
+    assert scales and sd["encoder.block.0.layer.0.SelfAttention.q.weight"].dtype == torch.float8_e4m3fn
+    weights = {k: v.float() for k, v in sd.items() if not k.endswith("scale_weight") and k != "scaled_fp8"}
+    save_file(
+        {k: v * scales.get(k, 1.0) for k, v in weights.items()}, str(folder / "t5xxl_tiny_dequantised.safetensors")
+    )
+    save_file(weights, str(folder / "t5xxl_tiny_scales_lost.safetensors"))
+    load = node_classes["MultiID_LoadTextEncoder"].execute
+    clips = {
+        name: load(f"text_encoders/t5xxl_tiny_{name}.safetensors", precision, "default").result[0]
+        for name, precision in (("fp8_e4m3fn_scaled", "auto"), ("dequantised", "fp32"), ("scales_lost", "fp32"))
+    }
+    q = clips["fp8_e4m3fn_scaled"].cond_stage_model.t5xxl.transformer.encoder.block[0].layer[0].SelfAttention.q
+    assert q.weight.dtype == torch.float8_e4m3fn  # kept in fp8, scaled when used
+    for text in SINGLE_FILE_PROMPTS.values():
+        scaled, dequantised, scales_lost = (encode(node_classes, clips[name], text) for name in clips)
+        assert rel_err(scaled, dequantised) < 1e-6
+        assert rel_err(scales_lost, dequantised) > 0.1
+
+
+def test_file_with_the_encoder_under_other_names(node_classes, comfy_base, ours):
+    """A checkpoint that bundles encoders (`text_encoders.t5xxl.transformer.` prefix, `embed_tokens` for the
+    embedding) is renamed here, then loaded through ComfyUI's loader for state dicts."""
+    prefix = "text_encoders.t5xxl.transformer."
+    sd = {prefix + k: v.to(torch.bfloat16) for k, v in tiny_t5_state_dict().items()}
+    sd[prefix + "encoder.embed_tokens.weight"] = sd.pop(prefix + "shared.weight")
+    save_file(sd, str(comfy_base / "models" / "text_encoders" / "t5xxl_tiny_bundled.safetensors"))
+    load = node_classes["MultiID_LoadTextEncoder"].execute
+    clip = load("text_encoders/t5xxl_tiny_bundled.safetensors", "auto", "cpu").result[0]
+    for key, text in SINGLE_FILE_PROMPTS.items():
+        assert rel_err(encode(node_classes, clip, text), ours[key]) < 1e-6
 
 
 def tiny_config(node_classes) -> dict:
@@ -120,10 +162,10 @@ def test_native_t5_clip_classes(node_classes, ours, factory):
     missing, _ = clip.load_sd(sd)
     assert not missing
     masked = clip.cond_stage_model.t5xxl.enable_attention_masks
-    for text in (PROMPT, ""):
+    for key, text in SINGLE_FILE_PROMPTS.items():
         embeddings = encode(node_classes, clip, text)
-        assert embeddings.shape == (1, 226, 32)
-        assert rel_err(embeddings, ours["normal" if text else "empty negative"]) < 1e-6
+        assert embeddings.shape == (1, 226, WIDTH)
+        assert rel_err(embeddings, ours[key]) < 1e-6
     assert clip.cond_stage_model.t5xxl.enable_attention_masks == masked  # the clip is left as it came
 
 
@@ -167,8 +209,8 @@ def test_a_clip_without_t5_is_refused(node_classes):
 
 
 def test_umt5_file_is_refused(node_classes, comfy_base):
-    sd = tiny_t5_state_dict()
-    sd["encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight"] = torch.zeros(32, 2)
+    sd = {k: v.half() for k, v in tiny_t5_state_dict().items()}
+    sd["encoder.block.1.layer.0.SelfAttention.relative_attention_bias.weight"] = torch.zeros(32, 2).half()
     save_file(sd, str(comfy_base / "models" / "text_encoders" / "t5xxl_tiny_mislabelled.safetensors"))
     error = pack_module(node_classes, "multiid_core.errors").MultiIDError
     with pytest.raises(error, match="UMT5"):

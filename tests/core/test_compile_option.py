@@ -6,7 +6,7 @@ import torch
 from multiid_core.pipelines.cogvideox_loading import load_snapshot
 from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, SpeedOptions, sample
 from multiid_core.routing import IdentitySet
-from multiid_tools.tiny_models.cogvideox import write_tiny_consisid_snapshot
+from multiid_tools.tiny_models.cogvideox import TINY_TEXT_DIM, write_tiny_consisid_snapshot
 from multiid_tools.tiny_models.identities import random_identity
 
 SMALL = dict(width=160, height=128, frames=5, steps=2, seed=5)
@@ -33,7 +33,7 @@ def test_compile_off_after_on_runs_the_plain_blocks_and_on_again_reuses_the_comp
         return run
 
     monkeypatch.setattr(torch, "compile", fake_compile)
-    text = torch.randn(1, 226, 32, generator=torch.Generator().manual_seed(0))
+    text = torch.randn(1, 226, TINY_TEXT_DIM, generator=torch.Generator().manual_seed(0))
     people = IdentitySet([random_identity(1)], [None])
     settings = SamplerSettings(**SMALL)
     blocks = list(model.transformer.transformer_blocks)

@@ -19,7 +19,7 @@ from multiid_core.pipelines.cogvideox_loading import load_concat_id_cogvideox
 from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, sample
 from multiid_core.pipelines.sat_conversion import sat_transformer_to_diffusers, sat_vae_to_diffusers
 from multiid_core.routing import IdentitySet
-from multiid_tools.tiny_models.cogvideox import TINY_VAE
+from multiid_tools.tiny_models.cogvideox import TINY_TEXT_DIM, TINY_VAE
 from multiid_tools.tiny_models.concat_id import (
     TINY_T2V,
     diffusers_to_sat_transformer,
@@ -173,7 +173,7 @@ def test_layer_norms_have_the_release_eps_and_the_output_is_the_release_final_la
     transformer.norm_final.register_forward_pre_hook(lambda module, args: seen.update(x=args[0].clone()))
     transformer.norm_out.register_forward_pre_hook(lambda module, args: seen.update(temb=args[1].clone()))
     g = torch.Generator().manual_seed(0)
-    latents, text = torch.randn(1, 3, 16, 8, 10, generator=g), torch.randn(1, 7, 32, generator=g)
+    latents, text = torch.randn(1, 3, 16, 8, 10, generator=g), torch.randn(1, 7, TINY_TEXT_DIM, generator=g)
     with torch.no_grad():
         out = transformer(latents, text, torch.tensor([500.0]), cogvideox_rope(transformer.config, 3, 8, 10))
         release = sat_output_layers(transformer, seen["x"], seen["temb"], (3, 4, 5), final_norm_eps=1e-6)
@@ -235,7 +235,7 @@ def test_sampling_appends_clean_references_in_both_branches_and_crops_them(snaps
 
     monkeypatch.setattr(cogvideox_sampling, "make_scheduler", spy_scheduler)
     people = IdentitySet([random_identity(1), random_identity(2)], [None, None])
-    text = torch.randn(1, 226, 32)
+    text = torch.randn(1, 226, TINY_TEXT_DIM)
     result = sample(model, text, torch.zeros_like(text), people, SamplerSettings(**SMALL))
     assert result.latents.shape == (1, 3, 16, 16, 20)  # 9 frames -> 3 latent frames, references cropped
     assert all(shape == (1, 3, 16, 16, 20) for shape in seen_steps)
@@ -249,7 +249,7 @@ def test_sampling_appends_clean_references_in_both_branches_and_crops_them(snaps
 
 def test_reference_counts_and_masks(snapshot, caplog):
     model = load_concat_id_cogvideox(snapshot / "single-identity", torch.float32)
-    text = torch.randn(1, 226, 32)
+    text = torch.randn(1, 226, TINY_TEXT_DIM)
     settings = SamplerSettings(**{**SMALL, "steps": 1})
     with caplog.at_level(logging.WARNING):
         sample(model, text, text, IdentitySet([random_identity(1), random_identity(2)], [None, None]), settings)

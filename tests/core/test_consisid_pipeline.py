@@ -12,7 +12,7 @@ from multiid_core.families import CONSISID
 from multiid_core.pipelines.cogvideox_loading import load_snapshot
 from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, decode, sample
 from multiid_core.routing import IdentitySet
-from multiid_tools.tiny_models.cogvideox import write_tiny_consisid_snapshot
+from multiid_tools.tiny_models.cogvideox import TINY_TEXT_DIM, write_tiny_consisid_snapshot
 from multiid_tools.tiny_models.identities import random_identity
 
 diffusers = pytest.importorskip("diffusers")
@@ -56,7 +56,7 @@ def reference_pipeline(snapshot):
 
 def text_embeddings(seed: int):
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(1, 226, 32, generator=g), torch.randn(1, 226, 32, generator=g)
+    return torch.randn(1, 226, TINY_TEXT_DIM, generator=g), torch.randn(1, 226, TINY_TEXT_DIM, generator=g)
 
 
 def reference_latents(pipe, identity, positive, negative, steps, cfg, seed, **kwargs):

@@ -7,7 +7,7 @@ from multiid_core.errors import MultiIDError
 from multiid_core.pipelines.cogvideox_loading import load_snapshot
 from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, sample
 from multiid_core.routing import IdentitySet
-from multiid_tools.tiny_models.cogvideox import write_tiny_consisid_snapshot
+from multiid_tools.tiny_models.cogvideox import TINY_TEXT_DIM, write_tiny_consisid_snapshot
 from multiid_tools.tiny_models.identities import random_identity
 
 SMALL = dict(width=160, height=128, frames=5, steps=3, seed=5)
@@ -20,7 +20,7 @@ def model(tmp_path):
 
 
 def run(model) -> torch.Tensor:
-    text = torch.randn(1, 226, 32, generator=torch.Generator().manual_seed(0))
+    text = torch.randn(1, 226, TINY_TEXT_DIM, generator=torch.Generator().manual_seed(0))
     people = IdentitySet([random_identity(1)], [None])
     return sample(model, text, torch.zeros_like(text), people, SamplerSettings(**SMALL)).latents
 

@@ -26,6 +26,7 @@ from multiid_core.routing import (
     routing_map,
 )
 from multiid_tools.tiny_models.cogvideox import (
+    TINY_TEXT_DIM,
     TINY_TRANSFORMER,
     write_tiny_consisid_snapshot,
     write_tiny_ingredients_snapshot,
@@ -267,7 +268,7 @@ SMALL = dict(width=160, height=128, frames=5, steps=2, seed=3)
 def test_ingredients_samples_any_number_of_people(ingredients_snapshot, count, caplog):
     model = load_snapshot(ingredients_snapshot, torch.float32)
     people = IdentitySet([random_identity(i) for i in range(count)], [None] * count)
-    text = torch.randn(1, 226, 32)
+    text = torch.randn(1, 226, TINY_TEXT_DIM)
     with caplog.at_level(logging.WARNING):
         result = sample(model, text, torch.zeros_like(text), people, SamplerSettings(**SMALL))
     assert result.latents.shape == (1, 2, 16, 16, 20)
@@ -287,7 +288,7 @@ def test_consisid_places_two_people_with_masks(consisid_snapshot):
     model = load_snapshot(consisid_snapshot, torch.float32)
     assert model.family is CONSISID
     people = IdentitySet([random_identity(1), random_identity(2)], small_masks(2), mode="masks")
-    text = torch.randn(1, 226, 32)
+    text = torch.randn(1, 226, TINY_TEXT_DIM)
     result = sample(model, text, torch.zeros_like(text), people, SamplerSettings(**SMALL))
     routing = result.routing.reshape(2, 8, 10, 2)
     assert (routing[:, :, :5, 0] == 1).all() and (routing[:, :, 5:, 1] == 1).all()
@@ -296,6 +297,6 @@ def test_consisid_places_two_people_with_masks(consisid_snapshot):
 def test_consisid_refuses_several_people_without_masks(consisid_snapshot):
     model = load_snapshot(consisid_snapshot, torch.float32)
     people = IdentitySet([random_identity(1), random_identity(2)], [None, None])
-    text = torch.randn(1, 226, 32)
+    text = torch.randn(1, 226, TINY_TEXT_DIM)
     with pytest.raises(MultiIDError, match="no learned router.*routing mode 'masks'"):
         sample(model, text, torch.zeros_like(text), people, SamplerSettings(**SMALL))

@@ -18,7 +18,11 @@ from multiid_core.pipelines.cogvideox_sampling import (
 )
 from multiid_core.routing import IdentitySet
 from multiid_core.step_cache import COEFFICIENTS, TeaCache
-from multiid_tools.tiny_models.cogvideox import write_tiny_consisid_snapshot, write_tiny_ingredients_snapshot
+from multiid_tools.tiny_models.cogvideox import (
+    TINY_TEXT_DIM,
+    write_tiny_consisid_snapshot,
+    write_tiny_ingredients_snapshot,
+)
 from multiid_tools.tiny_models.concat_id import write_tiny_concat_id_snapshot
 from multiid_tools.tiny_models.identities import random_identity
 from multiid_tools.tiny_models.teacache import keep_slow_timestep_frequencies
@@ -84,7 +88,7 @@ def test_teacache_skips_calls_and_stays_close(snapshots):
     with torch.no_grad():
         weight = model.transformer.time_embedding.linear_1.weight
         weight.copy_(keep_slow_timestep_frequencies(weight))
-    text = torch.randn(1, 226, 32, generator=torch.Generator().manual_seed(0))
+    text = torch.randn(1, 226, TINY_TEXT_DIM, generator=torch.Generator().manual_seed(0))
     people = IdentitySet([random_identity(1)], [None])
     settings = SamplerSettings(**{**SMALL, "steps": 20})
     exact = sample(model, text, torch.zeros_like(text), people, settings)
@@ -127,7 +131,7 @@ def test_sequential_guidance_gives_the_batched_latents(snapshots, case):
         else load_snapshot(path, torch.float32)
     )
     g = torch.Generator().manual_seed(0)
-    positive, negative = torch.randn(1, 226, 32, generator=g), torch.randn(1, 226, 32, generator=g)
+    positive, negative = (torch.randn(1, 226, TINY_TEXT_DIM, generator=g) for _ in range(2))
     settings = SamplerSettings(**SMALL)
     batched = sample(model, positive, negative, people(), settings)
     sequential = sample(model, positive, negative, people(), settings, speed=SpeedOptions(cfg_batching="sequential"))
@@ -138,7 +142,7 @@ def test_sequential_guidance_gives_the_batched_latents(snapshots, case):
 
 def test_block_swap_keeps_the_output_and_the_offload_copies(snapshots):
     model = load_snapshot(snapshots / "ConsisID-preview", torch.float32)
-    text = torch.randn(1, 226, 32)
+    text = torch.randn(1, 226, TINY_TEXT_DIM)
     people = IdentitySet([random_identity(1)], [None])
     settings = SamplerSettings(**SMALL)
     expected = sample(model, text, torch.zeros_like(text), people, settings).latents
