@@ -93,8 +93,8 @@ class ConcatIDWanDiT(comfy.ldm.wan.model.WanModel):
         if references is None and cache is None:
             out = super()._forward(x, timestep, context, clip_fea, time_dim_concat, transformer_options, **kwargs)
         else:
-            foreign = [name for key, name in _FOREIGN.items() if {**kwargs, "clip_fea": clip_fea,
-                       "time_dim_concat": time_dim_concat}.get(key) is not None]  # fmt: skip
+            given = {**kwargs, "clip_fea": clip_fea, "time_dim_concat": time_dim_concat}
+            foreign = [name for key, name in _FOREIGN.items() if given.get(key) is not None]
             if foreign and references is not None:
                 raise MultiIDError(
                     f"The conditioning was made by {foreign[0]}, which does not fit Concat-ID: give Concat-ID Wan "

@@ -1,5 +1,8 @@
 """Nodes inside a real ComfyUI, imported in this process (CPU, tiny models)."""
 
+import sys
+from types import SimpleNamespace
+
 import pytest
 from comfy_env import load_in_process, make_base_dir
 
@@ -12,6 +15,18 @@ def comfy_base(tmp_path_factory):
 @pytest.fixture(scope="session")
 def node_classes(comfy_base):
     return load_in_process(comfy_base)
+
+
+@pytest.fixture(scope="session")
+def pack(node_classes):
+    """The pack's Concat-ID-Wan modules as ComfyUI imported them (under the pack's folder name)."""
+    root = node_classes["MultiID_LoadConcatIDWan"].__module__.rsplit(".nodes.", 1)[0]
+    return SimpleNamespace(
+        wan_model=sys.modules[f"{root}.nodes.wan_model"],
+        dit=sys.modules[f"{root}.nodes.concat_id_wan"],
+        schedulers=sys.modules[f"{root}.nodes.schedulers"],
+        step_cache=sys.modules[f"{root}.multiid_core.step_cache"],
+    )
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ References: ComfyUI's WanModel built by hand with the same weights (the plain Wa
 equations (concat_id_wan_release.release_forward), Wan's per-axis RoPE tables, the release's schedule.
 """
 
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -16,16 +15,6 @@ from multiid_core.pipelines.concat_id_wan import WanConfig, expected_shapes, rea
 from multiid_tools.tiny_models.wan import tiny_concat_id_wan_state_dict
 
 FILES = {"first": "Concat-ID-Wan/first_stage.pt", "adaln": "Concat-ID-Wan/second_stage_adaln.pt"}
-
-
-@pytest.fixture(scope="module")
-def pack(node_classes):
-    root = node_classes["MultiID_LoadConcatIDWan"].__module__.rsplit(".nodes.", 1)[0]
-    return SimpleNamespace(
-        wan_model=sys.modules[f"{root}.nodes.wan_model"],
-        dit=sys.modules[f"{root}.nodes.concat_id_wan"],
-        schedulers=sys.modules[f"{root}.nodes.schedulers"],
-    )
 
 
 @pytest.fixture(scope="module")

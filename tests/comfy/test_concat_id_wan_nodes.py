@@ -111,11 +111,10 @@ def test_schema_has_tooltips_and_a_multiid_category(node_classes, node_id):
 # ------------------------------------------------------------------------------------------------------ loader
 
 
-def test_loader_detects_the_variant_and_builds_a_native_wan_model(node_classes, models):
-    pack = sys.modules[node_classes["MultiID_LoadConcatIDWan"].__module__.rsplit(".", 1)[0] + ".wan_model"]
+def test_loader_detects_the_variant_and_builds_a_native_wan_model(node_classes, models, pack):
     for name, patcher in models.items():
         model = patcher.model
-        assert isinstance(model, pack.ConcatIDWanModel) and type(model).__mro__[1].__name__ == "WAN21"
+        assert isinstance(model, pack.wan_model.ConcatIDWanModel) and type(model).__mro__[1].__name__ == "WAN21"
         assert model.diffusion_model.adaln_reference == (name == "adaln")
         assert float(patcher.get_model_object("model_sampling").shift) == 5.0
         assert model.latent_format.latent_channels == 16
@@ -241,12 +240,11 @@ def test_regions_from_id_router_masks_reach_the_model(comfy, node_classes, promp
     assert rel_err(unplaced[0]["samples"], native["samples"]) > 1e-4
 
 
-def test_teacache_node_gives_the_released_teacache_in_ksampler(comfy, node_classes, prompts, vae, MultiIDError):
+def test_teacache_node_gives_the_released_teacache_in_ksampler(comfy, node_classes, prompts, vae, MultiIDError, pack):
     """KSampler on the TeaCache node's MODEL = TeaCache4Wan2.1 in the release's loop; the input MODEL is untouched."""
-    pack = node_classes["MultiID_LoadConcatIDWan"].__module__.rsplit(".", 1)[0]
     sd = tiny_concat_id_wan_state_dict(adaln=True)
     sd["time_embedding.0.weight"] = keep_slow_timestep_frequencies(sd["time_embedding.0.weight"])
-    model = sys.modules[f"{pack}.wan_model"].concat_id_model_patcher(sd, WanConfig.from_state_dict(sd), "fp32")
+    model = pack.wan_model.concat_id_model_patcher(sd, WanConfig.from_state_dict(sd), "fp32")
     cached_model = execute(node_classes, "MultiID_WanTeaCache", model, "0.08")[0]
     positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
 

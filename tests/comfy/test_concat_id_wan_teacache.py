@@ -5,9 +5,6 @@ References: TeaCache4Wan2.1's counter logic replayed on the time embeddings the 
 the same model, and separate calls per guidance branch for ComfyUI's batched ones.
 """
 
-import sys
-from types import SimpleNamespace
-
 import numpy as np
 import pytest
 import torch
@@ -20,17 +17,6 @@ from multiid_tools.tiny_models.teacache import keep_slow_timestep_frequencies
 from multiid_tools.tiny_models.wan import tiny_concat_id_wan_state_dict
 
 STEPS = 25
-
-
-@pytest.fixture(scope="module")
-def pack(node_classes):
-    """The pack's modules as ComfyUI imported them (under its folder name)."""
-    root = node_classes["MultiID_LoadConcatIDWan"].__module__.rsplit(".nodes.", 1)[0]
-    return SimpleNamespace(
-        wan_model=sys.modules[f"{root}.nodes.wan_model"],
-        dit=sys.modules[f"{root}.nodes.concat_id_wan"],
-        step_cache=sys.modules[f"{root}.multiid_core.step_cache"],
-    )
 
 
 def smooth_wan_dit(pack, adaln: bool = True):
