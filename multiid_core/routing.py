@@ -12,8 +12,9 @@ cross-attention outputs, the weights coming from a learned router. Beyond the re
 Overlapping masks: a token belongs to the identity whose mask covers most of it (ties: the earlier
 identity), and only if that coverage is at least half the token's area.
 
-CFG: as released, routing and mixed residual are computed from batch item 0 (the unconditional branch;
-the sampler orders [negative, positive]) and added to every item. `per_branch` computes them per item.
+CFG: as released, routing and mixed residual are computed from the unconditional branch and added to the
+conditional one too, however ComfyUI batches the two (one call, or two in turn: the unconditional first).
+`per_branch` computes them per branch.
 """
 
 from __future__ import annotations
@@ -142,10 +143,13 @@ class RoutingRecorder:
 
 @dataclass
 class IdentityInjection:
-    """How the identities' face tokens enter the video tokens at each injection point.
+    """How the identities' face tokens enter the video tokens at each injection point, for one model call.
 
     `face_tokens` [N, Q, D] come from the perceiver, one row per identity. With N = 1 and no masks this
-    is ConsisID's plain cross-attention residual.
+    is ConsisID's plain cross-attention residual. `sources[i]` is the batch row whose video tokens make row
+    i's residual: as released, a conditional row takes its unconditional row's (see the module docstring).
+    `kept` carries residuals between the two calls of a guidance step run as two: the unconditional call
+    stores them (`keep`), the conditional call reuses them (`reuse`).
     """
 
     face_tokens: torch.Tensor
@@ -153,12 +157,12 @@ class IdentityInjection:
     mode: RoutingMode = "learned"
     coverage: torch.Tensor | None = None  # [tokens, N]
     prior_strength: float = 1.0
-    per_branch: bool = False
+    sources: list[int] | None = None  # None: every row its own
+    recorded_rows: list[int] | None = None  # rows whose routing reaches a conditional branch (None: all)
     recorder: RoutingRecorder = field(default_factory=RoutingRecorder)
-    # Guidance run as two calls (low memory): "uncond" then "cond" per step; None when batched. As released,
-    # the conditional pass then reuses the residual the unconditional pass computed.
-    phase: str | None = None
-    _uncond_residuals: dict[int, torch.Tensor] = field(default_factory=dict)
+    kept: dict[int, torch.Tensor] | None = None
+    keep: bool = False
+    reuse: bool = False
 
     def __post_init__(self) -> None:
         n = self.face_tokens.shape[0]
@@ -183,29 +187,30 @@ class IdentityInjection:
         return torch.softmax(logits, dim=-1).to(video.dtype)
 
     def residual(self, transformer, k: int, video: torch.Tensor) -> torch.Tensor:
-        """What injection point k adds to the video tokens [B, L, C] (scaled; batch 1 broadcasts)."""
-        if self.phase == "cond" and not self.per_branch and not self.plain:
-            stored = self._uncond_residuals.pop(k, None)  # absent only if a step cache skipped that pass
-            if stored is not None:
-                return stored
-        residual = self._compute_residual(transformer, k, video)
-        if self.phase == "uncond" and not self.per_branch and not self.plain:
-            self._uncond_residuals[k] = residual
+        """What injection point k adds to the video tokens [B, L, C] (scaled)."""
+        if self.plain:
+            if self.recorded_rows != []:
+                self.recorder.add(torch.ones(video.shape[1], 1, device=video.device))
+            return self.scale * transformer.perceiver_cross_attention[k](self.face_tokens, video)
+        if self.reuse and self.kept is not None and k in self.kept:  # absent only if a step cache skipped a call
+            return self.kept.pop(k)
+        sources = list(range(video.shape[0])) if self.sources is None else self.sources
+        rows = sorted(set(sources))
+        residual = self._mixed(transformer, k, video[rows], [r for r in rows if self._recorded(r)])
+        residual = residual[[rows.index(s) for s in sources]]
+        if self.keep and self.kept is not None:
+            self.kept[k] = residual
         return residual
 
-    def _compute_residual(self, transformer, k: int, video: torch.Tensor) -> torch.Tensor:
-        attention = transformer.perceiver_cross_attention[k]
-        if self.plain:
-            if self.phase != "uncond":
-                self.recorder.add(torch.ones(video.shape[1], 1, device=video.device))
-            return self.scale * attention(self.face_tokens, video)
-        routed = video if self.per_branch else video[:1]
-        weights = self.weights(transformer, k, routed)  # [B', L, N]
-        if self.phase is None or self.phase == ("cond" if self.per_branch else "uncond"):
+    def _recorded(self, row: int) -> bool:
+        return self.recorded_rows is None or row in self.recorded_rows
+
+    def _mixed(self, transformer, k: int, video: torch.Tensor, recorded: list[int]) -> torch.Tensor:
+        weights = self.weights(transformer, k, video)  # [B', L, N]
+        if recorded:
             self.recorder.add(weights[-1])  # the routing that reached the conditional branch
-        per_identity = attention.per_identity(self.face_tokens, routed)  # [B', N, L, C]
-        mixed = (weights.transpose(1, 2)[..., None] * per_identity).sum(dim=1)
-        return self.scale * mixed
+        per_identity = transformer.perceiver_cross_attention[k].per_identity(self.face_tokens, video)
+        return self.scale * (weights.transpose(1, 2)[..., None] * per_identity).sum(dim=1)
 
 
 def routing_colours(n: int) -> torch.Tensor:

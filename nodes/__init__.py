@@ -1,22 +1,25 @@
-"""The pack's V3 extension: registers model folders and the release scheduler, and lists the nodes."""
+"""The pack's V3 extension: registers model folders, the release schedulers and samplers, and lists the nodes."""
 
 from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .cogvideox_samplers import register_samplers
 from .evaluate_nodes import IdentitySimilarity
 from .face_nodes import EncodeIdentity, LoadFaceExtractor
+from .identity_conditioning import MultiIDIdentityConditioning
 from .model_folders import register_model_folders
 from .model_nodes import LoadMultiIDModel
 from .router_nodes import IDRouter
 from .sampler_nodes import MultiIDDecode, MultiIDSampler
 from .schedulers import register_schedulers
-from .speed_nodes import SpeedAndMemory, WanTeaCache
+from .teacache_nodes import CogVideoXTeaCache, WanTeaCache
 from .text_nodes import LoadTextEncoder, TextEncode
 from .wan_nodes import ConcatIDWanReference, LoadConcatIDWan, LoadUMT5TextEncoder
 
 register_model_folders()
 register_schedulers()
+register_samplers()
 
 
 class MultiIDExtension(ComfyExtension):
@@ -28,8 +31,9 @@ class MultiIDExtension(ComfyExtension):
             LoadTextEncoder,
             TextEncode,
             LoadMultiIDModel,
+            MultiIDIdentityConditioning,
             MultiIDSampler,
-            SpeedAndMemory,
+            CogVideoXTeaCache,
             MultiIDDecode,
             IdentitySimilarity,
             LoadUMT5TextEncoder,

@@ -1,8 +1,12 @@
-"""Loading the video models under ComfyUI's memory management."""
+"""Loading the CogVideoX family: a ComfyUI MODEL and the video VAE.
+
+The VAE stays a MultiID output (MULTIID_VIDEO_VAE), not a ComfyUI VAE: ComfyUI 0.3.75 has no CogVideoX VAE
+to wrap, and the authors' first-frame encode samples from the caller's generator, which ComfyUI's VAE
+cannot. The LATENT holds raw VAE latents in ComfyUI's [B, C, T, h, w] layout, as ComfyUI's own VAEs do.
+"""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import comfy.model_management as mm
@@ -11,9 +15,10 @@ import comfy.ops
 import torch
 from comfy_api.latest import io
 
-from ..multiid_core.block_swap import BlockSwapper
 from ..multiid_core.errors import MultiIDError
+from ..multiid_core.latent_preview import latent_rgb_factors
 from ..multiid_core.models import CONSISID_SNAPSHOT
+from ..multiid_core.pipelines.cogvideox_inputs import decode, vae_scale
 from ..multiid_core.pipelines.cogvideox_loading import (
     CogVideoXModel,
     check_transformer_file,
@@ -22,6 +27,7 @@ from ..multiid_core.pipelines.cogvideox_loading import (
 )
 from ..multiid_core.precision import COMPUTE_PRECISIONS, DTYPES
 from . import model_folders, types
+from .cogvideox_model import CogVideoXLatent, MultiIDCogVideoX, model_patcher
 from .input_checks import valid_inputs
 from .memory import patcher
 
@@ -29,41 +35,32 @@ WEIGHT_STORAGE = ("same as precision", "fp8_e4m3fn")
 
 
 @dataclass
-class LoadedVideoModel:
-    """A family's model (core) and the ModelPatchers through which ComfyUI places its parts."""
+class VideoVAE:
+    """A CogVideoX VAE (diffusers) and the ModelPatcher through which ComfyUI places it."""
 
-    core: CogVideoXModel
-    transformer: comfy.model_patcher.ModelPatcher
-    vae: comfy.model_patcher.ModelPatcher
-    _swapper: BlockSwapper | None = None
-    _resident: comfy.model_patcher.ModelPatcher | None = None
+    vae: torch.nn.Module
+    patcher: comfy.model_patcher.ModelPatcher
 
-    def load(self, memory_required: int = 0) -> None:
-        mm.load_models_gpu([self.transformer, self.vae], memory_required=memory_required)
+    @property
+    def scale(self) -> tuple[int, int]:
+        return vae_scale(self.vae)
 
-    def load_vae(self) -> None:
-        mm.load_models_gpu([self.vae])
+    def load(self) -> None:
+        mm.load_models_gpu([self.patcher])
 
-    @contextmanager
-    def placed(self, memory_required: int, block_swap: int):
-        """The model on the GPU for one video. With block swapping ComfyUI places all but the last
-        `block_swap` blocks (through a ModelPatcher of its own) and reserves room for two streamed blocks."""
-        transformer = self.core.transformer
-        if block_swap <= 0:
-            self.load(memory_required)
-            yield
-            return
-        if self._swapper is None or len(self._swapper.swapped) != block_swap:
-            self._swapper = BlockSwapper(transformer.transformer_blocks, block_swap, mm.get_torch_device())
-            resident = torch.nn.ModuleList(self._swapper.resident_modules(transformer))
-            self._resident = patcher(resident)
-        need = memory_required + 2 * self._swapper.bytes_per_block
-        mm.load_models_gpu([self._resident, self.vae], memory_required=need)
-        transformer.swapper = self._swapper
-        try:
-            yield
-        finally:
-            transformer.swapper = None
+    def decode(self, latents: torch.Tensor, tiled: bool) -> torch.Tensor:
+        self.load()
+        return decode(self.vae, latents, tiled=tiled)
+
+
+def video_model(core: CogVideoXModel) -> tuple[comfy.model_patcher.ModelPatcher, VideoVAE]:
+    """A loaded family's transformer as a MODEL (with its schedule, latent scale and previews), and its VAE."""
+    factors, bias = latent_rgb_factors(core.vae)
+    latent_format = CogVideoXLatent(float(core.vae.config.scaling_factor), factors, bias)
+    model = MultiIDCogVideoX(
+        core.transformer, core.family, core.scheduler_config, latent_format, core.dtype, core.identities_trained
+    )
+    return model_patcher(model), VideoVAE(core.vae, patcher(core.vae))
 
 
 def store_linear_weights_fp8(model: torch.nn.Module) -> None:
@@ -115,7 +112,16 @@ class LoadMultiIDModel(io.ComfyNode):
                     "and computes in the chosen precision; quality drops slightly.",
                 ),
             ],
-            outputs=[types.MultiIDModel.Output(display_name="model")],
+            outputs=[
+                io.Model.Output(
+                    display_name="model",
+                    tooltip="For MultiID Sampler, or MultiID Identity Conditioning + KSampler (sampler cogvideox_dpm "
+                    "or cogvideox_ddim, scheduler multiid_trailing); LoRA loaders and model patches apply.",
+                ),
+                types.VideoVAE.Output(
+                    display_name="vae", tooltip="For MultiID Identity Conditioning and MultiID Decode."
+                ),
+            ],
         )
 
     @classmethod
@@ -151,4 +157,4 @@ class LoadMultiIDModel(io.ComfyNode):
             )
         if fp8:
             store_linear_weights_fp8(core.transformer)
-        return io.NodeOutput(LoadedVideoModel(core, patcher(core.transformer), patcher(core.vae)))
+        return io.NodeOutput(*video_model(core))

@@ -1,47 +1,74 @@
-"""Sampling and decoding videos."""
+"""MultiID Sampler (the one-node path, the authors' defaults) and MultiID Decode.
+
+MultiID Sampler is KSampler's path with the authors' draws: it conditions the prompts (MultiID Identity
+Conditioning's code), then samples the MODEL with ComfyUI's guider and the pack's CogVideoX sampler, all random
+draws from one generator in the pipeline's order (VAE sample, initial noise, solver noise). So the same seed
+gives diffusers' `ConsisIDPipeline` latents, and the routing map shows who went where.
+"""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import comfy.model_management as mm
+import comfy.samplers
 import comfy.utils
+import latent_preview
 import torch
 from comfy_api.latest import io
 
 from ..multiid_core.errors import MultiIDError
 from ..multiid_core.families import COGVIDEOX_5B_DEFAULTS as PAPER
-from ..multiid_core.pipelines.cogvideox_sampling import (
-    SCHEDULERS,
-    SamplerSettings,
-    SpeedOptions,
-    activation_bytes,
-    decode,
-    sample,
-)
-from ..multiid_core.routing import MAP_STEPS, identity_set, routing_map
+from ..multiid_core.pipelines.cogvideox_inputs import VideoSize
+from ..multiid_core.routing import MAP_STEPS, TokenGrid, identity_set, routing_map
 from . import types
-from .family_tags import COGVIDEOX, CONCAT_ID_WAN, conditioning_family, latent_family, tag_latent
+from .cogvideox_samplers import DynamicCFGGuider, authors_noise, sample_cogvideox_ddim, sample_cogvideox_dpm
+from .family_tags import COGVIDEOX, CONCAT_ID_WAN, latent_family, tag_latent
+from .identity_conditioning import identity_conditioning
 from .input_checks import valid_inputs
-from .speed_nodes import SpeedChoice
+from .schedulers import trailing_sigmas
+
+SCHEDULERS = ("CogVideoX DPM", "DDIM")
 
 
-def text_embedding(conditioning: list, name: str) -> torch.Tensor:
-    """The T5 embedding [1, 226, D] inside a CONDITIONING from MultiID Text Encode."""
-    if not conditioning:
-        raise MultiIDError(f"The {name} conditioning is empty: connect a MultiID Text Encode node.")
-    if conditioning_family(conditioning) == CONCAT_ID_WAN:
-        raise MultiIDError(
-            f"The {name} conditioning comes from Concat-ID Wan Reference (the Wan path: UMT5 prompts). MultiID "
-            f"Sampler needs the CogVideoX family's T5 encoding: encode the prompt with MultiID Text Encode."
-        )
-    embedding = conditioning[0][0]
-    if embedding.ndim != 3 or embedding.shape[1] != 226:
-        raise MultiIDError(
-            f"The {name} conditioning has shape {tuple(embedding.shape)}, but CogVideoX models need T5 embeddings "
-            f"of exactly 226 tokens: encode the prompt with the MultiID Text Encode node, not CLIP Text Encode."
-        )
-    return embedding
+def sample_video(
+    model,
+    vae,
+    positive,
+    negative,
+    identity,
+    size: VideoSize,
+    steps: int,
+    cfg: float,
+    dynamic_cfg: bool,
+    scheduler: str,
+    seed: int,
+    identity_strength: float,
+    routing_map_steps: str = MAP_STEPS[0],
+) -> tuple[torch.Tensor, torch.Tensor | None, TokenGrid]:
+    """(raw latents [1, C, T, h, w], routing weights [tokens, N] or None, token grid) of one video."""  # fmt: skip
+    generator = torch.Generator("cpu").manual_seed(seed)
+    people = identity_set(identity)
+    positive, negative, latent, condition = identity_conditioning(
+        model, vae, positive, negative, people, size, identity_strength, generator, routing_map_steps
+    )
+    samples = latent["samples"]
+    noise = authors_noise(samples.shape, generator)
+    if scheduler == SCHEDULERS[0]:
+        sampler = comfy.samplers.KSAMPLER(sample_cogvideox_dpm, {"generator": generator})
+    else:
+        sampler = comfy.samplers.KSAMPLER(sample_cogvideox_ddim)
+    guided = cfg > 1  # the authors' pipelines guide only above 1
+    guider = (DynamicCFGGuider if guided and dynamic_cfg else comfy.samplers.CFGGuider)(model)
+    guider.set_conds(positive, negative)
+    guider.set_cfg(cfg if guided else 1.0)
+    sigmas = trailing_sigmas(model.get_model_object("model_sampling"), steps)
+    callback = latent_preview.prepare_callback(model, steps)
+    out = guider.sample(
+        noise, samples, sampler, sigmas, callback=callback, disable_pbar=not comfy.utils.PROGRESS_BAR_ENABLED, seed=seed
+    )
+    p = model.model.diffusion_model.config.patch_size
+    grid = TokenGrid(samples.shape[2], samples.shape[3] // p, samples.shape[4] // p)
+    routing = None if condition is None else condition.recorder.mean()
+    return out, routing, grid
 
 
 class MultiIDSampler(io.ComfyNode):
@@ -55,7 +82,8 @@ class MultiIDSampler(io.ComfyNode):
             f"Defaults are the authors' settings ({PAPER.frames} frames at {PAPER.width}x{PAPER.height}, "
             f"{PAPER.steps} steps, cfg {PAPER.cfg:g}).",
             inputs=[
-                types.MultiIDModel.Input("model", tooltip="From Load MultiID Video Model."),
+                io.Model.Input("model", tooltip="From Load MultiID Video Model (LoRAs and MODEL patches apply)."),
+                types.VideoVAE.Input("vae", tooltip="The vae output of Load MultiID Video Model."),
                 io.Conditioning.Input("positive", tooltip="The prompt, from MultiID Text Encode (T5, 226 tokens)."),
                 io.Conditioning.Input(
                     "negative", tooltip="The negative prompt, from MultiID Text Encode (the authors use an empty one)."
@@ -146,12 +174,6 @@ class MultiIDSampler(io.ComfyNode):
                         "local_face_scale). 0 keeps only the first-frame face."
                     ),
                 ),
-                types.SpeedOptions.Input(
-                    "speed",
-                    optional=True,
-                    tooltip="From MultiID Speed & Memory: TeaCache, SageAttention, sequential guidance, block "
-                    "swapping, torch.compile. Unconnected: exact, batched guidance, whole model on the GPU.",
-                ),
                 io.Combo.Input(
                     "routing_map_steps",
                     options=list(MAP_STEPS),
@@ -172,52 +194,30 @@ class MultiIDSampler(io.ComfyNode):
 
     @classmethod
     def validate_inputs(
-        cls, model=None, positive=None, negative=None, identity=None, speed=None,
-        scheduler=None, routing_map_steps=None, cfg=None, identity_strength=None,
+        cls, model=None, vae=None, positive=None, negative=None, identity=None, scheduler=None,
+        routing_map_steps=None, cfg=None, identity_strength=None,
     ) -> bool | str:  # fmt: skip
         return valid_inputs(
-            cls, model=model, positive=positive, negative=negative, identity=identity, speed=speed,
-            scheduler=scheduler, routing_map_steps=routing_map_steps, cfg=cfg, identity_strength=identity_strength,
+            cls, model=model, vae=vae, positive=positive, negative=negative, identity=identity, scheduler=scheduler,
+            routing_map_steps=routing_map_steps, cfg=cfg, identity_strength=identity_strength,
         )  # fmt: skip
 
     @classmethod
     def execute(
-        cls, model, positive, negative, identity, width, height, frames, steps, cfg, dynamic_cfg, scheduler, seed,
-        identity_strength,
-        routing_map_steps,
-        speed: SpeedChoice | None = None,
+        cls, model, vae, positive, negative, identity, width, height, frames, steps, cfg, dynamic_cfg, scheduler,
+        seed, identity_strength, routing_map_steps,
     ) -> io.NodeOutput:  # fmt: skip
-        settings = SamplerSettings(
-            width=width, height=height, frames=frames, steps=steps, cfg=cfg, dynamic_cfg=dynamic_cfg,
-            scheduler=scheduler, seed=seed, identity_strength=identity_strength,
+        size = VideoSize(width, height, frames)
+        latents, routing, grid = sample_video(
+            model, vae, positive, negative, identity, size, steps, cfg, dynamic_cfg, scheduler, seed,
+            identity_strength, routing_map_steps,
         )  # fmt: skip
-        speed = speed or SpeedChoice(SpeedOptions(), "auto", 0)
-        options = speed.options
-        batched = activation_bytes(model.core, settings, batch=2 if cfg > 1 else 1)
-        if speed.cfg_batching == "auto" and cfg > 1 and batched > mm.get_free_memory(mm.get_torch_device()):
-            options = replace(options, cfg_batching="sequential")  # two half-size passes fit where one did not
-        needed = activation_bytes(model.core, settings, batch=1 if options.cfg_batching == "sequential" else 2)
-        progress = comfy.utils.ProgressBar(steps)
-
-        def on_step(done: int, total: int, latents: torch.Tensor) -> None:
-            mm.throw_exception_if_processing_interrupted()
-            progress.update_absolute(done, total)
-
-        with model.placed(needed, speed.block_swap):
-            result = sample(
-                model.core,
-                text_embedding(positive, "positive"),
-                text_embedding(negative, "negative"),
-                identity_set(identity),
-                settings,
-                on_step=on_step,
-                map_steps=routing_map_steps,
-                speed=options,
-            )
-        samples = result.latents.permute(0, 2, 1, 3, 4).to(mm.intermediate_device())  # video latents: B,C,T,H,W
-        picture = routing_map(result.routing.cpu(), result.grid, width, height, frames)
-        latent = tag_latent({"samples": samples}, COGVIDEOX)
-        return io.NodeOutput(latent, picture.to(mm.intermediate_device()))
+        people = len(identity_set(identity).identities)
+        if routing is None:  # nothing injected per token (Concat-ID): a black map
+            routing = torch.zeros(grid.tokens, people)
+        picture = routing_map(routing.cpu(), grid, width, height, frames)
+        latent = tag_latent({"samples": latents}, COGVIDEOX)
+        return io.NodeOutput(latent, picture)
 
 
 class MultiIDDecode(io.ComfyNode):
@@ -229,8 +229,8 @@ class MultiIDDecode(io.ComfyNode):
             category=f"{types.CATEGORY}/sampling",
             description="Decodes MultiID video latents into frames with the model's VAE.",
             inputs=[
-                types.MultiIDModel.Input("model", tooltip="The model that sampled the latents."),
-                io.Latent.Input("latent", tooltip="From MultiID Sampler."),
+                types.VideoVAE.Input("vae", tooltip="The vae output of Load MultiID Video Model."),
+                io.Latent.Input("latent", tooltip="From MultiID Sampler or KSampler on a MultiID MODEL."),
                 io.Boolean.Input(
                     "tiled",
                     default=True,
@@ -242,11 +242,11 @@ class MultiIDDecode(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, model=None, latent=None) -> bool | str:
-        return valid_inputs(cls, model=model, latent=latent)
+    def validate_inputs(cls, vae=None, latent=None) -> bool | str:
+        return valid_inputs(cls, vae=vae, latent=latent)
 
     @classmethod
-    def execute(cls, model, latent, tiled) -> io.NodeOutput:
+    def execute(cls, vae, latent, tiled) -> io.NodeOutput:
         if latent_family(latent) == CONCAT_ID_WAN:
             raise MultiIDError(
                 "These latents come from Concat-ID-Wan (a KSampler on Load Concat-ID Wan Model), and MultiID Decode "
@@ -254,11 +254,10 @@ class MultiIDDecode(io.ComfyNode):
                 "(wan_2.1_vae.safetensors in ComfyUI/models/vae, loaded with Load VAE)."
             )
         samples = latent["samples"]
-        if samples.ndim != 5 or samples.shape[1] != model.core.vae.config.latent_channels:
+        if samples.ndim != 5 or samples.shape[1] != vae.vae.config.latent_channels:
             raise MultiIDError(
                 f"These latents ({tuple(samples.shape)}) were not made by a MultiID model: decode latents from "
                 f"MultiID Sampler with the same model."
             )
-        model.load_vae()
-        frames = decode(model.core, samples.permute(0, 2, 1, 3, 4), tiled=tiled)
+        frames = torch.cat([vae.decode(video[None], tiled) for video in samples])
         return io.NodeOutput(frames.to(mm.intermediate_device()))

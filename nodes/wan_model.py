@@ -12,7 +12,6 @@ later ModelSamplingSD3 node still overrides it.
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any
 
@@ -21,20 +20,16 @@ import comfy.ldm.wan.model
 import comfy.model_base
 import comfy.model_patcher
 import comfy.model_sampling
-import comfy.patcher_extension
 import comfy.sd
 import torch
 
 from ..multiid_core.errors import MultiIDError
 from ..multiid_core.pipelines.concat_id_wan import SHIFT, WanConfig, expected_shapes, read_checkpoint
 from ..multiid_core.precision import COMPUTE_PRECISIONS, DTYPES
-from ..multiid_core.step_cache import COEFFICIENTS, TeaCache
-from .concat_id_wan import REFERENCES, REGIONS, TEACACHE, ConcatIDWanDiT
+from .concat_id_wan import REFERENCES, REGIONS, ConcatIDWanDiT
 
-TEACACHE_THRESHOLD = "multiid_teacache_threshold"  # model option set by the TeaCache node
 FAST_FP8 = "fp8_e4m3fn_fast"  # fp8_e4m3fn weights, computed in fp8 where the GPU can (ComfyUI's option)
 WEIGHT_DTYPES = ("default", *COMPUTE_PRECISIONS, "fp8_e4m3fn", FAST_FP8, "fp8_e5m2")
-log = logging.getLogger(__name__)
 
 
 class ConcatIDWanModel(comfy.model_base.WAN21):
@@ -128,33 +123,3 @@ def release_model_sampling(model: comfy.model_base.BaseModel) -> comfy.model_sam
     sampling = ReleaseFlow(model.model_config)
     sampling.set_parameters(shift=SHIFT)
     return sampling
-
-
-def with_teacache(model: comfy.model_patcher.ModelPatcher, threshold: float) -> comfy.model_patcher.ModelPatcher:
-    """A clone of a Concat-ID-Wan MODEL that runs TeaCache4Wan2.1 (the 1.3B fit) with `threshold`."""
-    if not isinstance(getattr(model.model, "diffusion_model", None), ConcatIDWanDiT):
-        raise MultiIDError(
-            "MultiID TeaCache (Wan) works on the MODEL of Load Concat-ID Wan Model. For ConsisID, Ingredients "
-            "and Concat-ID CogVideoX use MultiID Speed & Memory's teacache; for other models, ComfyUI's EasyCache."
-        )
-    model = model.clone()
-    model.model_options["transformer_options"][TEACACHE_THRESHOLD] = threshold
-    model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, TEACACHE, _fresh_teacache)
-    return model
-
-
-def _fresh_teacache(executor, *args, **kwargs):
-    """OUTER_SAMPLE wrapper: every sampling run starts with its own cache and logs what it skipped."""
-    guider = executor.class_obj
-    original = guider.model_options
-    guider.model_options = comfy.model_patcher.create_model_options_clone(original)
-    options = guider.model_options["transformer_options"]
-    sigmas = args[3]
-    cache = TeaCache(options[TEACACHE_THRESHOLD], COEFFICIENTS["wan2.1-t2v-1.3b"], steps=len(sigmas) - 1)
-    options[TEACACHE] = cache
-    try:
-        return executor(*args, **kwargs)
-    finally:
-        guider.model_options = original
-        calls = cache.computed + cache.skipped
-        log.info("TeaCache %s: the blocks ran %d of %d branch calls", cache.threshold, cache.computed, calls)

@@ -15,7 +15,7 @@ the sampler's extensions:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
@@ -27,13 +27,6 @@ from ..step_cache import TeaCache
 from .identity_modules import IdentityRouter, LocalFacialExtractor, PerceiverCrossAttention
 
 Rope = tuple[torch.Tensor, torch.Tensor]
-
-
-class BlockSwapper(Protocol):
-    """Brings block i onto the compute device before it runs and lets it go after (block_swap.py)."""
-
-    def acquire(self, i: int) -> None: ...
-    def release(self, i: int) -> None: ...
 
 
 class Injection(Protocol):
@@ -427,9 +420,6 @@ class CogVideoXTransformer(nn.Module):
         )
         self.norm_out = _AdaNormOut(config, operations, factory)
         self.proj_out = operations.Linear(dim, config.patch_size**2 * config.out_channels, **factory)
-        self.swapper: BlockSwapper | None = None  # set by the sampler for block swapping
-        self.compiled: list[Callable] = []  # torch.compile'd blocks, kept once built
-        self.use_compiled = False  # whether run_blocks calls them (set per video by set_compile)
         if config.is_train_face:
             self.local_facial_extractor = LocalFacialExtractor(
                 id_dim=config.LFE_id_dim,
@@ -483,13 +473,6 @@ class CogVideoXTransformer(nn.Module):
         for block in self.transformer_blocks:
             block.attn1.attend = attend
 
-    def set_compile(self, on: bool) -> None:
-        """Run the torch.compile'd blocks or the plain ones, per video: the compiled ones are built on the first
-        video that asks for them and kept, so switching compile off and on again does not compile again."""
-        if on and not self.compiled:
-            self.compiled = [torch.compile(block, dynamic=False) for block in self.transformer_blocks]
-        self.use_compiled = on
-
     def encode_faces(self, id_cond: torch.Tensor, id_vit_hidden: Sequence[torch.Tensor]) -> torch.Tensor:
         """[N, id_dim] + LFE_num_scale x [N, 577, vit_dim] -> face tokens [N, 32, kv_dim]."""
         if not self.config.is_train_face:
@@ -509,15 +492,11 @@ class CogVideoXTransformer(nn.Module):
         rope: Rope | None,
         identity: Injection | None,
     ) -> torch.Tensor:
-        """All blocks and identity injections on the joint sequence; the unit to wrap for swapping/caching."""
+        """All blocks and identity injections on the joint sequence; the unit a step cache skips."""
         interval = self.config.cross_attn_interval
         injections = len(self.perceiver_cross_attention) if identity is not None else 0
         for i, block in enumerate(self.transformer_blocks):
-            if self.swapper is not None:
-                self.swapper.acquire(i)
-            x = (self.compiled[i] if self.use_compiled else block)(x, text_len, temb, rope)
-            if self.swapper is not None:
-                self.swapper.release(i)
+            x = block(x, text_len, temb, rope)
             k, rest = divmod(i, interval)
             if rest == 0 and k < injections:
                 video = x[:, text_len:]
@@ -532,13 +511,14 @@ class CogVideoXTransformer(nn.Module):
         rope: Rope | None,
         identity: Injection | None = None,
         cache: TeaCache | None = None,
-        branch: int = 0,
+        branches: Sequence[Hashable] = (0,),
     ) -> torch.Tensor:
         """[B, F, in_channels, H, W] (noise and image latents concatenated) -> [B, F, out_channels, H, W].
 
         `timestep` has one value or one per batch item; `identity` adds the face residual at every
         injection point (its face tokens, from `encode_faces`, serve both CFG branches, as released).
-        `cache` (TeaCache) may replace the blocks by the residual it kept for this guidance `branch`.
+        `cache` (TeaCache) may replace the blocks by the residual it kept for each guidance branch (the batch
+        holds one equal chunk per entry of `branches`).
         """
         cfg = self.config
         b, f, _, h, w = latents.shape
@@ -558,7 +538,7 @@ class CogVideoXTransformer(nn.Module):
         if cache is None:
             x = self.run_blocks(x, text_len, temb, rope, identity)
         else:
-            x = cache.run(x, temb, lambda x: self.run_blocks(x, text_len, temb, rope, identity), [branch])
+            x = cache.run(x, temb, lambda x: self.run_blocks(x, text_len, temb, rope, identity), branches)
         out = self.proj_out(self.norm_out(self.norm_final(x[:, text_len:]), temb))
         out = out.reshape(b, f, h // p, w // p, -1, p, p).permute(0, 1, 4, 2, 5, 3, 6)
         return out.reshape(b, f, -1, h, w)

@@ -1,0 +1,222 @@
+"""Identities as conditioning for the CogVideoX family, so KSampler and every guider carry them.
+
+*MultiID Identity Conditioning* writes into both prompts what the authors' pipelines add to the text: the
+identity (its face features, routed per video token inside the model), and the face frame (ConsisID,
+Ingredients: the first latent frame, ComfyUI's `c_concat`) or the reference frames (Concat-ID, appended on the
+time axis). Positive and negative get the same objects, so ComfyUI batches the two branches as one call when
+memory allows, and the model routes both from the unconditional branch as released either way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import comfy.model_management as mm
+import node_helpers
+import torch
+from comfy_api.latest import io
+
+from ..multiid_core.errors import MultiIDError
+from ..multiid_core.families import COGVIDEOX_5B_DEFAULTS as PAPER
+from ..multiid_core.pipelines.cogvideox_inputs import (
+    VideoSize,
+    check_people,
+    encode_first_frame,
+    first_frame_image,
+    identity_tokens,
+    latent_grid,
+    reference_latents,
+    validate,
+)
+from ..multiid_core.routing import (
+    IdentitySet,
+    RoutingRecorder,
+    TokenGrid,
+    check_placed,
+    coverage_matrix,
+    identity_set,
+    recording_steps,
+)
+from . import types
+from .family_tags import COGVIDEOX, CONCAT_ID_WAN, conditioning_family, tag_latent
+from .input_checks import valid_inputs
+
+IDENTITY = "multiid_identity"  # conditioning key: an IdentityCondition
+FIRST_FRAME = "multiid_first_frame"  # conditioning key: raw latents [1, C, F, h, w], the face frame then zeros
+REFERENCES = "multiid_cogvideox_references"  # conditioning key: raw latents [1, C, N, h, w], one per person
+
+
+@dataclass(eq=False)  # compared by identity: ComfyUI batches two conditionings only if they hold the same one
+class IdentityCondition:
+    """The people of one video and how their faces enter it; read by the model at every call."""
+
+    people: IdentitySet
+    style: str  # which EVA features the perceiver reads ("consisid", "ingredients")
+    strength: float
+    video_frames: int
+    map_steps: str = "all steps"
+    recorder: RoutingRecorder = field(default_factory=RoutingRecorder)
+    _coverage: dict = field(default_factory=dict)
+    _kept: dict = field(default_factory=dict)
+    _kept_at: float | None = None
+
+    @property
+    def per_branch(self) -> bool:
+        return self.people.per_branch
+
+    def records(self, step: int, steps: int) -> bool:
+        return step in recording_steps(self.map_steps, steps)
+
+    def face_tokens(self, transformer, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        return identity_tokens(transformer, self.style, self.people.identities, device, dtype)
+
+    def coverage(self, grid: TokenGrid, device: torch.device) -> torch.Tensor | None:
+        """[tokens, N] mask coverage of each video token (None without masks), made once per grid."""
+        if grid not in self._coverage:
+            self._coverage[grid] = coverage_matrix(self.people.masks, grid, self.video_frames, self.people.labels)
+        coverage = self._coverage[grid]
+        return None if coverage is None else coverage.to(device)
+
+    def kept_for(self, sigma: torch.Tensor | None) -> dict:
+        """Residuals the unconditional call of this step keeps for the conditional one (emptied at a new step)."""
+        at = None if sigma is None else float(sigma.max())
+        if at != self._kept_at:
+            self._kept.clear()
+            self._kept_at = at
+        return self._kept
+
+
+def text_embedding(conditioning: list, name: str) -> None:
+    """Refuses what is not a CogVideoX T5 prompt (226 tokens), naming the node that makes one."""
+    if not conditioning:
+        raise MultiIDError(f"The {name} conditioning is empty: connect a MultiID Text Encode node.")
+    if conditioning_family(conditioning) == CONCAT_ID_WAN:
+        raise MultiIDError(
+            f"The {name} conditioning comes from Concat-ID Wan Reference (the Wan path: UMT5 prompts). The CogVideoX "
+            f"family needs T5 prompts: encode the prompt with MultiID Text Encode."
+        )
+    embedding = conditioning[0][0]
+    if embedding.ndim != 3 or embedding.shape[1] != 226:
+        raise MultiIDError(
+            f"The {name} conditioning has shape {tuple(embedding.shape)}, but CogVideoX models need T5 embeddings "
+            f"of exactly 226 tokens: encode the prompt with the MultiID Text Encode node, not CLIP Text Encode."
+        )
+
+
+def cogvideox_model(model) -> object:
+    """The MultiIDCogVideoX inside a MODEL, or a message naming the loader that makes one."""
+    from .cogvideox_model import MultiIDCogVideoX
+
+    inner = getattr(model, "model", None)
+    if not isinstance(inner, MultiIDCogVideoX):
+        raise MultiIDError(
+            "This MODEL is not a CogVideoX-family identity model: load ConsisID, Ingredients or Concat-ID "
+            "(CogVideoX) with Load MultiID Video Model. Concat-ID Wan takes Concat-ID Wan Reference instead."
+        )
+    return inner
+
+
+@torch.inference_mode()
+def identity_conditioning(
+    model,
+    vae,
+    positive: list,
+    negative: list,
+    people: IdentitySet,
+    size: VideoSize,
+    strength: float,
+    generator: torch.Generator,
+    map_steps: str = "all steps",
+) -> tuple[list, list, dict, IdentityCondition | None]:
+    """(positive, negative, empty latent, identity) for one video; the VAE samples from `generator`."""
+    inner = cogvideox_model(model)
+    family, config = inner.family, inner.diffusion_model.config
+    text_embedding(positive, "positive")
+    text_embedding(negative, "negative")
+    validate(family, config, vae.vae, size)
+    check_people(family, inner.trained_identities, people)
+    grid = latent_grid(vae.vae, size)
+    vae.load()
+    values: dict = {}
+    condition = None
+    if family.conditioning == "references":
+        values[REFERENCES] = reference_latents(vae.vae, people, size, generator).to(mm.intermediate_device())
+    else:
+        image = first_frame_image(family, people, size)
+        values[FIRST_FRAME] = encode_first_frame(vae.vae, image, size, generator).to(mm.intermediate_device())
+    if config.is_train_face:
+        condition = IdentityCondition(people, family.eva_style, strength, size.frames, map_steps)
+        p = config.patch_size
+        coverage = condition.coverage(TokenGrid(grid.frames, grid.height // p, grid.width // p), torch.device("cpu"))
+        if coverage is not None and people.mode == "masks":
+            check_placed(coverage, people.labels)
+        values[IDENTITY] = condition
+    latent = torch.zeros(1, config.out_channels, grid.frames, grid.height, grid.width, device=mm.intermediate_device())
+    return (
+        node_helpers.conditioning_set_values(positive, values),
+        node_helpers.conditioning_set_values(negative, values),
+        tag_latent({"samples": latent}, COGVIDEOX),
+        condition,
+    )
+
+
+class MultiIDIdentityConditioning(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MultiID_IdentityConditioning",
+            display_name="MultiID Identity Conditioning",
+            category=f"{types.CATEGORY}/conditioning",
+            description="Adds one or several identities to both prompts of a ConsisID, Ingredients or Concat-ID "
+            "(CogVideoX) model, with the face frame the model starts from, and gives the empty video latent to "
+            "sample. Feed its outputs to KSampler, SamplerCustomAdvanced or any guider.",
+            inputs=[
+                io.Model.Input("model", tooltip="The MODEL from Load MultiID Video Model (LoRAs and patches welcome)."),
+                types.VideoVAE.Input("vae", tooltip="The vae output of Load MultiID Video Model."),
+                io.Conditioning.Input("positive", tooltip="The prompt, from MultiID Text Encode (T5, 226 tokens)."),
+                io.Conditioning.Input(
+                    "negative", tooltip="The negative prompt, from MultiID Text Encode (the authors use an empty one)."
+                ),
+                io.MultiType.Input(
+                    "identity",
+                    types=[types.Identity, types.Identities],
+                    tooltip="One identity (Encode Identity) or several (ID Router).",
+                ),
+                io.Int.Input("width", default=PAPER.width, min=16, max=2048, step=16, tooltip=(
+                    f"Video width in pixels; a multiple of 16, at most what the model was trained at ({PAPER.width})."
+                )),
+                io.Int.Input("height", default=PAPER.height, min=16, max=2048, step=16, tooltip=(
+                    f"Video height in pixels; a multiple of 16, at most what the model was trained at ({PAPER.height})."
+                )),
+                io.Int.Input("frames", default=PAPER.frames, min=1, max=1025, step=4, tooltip=(
+                    f"Number of frames, 4k+1 ({PAPER.frames} = {PAPER.frames // PAPER.fps:.0f} s at {PAPER.fps:g} fps, "
+                    "the trained length and the maximum for these models)."
+                )),
+                io.Float.Input("identity_strength", default=1.0, min=0.0, max=3.0, step=0.05, tooltip=(
+                    "Scale of the face features injected into the video tokens (ConsisID's local_face_scale). "
+                    "0 keeps only the face frame."
+                )),
+                io.Int.Input("seed", default=42, min=0, max=2**63 - 1, tooltip=(
+                    "Seed of the VAE's random draw when it encodes the face frame (the sampler's seed is separate)."
+                )),
+            ],
+            outputs=[
+                io.Conditioning.Output(display_name="positive"),
+                io.Conditioning.Output(display_name="negative"),
+                io.Latent.Output(display_name="latent", tooltip="The empty video latent to sample."),
+            ],
+        )  # fmt: skip
+
+    @classmethod
+    def validate_inputs(cls, model=None, vae=None, positive=None, negative=None, identity=None) -> bool | str:
+        return valid_inputs(cls, model=model, vae=vae, positive=positive, negative=negative, identity=identity)
+
+    @classmethod
+    def execute(
+        cls, model, vae, positive, negative, identity, width, height, frames, identity_strength, seed
+    ) -> io.NodeOutput:
+        generator = torch.Generator("cpu").manual_seed(seed)
+        size = VideoSize(width, height, frames)
+        people = identity_set(identity)
+        out = identity_conditioning(model, vae, positive, negative, people, size, identity_strength, generator)
+        return io.NodeOutput(*out[:3])

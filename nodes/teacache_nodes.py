@@ -1,0 +1,81 @@
+"""TeaCache nodes: MODEL patches that skip the transformer at steps whose input barely changed."""
+
+from __future__ import annotations
+
+from comfy_api.latest import io
+
+from ..multiid_core.step_cache import CONSISID_THRESHOLDS, WAN_THRESHOLDS
+from . import types
+from .cogvideox_model import CogVideoXDiT
+from .concat_id_wan import ConcatIDWanDiT
+from .input_checks import valid_inputs
+from .teacache import with_teacache
+
+
+class WanTeaCache(io.ComfyNode):
+    """TeaCache for Concat-ID Wan, as a MODEL patch, so KSampler and the custom samplers use it."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MultiID_WanTeaCache",
+            display_name="MultiID TeaCache (Wan)",
+            category=f"{types.CATEGORY}/sampling",
+            description="Faster Concat-ID Wan sampling: skips the transformer blocks at steps whose input barely "
+            "changed and reuses their last change (TeaCache4Wan2.1, the authors' fit for Wan2.1-T2V-1.3B). "
+            "Changes the result slightly; the first and last steps always run.",
+            inputs=[
+                io.Model.Input("model", tooltip="The MODEL from Load Concat-ID Wan Model."),
+                io.Combo.Input(
+                    "threshold",
+                    options=[str(t) for t in WAN_THRESHOLDS],
+                    default=str(WAN_THRESHOLDS[0]),
+                    tooltip="How much change may pile up before the blocks run again. The authors' settings "
+                    "for Wan2.1-T2V-1.3B at 50 steps: 0.05 ~1.5x, 0.07 ~1.6x, 0.08 ~2.0x faster (A800). "
+                    "Higher is faster and less faithful.",
+                ),
+            ],
+            outputs=[io.Model.Output(display_name="model")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, model=None, threshold=None) -> bool | str:
+        return valid_inputs(cls, model=model, threshold=threshold)
+
+    @classmethod
+    def execute(cls, model, threshold) -> io.NodeOutput:
+        return io.NodeOutput(with_teacache(model, float(threshold), ConcatIDWanDiT))
+
+
+class CogVideoXTeaCache(io.ComfyNode):
+    """TeaCache for ConsisID, Ingredients and Concat-ID CogVideoX, as a MODEL patch."""
+
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MultiID_CogVideoXTeaCache",
+            display_name="MultiID TeaCache (CogVideoX)",
+            category=f"{types.CATEGORY}/sampling",
+            description="Faster ConsisID, Ingredients and Concat-ID (CogVideoX) sampling: skips the transformer "
+            "blocks at steps whose input barely changed and reuses their last change (TeaCache4ConsisID, the "
+            "authors' fit for CogVideoX-5B). Changes the result slightly; the first and last steps always run.",
+            inputs=[
+                io.Model.Input("model", tooltip="The MODEL from Load MultiID Video Model."),
+                io.Combo.Input(
+                    "threshold",
+                    options=[str(t) for t in CONSISID_THRESHOLDS],
+                    default=str(CONSISID_THRESHOLDS[0]),
+                    tooltip="How much change may pile up before the blocks run again. The authors' ConsisID settings "
+                    "at 50 steps: 0.1 ~1.6x, 0.15 ~2.1x, 0.2 ~2.7x faster (H100). Higher is faster and less faithful.",
+                ),
+            ],
+            outputs=[io.Model.Output(display_name="model")],
+        )
+
+    @classmethod
+    def validate_inputs(cls, model=None, threshold=None) -> bool | str:
+        return valid_inputs(cls, model=model, threshold=threshold)
+
+    @classmethod
+    def execute(cls, model, threshold) -> io.NodeOutput:
+        return io.NodeOutput(with_teacache(model, float(threshold), CogVideoXDiT))
