@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from .cogvideox_samplers import register_samplers
+from .cogvideox_samplers import DynamicCFG, register_samplers
 from .evaluate_nodes import IdentitySimilarity
 from .face_nodes import EncodeIdentity, LoadFaceExtractor
 from .identity_conditioning import MultiIDIdentityConditioning
@@ -33,6 +33,7 @@ class MultiIDExtension(ComfyExtension):
             LoadMultiIDModel,
             MultiIDIdentityConditioning,
             MultiIDSampler,
+            DynamicCFG,
             CogVideoXTeaCache,
             MultiIDDecode,
             IdentitySimilarity,

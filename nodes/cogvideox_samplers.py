@@ -13,12 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import comfy.k_diffusion.sampling
+import comfy.model_management as mm
 import comfy.samplers
 import torch
+from comfy_api.latest import io
 
 from ..multiid_core.cogvideox_schedule import ddim_step, dpm_step, dynamic_guidance
 from ..multiid_core.errors import MultiIDError
+from ..multiid_core.families import COGVIDEOX_5B_DEFAULTS as PAPER
+from . import types
 from .cogvideox_model import CogVideoXSampling
+from .input_checks import valid_inputs
 
 DPM = "cogvideox_dpm"
 DDIM = "cogvideox_ddim"
@@ -49,6 +54,7 @@ def _run(model, x, sigmas, extra_args, callback, step: Callable) -> torch.Tensor
     sample = x / (sigmas[0] ** 2 + 1) ** 0.5
     state: dict = {}
     for i in range(steps):
+        mm.throw_exception_if_processing_interrupted()
         sigma = sigmas[i]
         noisy = sample * (sigma**2 + 1) ** 0.5
         x0 = model(noisy, sigma * s_in, **extra_args)
@@ -122,3 +128,36 @@ class DynamicCFGGuider(comfy.samplers.CFGGuider):
         return comfy.samplers.sampling_function(
             self.inner_model, x, timestep, negative, positive, scale, model_options=options, seed=seed
         )
+
+
+class DynamicCFG(io.ComfyNode):
+    @classmethod
+    def define_schema(cls) -> io.Schema:
+        return io.Schema(
+            node_id="MultiID_DynamicCFGGuider",
+            display_name="MultiID Dynamic CFG Guider",
+            category=f"{types.CATEGORY}/sampling",
+            description="CogVideoX's dynamic guidance for SamplerCustomAdvanced: the scale rises from 1 to 1 + cfg "
+            "along a cosine in the timestep, both branches at every step, as the authors' use_dynamic_cfg.",
+            inputs=[
+                io.Model.Input("model", tooltip="A CogVideoX-family MODEL (Load MultiID Video Model)."),
+                io.Conditioning.Input("positive", tooltip="From MultiID Identity Conditioning."),
+                io.Conditioning.Input("negative", tooltip="From MultiID Identity Conditioning."),
+                io.Float.Input(
+                    "cfg", default=PAPER.cfg, min=0.0, max=30.0, step=0.1, round=0.01,
+                    tooltip="The scale the schedule rises towards (plus 1); 1 or less turns guidance off.",
+                ),
+            ],
+            outputs=[io.Guider.Output(display_name="guider")],
+        )  # fmt: skip
+
+    @classmethod
+    def validate_inputs(cls, model=None, positive=None, negative=None, cfg=None) -> bool | str:
+        return valid_inputs(cls, model=model, positive=positive, negative=negative, cfg=cfg)
+
+    @classmethod
+    def execute(cls, model, positive, negative, cfg) -> io.NodeOutput:
+        guider = (DynamicCFGGuider if cfg > 1 else comfy.samplers.CFGGuider)(model)
+        guider.set_conds(positive, negative)
+        guider.set_cfg(cfg if cfg > 1 else 1.0)
+        return io.NodeOutput(guider)

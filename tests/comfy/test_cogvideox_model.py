@@ -35,7 +35,11 @@ def snapshot(node_classes):
 
 @pytest.fixture(scope="module")
 def loaded(node_classes, snapshot):
-    return node_classes["MultiID_LoadModel"].execute("ConsisID-parity", "from model folder", "fp32", "same as precision").result
+    return (
+        node_classes["MultiID_LoadModel"]
+        .execute("ConsisID-parity", "from model folder", "fp32", "same as precision")
+        .result
+    )
 
 
 @pytest.fixture(scope="module")
@@ -59,11 +63,26 @@ def identity(node_classes, extractor):
 @pytest.fixture(scope="module")
 def prompts():
     g = torch.Generator().manual_seed(3)
-    positive, negative = torch.randn(1, 226, TINY_TEXT_DIM, generator=g), torch.randn(1, 226, TINY_TEXT_DIM, generator=g)
+    positive, negative = (
+        torch.randn(1, 226, TINY_TEXT_DIM, generator=g),
+        torch.randn(1, 226, TINY_TEXT_DIM, generator=g),
+    )
     return [[positive, {}]], [[negative, {}]]
 
 
-def reference(pipe, identity, prompts, steps, cfg, seed, **kwargs):
+def reference(pipe, identity, prompts, steps, cfg, seed, scheduler=None, step_seed=None, **kwargs):
+    """The pipeline's latents; `scheduler` replaces its DPM, `step_seed` gives the solver's draws a generator of
+    their own (ComfyUI's samplers draw from the sampler seed, the VAE encode from the conditioning's)."""
+    import diffusers
+
+    if scheduler is not None:
+        cls = getattr(diffusers, scheduler)
+        pipe = diffusers.ConsisIDPipeline(**{**pipe.components, "scheduler": cls.from_config(pipe.scheduler.config)})
+    if step_seed is not None:
+        pipe = diffusers.ConsisIDPipeline(**pipe.components)
+        pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
+        solver_generator, step = torch.Generator().manual_seed(step_seed), pipe.scheduler.step
+        pipe.scheduler.step = lambda *a, **kw: step(*a, **{**kw, "generator": solver_generator})
     image = Image.fromarray((identity.primary.face_on_white.numpy() * 255).astype(np.uint8))
     with torch.no_grad():
         out = pipe(
@@ -94,3 +113,60 @@ def test_multiid_sampler_gives_the_pipeline_latents(node_classes, loaded, pipeli
     expected = reference(pipeline, identity, prompts, steps, 6.0, 7)
     print(rel_err(latent["samples"] * SCALE, expected))
     assert rel_err(latent["samples"] * SCALE, expected) < 1e-5
+
+
+def conditioned(node_classes, loaded, identity, prompts, seed):
+    model, vae = loaded
+    return (
+        node_classes["MultiID_IdentityConditioning"]
+        .execute(model, vae, prompts[0], prompts[1], identity, SIZE["width"], SIZE["height"], SIZE["frames"], 1.0, seed)
+        .result
+    )
+
+
+def custom_sampler_nodes():
+    import comfy_extras.nodes_custom_sampler
+
+    return comfy_extras.nodes_custom_sampler
+
+
+def comfy_noise(latent, seed):
+    import comfy.sample
+
+    return comfy.sample.prepare_noise(latent["samples"], seed).movedim(1, 2)  # the pipeline's layout
+
+
+@pytest.mark.parametrize(("steps", "scheduler"), [(4, "multiid_trailing"), (30, "multiid_trailing"), (50, "simple")])
+def test_ksampler_with_cogvideox_ddim_gives_the_pipeline_latents(
+    node_classes, loaded, pipeline, identity, prompts, steps, scheduler
+):
+    positive, negative, latent = conditioned(node_classes, loaded, identity, prompts, seed=5)
+    (out,) = node_classes["KSampler"]().sample(
+        loaded[0], 11, steps, 6.0, "cogvideox_ddim", scheduler, positive, negative, latent
+    )
+    expected = reference(
+        pipeline, identity, prompts, steps, 6.0, 5, scheduler="CogVideoXDDIMScheduler", latents=comfy_noise(latent, 11)
+    )
+    assert rel_err(out["samples"] * SCALE, expected) < 1e-5
+
+
+@pytest.mark.parametrize(("sampler", "scheduler", "dynamic"), [
+    ("cogvideox_dpm", None, False), ("cogvideox_dpm", None, True), ("cogvideox_ddim", "CogVideoXDDIMScheduler", True),
+])  # fmt: skip
+def test_sampler_custom_advanced_with_the_authors_samplers_and_dynamic_cfg(
+    node_classes, loaded, pipeline, identity, prompts, sampler, scheduler, dynamic
+):
+    steps = 30
+    positive, negative, latent = conditioned(node_classes, loaded, identity, prompts, seed=5)
+    custom = custom_sampler_nodes()
+    guider_node = node_classes["MultiID_DynamicCFGGuider"] if dynamic else custom.CFGGuider
+    guider = guider_node.execute(loaded[0], positive, negative, 6.0)[0]
+    noise = custom.RandomNoise.execute(13)[0]
+    chosen = custom.KSamplerSelect.execute(sampler)[0]
+    sigmas = custom.BasicScheduler.execute(loaded[0], "multiid_trailing", steps, 1.0)[0]
+    out = custom.SamplerCustomAdvanced.execute(noise, guider, chosen, sigmas, latent)[0]
+    expected = reference(
+        pipeline, identity, prompts, steps, 6.0, 5, scheduler=scheduler, latents=comfy_noise(latent, 13),
+        step_seed=13 if sampler == "cogvideox_dpm" else None, use_dynamic_cfg=dynamic,
+    )  # fmt: skip
+    assert rel_err(out["samples"] * SCALE, expected) < 1e-5
