@@ -170,3 +170,111 @@ def test_sampler_custom_advanced_with_the_authors_samplers_and_dynamic_cfg(
         step_seed=13 if sampler == "cogvideox_dpm" else None, use_dynamic_cfg=dynamic,
     )  # fmt: skip
     assert rel_err(out["samples"] * SCALE, expected) < 1e-5
+
+
+@pytest.fixture(scope="module")
+def ingredients(node_classes):
+    return (
+        node_classes["MultiID_LoadModel"]
+        .execute("Ingredients", "from model folder", "fp32", "same as precision")
+        .result
+    )
+
+
+def two_people(node_classes, extractor, cfg_routing="as released (unconditional branch)"):
+    encode = node_classes["MultiID_EncodeIdentity"]
+    people = [encode.execute(extractor, photo, "largest", 0, name).result[0] for photo, name in (
+        (photo_tensor(), "a"), (photo_tensor().flip(2), "b"),
+    )]  # fmt: skip
+    router = node_classes["MultiID_IDRouter"]
+    return router.execute("learned", 1.0, cfg_routing, identity_1=people[0], identity_2=people[1]).result[0]
+
+
+def ingredients_ksampler(
+    node_classes, ingredients, extractor, prompts, cfg_routing="as released (unconditional branch)"
+):
+    model, vae = ingredients
+    positive, negative, latent = (
+        node_classes["MultiID_IdentityConditioning"]
+        .execute(
+            model, vae, prompts[0], prompts[1], two_people(node_classes, extractor, cfg_routing), 160, 128, 9, 1.0, 5
+        )
+        .result
+    )
+    return node_classes["KSampler"]().sample(
+        model, 3, 4, 6.0, "cogvideox_dpm", "multiid_trailing", positive, negative, latent
+    )[0]
+
+
+def test_ingredients_routes_both_branches_from_the_unconditional_one_however_comfyui_batches_them(
+    node_classes, ingredients, extractor, prompts, monkeypatch
+):
+    batched = ingredients_ksampler(node_classes, ingredients, extractor, prompts)
+    calls = []
+    inner = ingredients[0].model
+    forward = type(inner.diffusion_model)._forward
+    monkeypatch.setattr(
+        type(inner), "memory_required", lambda self, shape, cond_shapes=None: 10**15
+    )  # too big to batch
+    monkeypatch.setattr(
+        type(inner.diffusion_model), "_forward",
+        lambda self, x, *a, **kw: calls.append(a[2]["cond_or_uncond"]) or forward(self, x, *a, **kw),
+    )  # fmt: skip
+    split = ingredients_ksampler(node_classes, ingredients, extractor, prompts)
+    assert calls[:2] == [[1], [0]]  # ComfyUI ran the unconditional branch first, then the conditional one
+    assert rel_err(split["samples"], batched["samples"]) < 1e-5
+    monkeypatch.undo()
+    per_branch = ingredients_ksampler(node_classes, ingredients, extractor, prompts, "per branch")
+    assert rel_err(per_branch["samples"], batched["samples"]) > 1e-4  # 5e-4 here: 50x the tolerance above
+
+
+@torch.no_grad()
+def test_ingredients_branch_order_in_one_call_does_not_matter(node_classes, ingredients, extractor, prompts):
+    """The released routing comes from the unconditional row wherever ComfyUI puts it in the batch."""
+    model, vae = ingredients
+    positive, negative, latent = (
+        node_classes["MultiID_IdentityConditioning"]
+        .execute(model, vae, prompts[0], prompts[1], two_people(node_classes, extractor), 160, 128, 9, 1.0, 5)
+        .result
+    )
+    inner = model.model
+    rows = {}
+    for branch, conditioning in ((0, positive), (1, negative)):
+        conds = inner.extra_conds(**{"cross_attn": conditioning[0][0], **conditioning[0][1]})
+        rows[branch] = {key: cond.process_cond(batch_size=1, area=None).cond for key, cond in conds.items()}
+    x = torch.randn(1, *latent["samples"].shape[1:], generator=torch.Generator().manual_seed(0)).expand(
+        2, -1, -1, -1, -1
+    )
+    sigma = inner.model_sampling.sigmas[[700]].expand(2)
+    outputs = {}
+    for order in ([1, 0], [0, 1]):
+        kwargs = {key: torch.cat([rows[b][key] for b in order]) for key in ("c_crossattn", "c_concat")}
+        options = {"cond_or_uncond": order, "sigmas": sigma[:1]}
+        out = inner.apply_model(
+            x, sigma, **kwargs, multiid_identity=rows[0]["multiid_identity"], transformer_options=options
+        )
+        outputs[tuple(order)] = {branch: out[i] for i, branch in enumerate(order)}
+    for branch in (0, 1):
+        assert rel_err(outputs[(1, 0)][branch], outputs[(0, 1)][branch]) < 1e-5
+    assert rel_err(outputs[(1, 0)][0], outputs[(1, 0)][1]) > 1e-3  # the prompts differ, the branches too
+
+
+def test_ksampler_shows_latent_previews_fitted_to_the_vae(node_classes, loaded, identity, prompts, monkeypatch):
+    """Latent2RGB previews (ComfyUI's 'auto') from factors fitted to the loaded VAE at load time."""
+    import comfy.utils
+    import latent_preview
+    from comfy.cli_args import LatentPreviewMethod
+
+    monkeypatch.setattr(latent_preview.args, "preview_method", LatentPreviewMethod.Auto)
+    previews = []
+    monkeypatch.setattr(
+        comfy.utils, "PROGRESS_BAR_HOOK", lambda value, total, preview, node_id=None: previews.append(preview)
+    )
+    positive, negative, latent = conditioned(node_classes, loaded, identity, prompts, seed=5)
+    node_classes["KSampler"]().sample(
+        loaded[0], 1, 3, 6.0, "cogvideox_dpm", "multiid_trailing", positive, negative, latent
+    )
+    images = [p[1] for p in previews if p is not None]
+    assert len(images) == 3  # one per step
+    assert images[-1].size == (SIZE["width"] // 8, SIZE["height"] // 8)  # one pixel per latent pixel, first frame
+    assert len({image.tobytes() for image in images}) == 3  # each step's estimate, not a placeholder
