@@ -108,7 +108,7 @@ class MultiIDCogVideoX(comfy.model_base.BaseModel):
     ):
         config = MultiIDCogVideoXConfig(MultiIDCogVideoXConfig.unet_config)
         config.latent_format = latent_format
-        weight_dtype = next(transformer.parameters()).dtype
+        weight_dtype = transformer.proj_out.weight.dtype  # a linear layer's: fp8 where weights are stored so
         config.manual_cast_dtype = compute_dtype if weight_dtype != compute_dtype else None
         super().__init__(config, comfy.model_base.ModelType.V_PREDICTION, device=mm.unet_offload_device())
         self.diffusion_model = CogVideoXDiT.adopt(transformer, weight_dtype)

@@ -130,31 +130,46 @@ class LoadMultiIDModel(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, vae, precision, weight_storage) -> io.NodeOutput:
-        path = model_folders.resolve_video_model(model, CONSISID_SNAPSHOT)
-        dtype = DTYPES[precision]
-        vae_file = None
-        if vae != model_folders.FROM_MODEL_FOLDER:
-            vae_file = model_folders.folder_path("vae", vae)
-        elif not path.is_dir():  # a snapshot brings vae/; a SAT checkpoint folder finds ../vae/3d-vae.pt
-            check_transformer_file(path)
-            raise MultiIDError(
-                f"{path.name} is a single transformer file, so the VAE cannot come from its folder: choose a "
-                f"CogVideoX VAE file from models/vae in the vae input."
-            )
-        fp8 = weight_storage == "fp8_e4m3fn"
-        operations = comfy.ops.manual_cast if fp8 else comfy.ops.disable_weight_init
-        offload = mm.unet_offload_device()
-        if (path / "latest").is_file():
-            core = load_concat_id_cogvideox(path, dtype, operations, vae_file=vae_file, device=offload)
-        else:
-            core = load_snapshot(
-                path if path.is_dir() else path.parent,
-                dtype,
-                operations,
-                transformer_file=None if path.is_dir() else path,
-                vae_file=vae_file,
-                device=offload,
-            )
-        if fp8:
-            store_linear_weights_fp8(core.transformer)
-        return io.NodeOutput(*video_model(core))
+        return io.NodeOutput(*load_video_model(model, vae, precision, weight_storage))
+
+
+def load_video_model(
+    model: str, vae: str, precision: str, weight_storage: str
+) -> tuple[comfy.model_patcher.ModelPatcher, VideoVAE]:
+    """The loader's choices -> (MODEL, VAE). The MODEL keeps the call as its reload factory, which newer
+    ComfyUI uses (MultiGPU nodes) to build a second copy of the weights."""
+    path = model_folders.resolve_video_model(model, CONSISID_SNAPSHOT)
+    dtype = DTYPES[precision]
+    vae_file = None
+    if vae != model_folders.FROM_MODEL_FOLDER:
+        vae_file = model_folders.folder_path("vae", vae)
+    elif not path.is_dir():  # a snapshot brings vae/; a SAT checkpoint folder finds ../vae/3d-vae.pt
+        check_transformer_file(path)
+        raise MultiIDError(
+            f"{path.name} is a single transformer file, so the VAE cannot come from its folder: choose a "
+            f"CogVideoX VAE file from models/vae in the vae input."
+        )
+    fp8 = weight_storage == "fp8_e4m3fn"
+    operations = comfy.ops.manual_cast if fp8 else comfy.ops.disable_weight_init
+    offload = mm.unet_offload_device()
+    if (path / "latest").is_file():
+        core = load_concat_id_cogvideox(path, dtype, operations, vae_file=vae_file, device=offload)
+    else:
+        core = load_snapshot(
+            path if path.is_dir() else path.parent,
+            dtype,
+            operations,
+            transformer_file=None if path.is_dir() else path,
+            vae_file=vae_file,
+            device=offload,
+        )
+    if fp8:
+        store_linear_weights_fp8(core.transformer)
+    model_patcher, video_vae = video_model(core)
+    model_patcher.cached_patcher_init = (reload_model, (model, vae, precision, weight_storage))
+    return model_patcher, video_vae
+
+
+def reload_model(model: str, vae: str, precision: str, weight_storage: str, **comfy_options):
+    """The MODEL's reload factory; ComfyUI's options (disable_dynamic) do not apply to the pack's loader."""
+    return load_video_model(model, vae, precision, weight_storage)[0]

@@ -278,3 +278,21 @@ def test_ksampler_shows_latent_previews_fitted_to_the_vae(node_classes, loaded, 
     assert len(images) == 3  # one per step
     assert images[-1].size == (SIZE["width"] // 8, SIZE["height"] // 8)  # one pixel per latent pixel, first frame
     assert len({image.tobytes() for image in images}) == 3  # each step's estimate, not a placeholder
+
+
+def test_fp8_weights_and_the_reload_factory(node_classes, loaded, identity, prompts):
+    """fp8 storage computes in the chosen precision (close to fp32); the reload factory rebuilds equal weights."""
+    fp8_model, _ = (
+        node_classes["MultiID_LoadModel"].execute("ConsisID-parity", "from model folder", "fp32", "fp8_e4m3fn").result
+    )
+    assert fp8_model.model.diffusion_model.proj_out.weight.dtype == torch.float8_e4m3fn
+    assert fp8_model.model.manual_cast_dtype == torch.float32
+    positive, negative, latent = conditioned(node_classes, loaded, identity, prompts, seed=5)
+    run = node_classes["KSampler"]().sample
+    exact = run(loaded[0], 2, 3, 6.0, "cogvideox_ddim", "multiid_trailing", positive, negative, latent)[0]
+    stored = run(fp8_model, 2, 3, 6.0, "cogvideox_ddim", "multiid_trailing", positive, negative, latent)[0]
+    assert 0 < rel_err(stored["samples"], exact["samples"]) < 0.1
+    factory, args = loaded[0].cached_patcher_init
+    again = factory(*args, disable_dynamic=True)
+    ours, theirs = loaded[0].model.state_dict(), again.model.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
