@@ -1,4 +1,5 @@
-"""Speed and memory of our ConsisID sampler against diffusers' ConsisIDPipeline, on the same weights.
+"""Speed and memory of ConsisID in ComfyUI (MultiID Sampler's path: the MODEL, ComfyUI's guider, the pack's
+CogVideoX DPM sampler) against diffusers' ConsisIDPipeline, on the same weights.
 
     python benchmarks/consisid_speed.py              # CPU: a small and a medium config, ratios in one run
     python benchmarks/consisid_speed.py --gpu        # CUDA: the full 42-layer architecture at 49x480x720
@@ -84,9 +85,6 @@ def smooth_timestep_embedding(folder: Path) -> None:
 
 def worker(spec: dict) -> dict:
     """One measurement, in its own process."""
-    from multiid_core.pipelines.cogvideox_loading import load_snapshot
-    from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, SpeedOptions, decode, sample
-    from multiid_core.routing import IdentitySet
     from multiid_tools.tiny_models.identities import random_identity
 
     device = torch.device(spec["device"])
@@ -138,24 +136,7 @@ def worker(spec: dict) -> dict:
             ).frames.float()  # fmt: skip
         calls = steps
     else:
-        model = load_snapshot(folder, dtype, device=device)
-        speed = SpeedOptions(teacache=spec.get("teacache", 0.0), cfg_batching=spec.get("cfg_batching", "batched"))
-        swapper = None
-        if spec.get("block_swap"):
-            from multiid_core.block_swap import BlockSwapper
-
-            model.transformer.to("cpu")
-            swapper = BlockSwapper(model.transformer.transformer_blocks, spec["block_swap"], device)
-            for module in swapper.resident_modules(model.transformer):
-                module.to(device)
-            model.transformer.swapper = swapper
-        settings = SamplerSettings(**size, steps=steps, cfg=6.0, seed=42)
-        stamps.append(time.perf_counter())
-        result = sample(model, positive, negative, IdentitySet([identity], [None]), settings, on_step=tick, speed=speed)
-        latents, calls = result.latents, result.transformer_calls
-        if spec.get("decode"):
-            frames = decode(model, latents, tiled=True)
-            torch.save(frames.cpu(), spec["frames_out"])
+        latents, calls = run_ours(spec, folder, dtype, device, size, steps, positive, negative, identity, tick)
     torch.save(latents.cpu(), spec["latents_out"])
     steady = [b - a for a, b in zip(stamps[1:], stamps[2:])]
     peak = (
@@ -169,6 +150,38 @@ def worker(spec: dict) -> dict:
         "peak_bytes": peak,
         "calls": calls,
     }
+
+
+def run_ours(spec, folder, dtype, device, size, steps, positive, negative, identity, tick):
+    """MultiID Sampler's path: the MODEL under ComfyUI's guider and the pack's CogVideoX DPM sampler."""
+    pack = import_comfyui_and_pack(device.type == "cuda")
+    import comfy.model_management
+    import comfy.ops
+    import comfy.utils
+
+    loading = sys.modules[f"{pack}.multiid_core.pipelines.cogvideox_loading"]
+    model_nodes, sampler_nodes = sys.modules[f"{pack}.nodes.model_nodes"], sys.modules[f"{pack}.nodes.sampler_nodes"]
+    teacache, cogvideox_model = sys.modules[f"{pack}.nodes.teacache"], sys.modules[f"{pack}.nodes.cogvideox_model"]
+    size_type = sys.modules[f"{pack}.multiid_core.pipelines.cogvideox_inputs"].VideoSize
+    core = loading.load_snapshot(folder, dtype, comfy.ops.disable_weight_init, device="cpu")
+    model, vae = model_nodes.video_model(core)
+    if spec.get("teacache"):
+        model = teacache.with_teacache(model, spec["teacache"], cogvideox_model.CogVideoXDiT)
+    comfy.model_management.load_models_gpu([model])
+    dit = model.model.diffusion_model
+    block_runs = []
+    run_blocks = dit.run_blocks
+    dit.run_blocks = lambda *args: block_runs.append(1) or run_blocks(*args)
+    comfy.utils.set_progress_bar_global_hook(lambda *_args, **_kwargs: tick())
+    tick()
+    raw, _, _ = sampler_nodes.sample_video(
+        model, vae, [[positive, {}]], [[negative, {}]], identity, size_type(**size), steps, 6.0, False,
+        "CogVideoX DPM", 42, 1.0,
+    )  # fmt: skip
+    if spec.get("decode"):
+        torch.save(vae.decode(raw, tiled=True).cpu(), spec["frames_out"])
+    latents = (raw * vae.vae.config.scaling_factor).movedim(1, 2)  # diffusers' scaled [B, T, C, h, w]
+    return latents, len(block_runs)
 
 
 def measure(spec: dict) -> dict:
@@ -215,9 +228,6 @@ def rows_for(config: str, device: str, scratch: Path, repeats: int) -> list[list
 
     row("diffusers ConsisIDPipeline", reference, ref_latents)
     row("ours", best["ours"], torch.load(scratch / f"{config}-ours.pt"))
-    if device == "cuda":
-        swap, latents = run("swap", impl="ours", block_swap=20)
-        row("ours, 20 blocks swapped", swap, latents)
     steps = 50  # TeaCache's published settings are for 50-step runs; these rows compare with ours uncached
     uncached, exact = run("exact50", impl="ours", steps=steps, decode=True)
     exact_frames = torch.load(scratch / f"{config}-exact50-frames.pt")
