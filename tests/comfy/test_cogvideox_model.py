@@ -296,3 +296,53 @@ def test_fp8_weights_and_the_reload_factory(node_classes, loaded, identity, prom
     again = factory(*args, disable_dynamic=True)
     ours, theirs = loaded[0].model.state_dict(), again.model.state_dict()
     assert ours.keys() == theirs.keys() and all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+@pytest.mark.parametrize("node", ["EasyCacheNode", "LazyCacheNode"])
+def test_comfyuis_easycache_and_lazycache_run_on_the_model(node_classes, loaded, identity, prompts, node):
+    """ComfyUI's own caches wrap this MODEL like any: fewer transformer calls, a finite video, the input MODEL
+    untouched (random tiny weights change too fast between steps for a closeness bound to mean anything)."""
+    import comfy_extras.nodes_easycache
+
+    positive, negative, latent = conditioned(node_classes, loaded, identity, prompts, seed=5)
+    model = loaded[0]
+    cached_model = getattr(comfy_extras.nodes_easycache, node).execute(model, 1.0, 0.15, 0.95, False)[0]
+    calls = []
+    hook = model.model.diffusion_model.patch_embed.register_forward_hook(lambda *_: calls.append(1))
+    runs = {}
+    try:
+        for name, m in (("exact", model), ("cached", cached_model)):
+            calls.clear()
+            runs[name] = node_classes["KSampler"]().sample(
+                m, 0, 12, 6.0, "cogvideox_ddim", "multiid_trailing", positive, negative, latent
+            )[0]["samples"]
+            runs[f"{name} calls"] = len(calls)
+    finally:
+        hook.remove()
+    assert runs["exact calls"] == 12 and runs["cached calls"] < 12
+    assert torch.isfinite(runs["cached"]).all() and runs["cached"].shape == runs["exact"].shape
+    assert not any(model.model_options["transformer_options"].get("wrappers", {}).values())
+
+
+def test_interrupt_stops_sampling_within_a_step(node_classes, loaded, identity, prompts, monkeypatch):
+    import comfy.model_management as mm
+
+    positive, negative, latent = conditioned(node_classes, loaded, identity, prompts, seed=5)
+    calls = []
+    dit = loaded[0].model.diffusion_model
+
+    def count_and_interrupt(*_) -> None:
+        calls.append(1)
+        if len(calls) == 2:  # the user presses Cancel during the second step
+            mm.interrupt_current_processing()
+
+    hook = dit.patch_embed.register_forward_hook(count_and_interrupt)
+    try:
+        with pytest.raises(mm.InterruptProcessingException):
+            node_classes["KSampler"]().sample(
+                loaded[0], 0, 20, 6.0, "cogvideox_dpm", "multiid_trailing", positive, negative, latent
+            )
+    finally:
+        hook.remove()
+        mm.interrupt_current_processing(False)
+    assert len(calls) == 2  # stopped inside the second step: no third model call
