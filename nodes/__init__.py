@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
+from .cogvideox_lora import register_lora_support
 from .cogvideox_samplers import DynamicCFG, register_samplers
 from .evaluate_nodes import IdentitySimilarity
 from .face_nodes import EncodeIdentity, LoadFaceExtractor
@@ -20,6 +21,7 @@ from .wan_nodes import ConcatIDWanReference, LoadConcatIDWan, LoadUMT5TextEncode
 register_model_folders()
 register_schedulers()
 register_samplers()
+register_lora_support()
 
 
 class MultiIDExtension(ComfyExtension):

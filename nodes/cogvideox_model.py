@@ -12,6 +12,7 @@ names (`MultiIDCogVideoX`, `CogVideoXLatent`) do not collide with newer ComfyUI'
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import comfy.conds
@@ -29,9 +30,61 @@ from ..multiid_core.cogvideox_schedule import alphas_cumprod, final_alpha, targe
 from ..multiid_core.dit.cogvideox import CogVideoXTransformer, cogvideox_rope
 from ..multiid_core.errors import MultiIDError, non_finite_message
 from ..multiid_core.families import Family
-from ..multiid_core.routing import IdentityInjection, TokenGrid
+from ..multiid_core.pipelines.cogvideox_inputs import identity_tokens
+from ..multiid_core.routing import (
+    IdentityInjection,
+    IdentitySet,
+    RoutingRecorder,
+    TokenGrid,
+    coverage_matrix,
+    recording_steps,
+)
 from .concat_id_wan import TEACACHE, _step_of
-from .identity_conditioning import FIRST_FRAME, IDENTITY, REFERENCES, IdentityCondition
+
+IDENTITY = "multiid_identity"  # conditioning key: an IdentityCondition
+FIRST_FRAME = "multiid_first_frame"  # conditioning key: raw latents [1, C, F, h, w], the face frame then zeros
+REFERENCES = "multiid_cogvideox_references"  # conditioning key: raw latents [1, C, N, h, w], one per person
+
+
+@dataclass(eq=False)  # compared by identity: ComfyUI batches two conditionings only if they hold the same one
+class IdentityCondition:
+    """The people of one video and how their faces enter it; read by the model at every call."""
+
+    people: IdentitySet
+    style: str  # which EVA features the perceiver reads ("consisid", "ingredients")
+    strength: float
+    video_frames: int
+    map_steps: str = "all steps"
+    recorder: RoutingRecorder = field(default_factory=RoutingRecorder)
+    _coverage: dict = field(default_factory=dict)
+    _kept: dict = field(default_factory=dict)
+    _kept_at: float | None = None
+
+    @property
+    def per_branch(self) -> bool:
+        return self.people.per_branch
+
+    def records(self, step: int, steps: int) -> bool:
+        return step in recording_steps(self.map_steps, steps)
+
+    def face_tokens(self, transformer, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+        return identity_tokens(transformer, self.style, self.people.identities, device, dtype)
+
+    def coverage(self, grid: TokenGrid, device: torch.device) -> torch.Tensor | None:
+        """[tokens, N] mask coverage of each video token (None without masks), made once per grid."""
+        if grid not in self._coverage:
+            self._coverage[grid] = coverage_matrix(self.people.masks, grid, self.video_frames, self.people.labels)
+        coverage = self._coverage[grid]
+        return None if coverage is None else coverage.to(device)
+
+    def kept_for(self, sigma: torch.Tensor | None) -> dict:
+        """Residuals the unconditional call of this step keeps for the conditional one (emptied at a new step)."""
+        at = None if sigma is None else float(sigma.max())
+        if at != self._kept_at:
+            self._kept.clear()
+            self._kept_at = at
+        return self._kept
+
 
 # Alpha standing in for 0 at the zero-terminal-SNR end, so the sigma table stays finite (ComfyUI's own value
 # for zsnr models); the model treats that sigma as exactly alpha 0.

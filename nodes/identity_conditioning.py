@@ -9,8 +9,6 @@ memory allows, and the model routes both from the unconditional branch as releas
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import comfy.model_management as mm
 import node_helpers
 import torch
@@ -23,67 +21,20 @@ from ..multiid_core.pipelines.cogvideox_inputs import (
     check_people,
     encode_first_frame,
     first_frame_image,
-    identity_tokens,
     latent_grid,
     reference_latents,
     validate,
 )
 from ..multiid_core.routing import (
     IdentitySet,
-    RoutingRecorder,
     TokenGrid,
     check_placed,
-    coverage_matrix,
     identity_set,
-    recording_steps,
 )
 from . import types
+from .cogvideox_model import FIRST_FRAME, IDENTITY, REFERENCES, IdentityCondition, MultiIDCogVideoX
 from .family_tags import COGVIDEOX, CONCAT_ID_WAN, conditioning_family, tag_latent
 from .input_checks import valid_inputs
-
-IDENTITY = "multiid_identity"  # conditioning key: an IdentityCondition
-FIRST_FRAME = "multiid_first_frame"  # conditioning key: raw latents [1, C, F, h, w], the face frame then zeros
-REFERENCES = "multiid_cogvideox_references"  # conditioning key: raw latents [1, C, N, h, w], one per person
-
-
-@dataclass(eq=False)  # compared by identity: ComfyUI batches two conditionings only if they hold the same one
-class IdentityCondition:
-    """The people of one video and how their faces enter it; read by the model at every call."""
-
-    people: IdentitySet
-    style: str  # which EVA features the perceiver reads ("consisid", "ingredients")
-    strength: float
-    video_frames: int
-    map_steps: str = "all steps"
-    recorder: RoutingRecorder = field(default_factory=RoutingRecorder)
-    _coverage: dict = field(default_factory=dict)
-    _kept: dict = field(default_factory=dict)
-    _kept_at: float | None = None
-
-    @property
-    def per_branch(self) -> bool:
-        return self.people.per_branch
-
-    def records(self, step: int, steps: int) -> bool:
-        return step in recording_steps(self.map_steps, steps)
-
-    def face_tokens(self, transformer, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-        return identity_tokens(transformer, self.style, self.people.identities, device, dtype)
-
-    def coverage(self, grid: TokenGrid, device: torch.device) -> torch.Tensor | None:
-        """[tokens, N] mask coverage of each video token (None without masks), made once per grid."""
-        if grid not in self._coverage:
-            self._coverage[grid] = coverage_matrix(self.people.masks, grid, self.video_frames, self.people.labels)
-        coverage = self._coverage[grid]
-        return None if coverage is None else coverage.to(device)
-
-    def kept_for(self, sigma: torch.Tensor | None) -> dict:
-        """Residuals the unconditional call of this step keeps for the conditional one (emptied at a new step)."""
-        at = None if sigma is None else float(sigma.max())
-        if at != self._kept_at:
-            self._kept.clear()
-            self._kept_at = at
-        return self._kept
 
 
 def text_embedding(conditioning: list, name: str) -> None:
@@ -103,10 +54,8 @@ def text_embedding(conditioning: list, name: str) -> None:
         )
 
 
-def cogvideox_model(model) -> object:
+def cogvideox_model(model) -> MultiIDCogVideoX:
     """The MultiIDCogVideoX inside a MODEL, or a message naming the loader that makes one."""
-    from .cogvideox_model import MultiIDCogVideoX
-
     inner = getattr(model, "model", None)
     if not isinstance(inner, MultiIDCogVideoX):
         raise MultiIDError(

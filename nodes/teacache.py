@@ -24,8 +24,9 @@ def with_teacache(
     model: comfy.model_patcher.ModelPatcher, threshold: float, family: type
 ) -> comfy.model_patcher.ModelPatcher:
     """A clone of a MODEL of `family` (ConcatIDWanDiT or CogVideoXDiT) that runs TeaCache with `threshold`."""
-    if not isinstance(getattr(model.model, "diffusion_model", None), family):
-        other = next((k for k in FITS if k is not family and isinstance(model.model.diffusion_model, k)), None)
+    dit = getattr(model.model, "diffusion_model", None)
+    if not isinstance(dit, family):
+        other = next((k for k in FITS if k is not family and isinstance(dit, k)), None)
         advice = f"use {NODES[other]}" if other else "for other models use ComfyUI's EasyCache"
         raise MultiIDError(f"{NODES[family]} works on that family's MODEL only: here {advice}.")
     model = model.clone()
