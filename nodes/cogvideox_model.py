@@ -134,6 +134,8 @@ class CogVideoXLatent(comfy.latent_formats.LatentFormat):
 
     latent_channels = 16
     latent_dimensions = 3
+    spacial_downscale_ratio = 8  # read by newer ComfyUI (empty-latent sizing, previews)
+    temporal_downscale_ratio = 4
 
     def __init__(self, scale_factor: float, rgb_factors: list[list[float]] | None, rgb_bias: list[float] | None):
         self.scale_factor = scale_factor

@@ -157,8 +157,13 @@ class MultiIDIdentityConditioning(io.ComfyNode):
         )  # fmt: skip
 
     @classmethod
-    def validate_inputs(cls, model=None, vae=None, positive=None, negative=None, identity=None) -> bool | str:
-        return valid_inputs(cls, model=model, vae=vae, positive=positive, negative=negative, identity=identity)
+    def validate_inputs(
+        cls, model=None, vae=None, positive=None, negative=None, identity=None, identity_strength=None
+    ) -> bool | str:
+        return valid_inputs(
+            cls, model=model, vae=vae, positive=positive, negative=negative, identity=identity,
+            identity_strength=identity_strength,
+        )  # fmt: skip
 
     @classmethod
     def execute(

@@ -19,13 +19,18 @@ def node_classes(comfy_base):
 
 @pytest.fixture(scope="session")
 def pack(node_classes):
-    """The pack's Concat-ID-Wan modules as ComfyUI imported them (under the pack's folder name)."""
+    """The pack's modules as ComfyUI imported them (under the pack's folder name): Concat-ID-Wan's, and the
+    CogVideoX family's whose classes the tests build inputs with or spy on."""
     root = node_classes["MultiID_LoadConcatIDWan"].__module__.rsplit(".nodes.", 1)[0]
     return SimpleNamespace(
         wan_model=sys.modules[f"{root}.nodes.wan_model"],
         dit=sys.modules[f"{root}.nodes.concat_id_wan"],
         schedulers=sys.modules[f"{root}.nodes.schedulers"],
         step_cache=sys.modules[f"{root}.multiid_core.step_cache"],
+        sampler_nodes=sys.modules[f"{root}.nodes.sampler_nodes"],
+        cogvideox_transformer=sys.modules[f"{root}.multiid_core.dit.cogvideox"].CogVideoXTransformer,
+        cogvideox_inputs=sys.modules[f"{root}.multiid_core.pipelines.cogvideox_inputs"],
+        routing=sys.modules[f"{root}.multiid_core.routing"],
     )
 
 
@@ -45,3 +50,29 @@ def extractor_inputs():
 @pytest.fixture(scope="module")
 def extractor(node_classes, extractor_inputs):
     return node_classes["MultiID_LoadFaceExtractor"].execute(**extractor_inputs).result[0]
+
+
+@pytest.fixture(scope="session")
+def parity_snapshot(node_classes):
+    """The tiny ConsisID snapshot with a trained grid diffusers' pipeline samples quickly, in models/multiid."""
+    from pathlib import Path
+
+    import folder_paths
+    from cogvideox_runs import write_parity_snapshot
+
+    return write_parity_snapshot(Path(folder_paths.get_folder_paths("multiid")[0]) / "ConsisID-parity")
+
+
+@pytest.fixture(scope="session")
+def parity_model(node_classes, parity_snapshot):
+    """(MODEL, VAE) of the parity snapshot, fp32 (tests must not change its weights)."""
+    from cogvideox_runs import load
+
+    return load(node_classes, parity_snapshot.name)
+
+
+@pytest.fixture(scope="session")
+def parity_pipeline(parity_snapshot):
+    from cogvideox_runs import consisid_pipeline
+
+    return consisid_pipeline(parity_snapshot)

@@ -1,58 +1,25 @@
 """The CogVideoX family as a native MODEL: KSampler, SamplerCustomAdvanced and MultiID Sampler against diffusers'
 ConsisIDPipeline on the same tiny random snapshot (fp32, CPU)."""
 
-import numpy as np
 import pytest
 import torch
+from cogvideox_runs import PARITY_SIZE, SCALE, pipeline_latents
 from comfy_env import photo_tensor
-from PIL import Image
 from tensors import rel_err
 
-from multiid_tools.tiny_models.cogvideox import TINY_TEXT_DIM, write_tiny_consisid_snapshot
+from multiid_tools.tiny_models.cogvideox import TINY_TEXT_DIM
 
-# A trained grid small enough to sample quickly: 9 frames of 128x160 (3 x 16 x 20 latents).
-GRID = dict(sample_frames=9, sample_height=16, sample_width=20, num_layers=4)
-SIZE = dict(width=160, height=128, frames=9)
-SCALE = 0.7  # the tiny VAE's scaling factor: diffusers' latents are scaled, LATENT holds raw ones
+SIZE = PARITY_SIZE
 
 
 @pytest.fixture(scope="module")
-def snapshot(node_classes):
-    import folder_paths
-
-    import multiid_tools.tiny_models.cogvideox as tiny
-
-    folder = __import__("pathlib").Path(folder_paths.get_folder_paths("multiid")[0]) / "ConsisID-parity"
-    original = dict(tiny.TINY_TRANSFORMER)
-    tiny.TINY_TRANSFORMER.update(GRID)
-    try:
-        write_tiny_consisid_snapshot(folder)
-    finally:
-        tiny.TINY_TRANSFORMER.clear()
-        tiny.TINY_TRANSFORMER.update(original)
-    return folder
+def loaded(parity_model):
+    return parity_model
 
 
 @pytest.fixture(scope="module")
-def loaded(node_classes, snapshot):
-    return (
-        node_classes["MultiID_LoadModel"]
-        .execute("ConsisID-parity", "from model folder", "fp32", "same as precision")
-        .result
-    )
-
-
-@pytest.fixture(scope="module")
-def pipeline(snapshot):
-    import diffusers
-
-    return diffusers.ConsisIDPipeline(
-        tokenizer=None,
-        text_encoder=None,
-        vae=diffusers.AutoencoderKLCogVideoX.from_pretrained(snapshot / "vae"),
-        transformer=diffusers.ConsisIDTransformer3DModel.from_pretrained(snapshot / "transformer"),
-        scheduler=diffusers.CogVideoXDPMScheduler.from_pretrained(snapshot / "scheduler"),
-    )
+def pipeline(parity_pipeline):
+    return parity_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -70,37 +37,7 @@ def prompts():
     return [[positive, {}]], [[negative, {}]]
 
 
-def reference(pipe, identity, prompts, steps, cfg, seed, scheduler=None, step_seed=None, **kwargs):
-    """The pipeline's latents; `scheduler` replaces its DPM, `step_seed` gives the solver's draws a generator of
-    their own (ComfyUI's samplers draw from the sampler seed, the VAE encode from the conditioning's)."""
-    import diffusers
-
-    if scheduler is not None:
-        cls = getattr(diffusers, scheduler)
-        pipe = diffusers.ConsisIDPipeline(**{**pipe.components, "scheduler": cls.from_config(pipe.scheduler.config)})
-    if step_seed is not None:
-        pipe = diffusers.ConsisIDPipeline(**pipe.components)
-        pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
-        solver_generator, step = torch.Generator().manual_seed(step_seed), pipe.scheduler.step
-        pipe.scheduler.step = lambda *a, **kw: step(*a, **{**kw, "generator": solver_generator})
-    image = Image.fromarray((identity.primary.face_on_white.numpy() * 255).astype(np.uint8))
-    with torch.no_grad():
-        out = pipe(
-            image=image,
-            prompt_embeds=prompts[0][0][0],
-            negative_prompt_embeds=prompts[1][0][0],
-            num_inference_steps=steps,
-            guidance_scale=cfg,
-            generator=torch.Generator().manual_seed(seed),
-            output_type="latent",
-            id_cond=identity.id_cond("consisid"),
-            id_vit_hidden=identity.vit_hidden("consisid"),
-            num_frames=SIZE["frames"],
-            height=SIZE["height"],
-            width=SIZE["width"],
-            **kwargs,
-        ).frames
-    return out.movedim(2, 1)  # [B, C, T, h, w]
+reference = pipeline_latents
 
 
 @pytest.mark.parametrize("steps", [4])

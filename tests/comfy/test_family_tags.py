@@ -28,43 +28,50 @@ def parts(node_classes, extractor):
     positive = node_classes["MultiID_TextEncode"].execute(clip, "a person smiling").result[0]
     negative = node_classes["MultiID_TextEncode"].execute(clip, "").result[0]
     load = node_classes["MultiID_LoadModel"]
-    model = load.execute("ConsisID-preview", "from model folder", "fp32", "same as precision").result[0]
-    return model, positive, negative, identity
+    model, vae = load.execute("ConsisID-preview", "from model folder", "fp32", "same as precision").result
+    return model, vae, positive, negative, identity
 
 
-def sample(node_classes, model, positive, negative, identity) -> dict:
+def sample(node_classes, model, vae, positive, negative, identity) -> dict:
     return (
         node_classes["MultiID_Sampler"]
         .execute(
-            model, positive, negative, identity, 64, 64, 5, 2, 6.0, False, "CogVideoX DPM", 7, 1.0, "all steps", None
+            model, vae, positive, negative, identity, 64, 64, 5, 2, 6.0, False, "CogVideoX DPM", 7, 1.0, "all steps"
         )
         .result[0]
     )
 
 
-def test_text_encode_and_sampler_outputs_carry_the_cogvideox_tag(node_classes, parts, tags):
-    model, positive, negative, identity = parts
+def test_text_encode_conditioning_and_sampler_outputs_carry_the_cogvideox_tag(node_classes, parts, tags):
+    model, vae, positive, negative, identity = parts
     assert tags.conditioning_family(positive) == tags.conditioning_family(negative) == tags.COGVIDEOX
     assert positive[0][1] == {tags.FAMILY_KEY: "cogvideox"}
+    conditioned = (
+        node_classes["MultiID_IdentityConditioning"]
+        .execute(model, vae, positive, negative, identity, 64, 64, 5, 1.0, 0)
+        .result
+    )
+    assert tags.conditioning_family(conditioned[0]) == tags.conditioning_family(conditioned[1]) == tags.COGVIDEOX
+    assert tags.latent_family(conditioned[2]) == "cogvideox"
     latent = sample(node_classes, *parts)
     assert tags.latent_family(latent) == "cogvideox" and set(latent) == {"samples", tags.FAMILY_KEY}
-    frames = node_classes["MultiID_Decode"].execute(model, latent, False).result[0]
+    frames = node_classes["MultiID_Decode"].execute(vae, latent, False).result[0]
     assert frames.shape == (5, 64, 64, 3)
 
 
 def test_decode_refuses_wan_latents_naming_vae_decode(node_classes, parts, tags):
-    model, *_ = parts
+    vae = parts[1]
     latent = tags.tag_latent({"samples": torch.zeros(1, 16, 2, 8, 8)}, tags.CONCAT_ID_WAN)
     with pytest.raises(pack_error(node_classes), match=r"come from Concat-ID-Wan .* VAE Decode and the Wan 2\.1 VAE"):
-        node_classes["MultiID_Decode"].execute(model, latent, False)
+        node_classes["MultiID_Decode"].execute(vae, latent, False)
 
 
 def test_sampler_refuses_wan_conditioning_naming_multiid_text_encode(node_classes, parts, tags):
-    model, positive, negative, identity = parts
+    model, vae, positive, negative, identity = parts
     wan = [[positive[0][0], {tags.FAMILY_KEY: tags.CONCAT_ID_WAN}]]
     with pytest.raises(pack_error(node_classes), match=r"positive conditioning comes from Concat-ID Wan Reference .*"
                        r"encode the prompt with MultiID Text Encode"):  # fmt: skip
-        sample(node_classes, model, wan, negative, identity)
+        sample(node_classes, model, vae, wan, negative, identity)
 
 
 def test_conditioning_family_reads_the_first_tagged_entry(tags):

@@ -70,7 +70,8 @@ def test_plain_values_where_links_belong_name_the_node_to_connect(node_classes):
             checked_any += 1
     sampler = node_classes["MultiID_Sampler"]
     assert "the output of Encode Identity or ID Router, not" in sampler.validate_inputs(identity=5)
-    assert "the output of Load MultiID Video Model, not" in sampler.validate_inputs(model=5)
+    assert "the output of Load MultiID Video Model, not" in sampler.validate_inputs(vae=5)
+    assert "the output of a node with a MODEL output, not" in sampler.validate_inputs(model=5)
     assert "the output of a node with a CONDITIONING output, not" in sampler.validate_inputs(positive=5)
     encode = node_classes["MultiID_EncodeIdentity"]  # takes lists; a link arrives as (None,)
     assert encode.validate_inputs(face_extractor=(None,), photos=(None,)) is True
@@ -120,4 +121,4 @@ def test_floats_must_be_finite_and_in_range(node_classes):
             )
             assert cls.validate_inputs(**{name: "6"}) == f"{name} of {display} must be a number, not '6'."
             checked_any += 1
-    assert checked_any == 3  # cfg, identity_strength, prior_strength
+    assert checked_any == 5  # cfg and identity_strength (Sampler), identity_strength, prior_strength, cfg (guider)

@@ -1,6 +1,8 @@
-"""Concat-ID's CogVideoX-5B release: SAT conversion, reference appending, and what the sampler does with it."""
+"""Concat-ID's CogVideoX-5B release: SAT conversion, loading, the references' positions and pixels, the layers.
 
-import logging
+What sampling does with the references (on the native MODEL): tests/comfy/test_concat_id_cogvideox_sampling.py.
+"""
+
 import pickle
 import shutil
 
@@ -14,11 +16,8 @@ from multiid_core.canvas import letterbox
 from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer, cogvideox_rope
 from multiid_core.errors import MultiIDError
 from multiid_core.families import CONCAT_ID_COGVIDEOX
-from multiid_core.pipelines import cogvideox_sampling
 from multiid_core.pipelines.cogvideox_loading import load_concat_id_cogvideox
-from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, sample
 from multiid_core.pipelines.sat_conversion import sat_transformer_to_diffusers, sat_vae_to_diffusers
-from multiid_core.routing import IdentitySet
 from multiid_tools.tiny_models.cogvideox import TINY_TEXT_DIM, TINY_VAE
 from multiid_tools.tiny_models.concat_id import (
     TINY_T2V,
@@ -26,7 +25,6 @@ from multiid_tools.tiny_models.concat_id import (
     diffusers_to_sat_vae,
     write_tiny_concat_id_snapshot,
 )
-from multiid_tools.tiny_models.identities import random_identity
 
 
 @pytest.fixture(scope="module")
@@ -204,59 +202,3 @@ def test_letterbox_matches_resize_pad_crop(shape):
     reference = (resize_pad_crop(face.permute(2, 0, 1)[None], (480, 720)) * 2.0 - 1.0).clip(-1, 1)
     assert ours.shape == (1, 3, 480, 720)
     assert torch.equal(ours, reference)
-
-
-SMALL = dict(width=160, height=128, frames=9, steps=3, seed=1)
-
-
-def test_sampling_appends_clean_references_in_both_branches_and_crops_them(snapshot, monkeypatch):
-    model = load_concat_id_cogvideox(snapshot / "two-identities", torch.float32)
-    seen_inputs, seen_steps = [], []
-    forward = model.transformer.forward
-
-    def spy_forward(latents, text, timestep, rope, identity=None, *rest):
-        seen_inputs.append((latents.clone(), rope[0].shape[0]))
-        assert identity is None
-        return forward(latents, text, timestep, rope, identity, *rest)
-
-    monkeypatch.setattr(model.transformer, "forward", spy_forward)
-    make = cogvideox_sampling.make_scheduler
-
-    def spy_scheduler(name, config):
-        scheduler = make(name, config)
-        step = scheduler.step
-
-        def spy_step(model_output, *args, **kwargs):
-            seen_steps.append(model_output.shape)
-            return step(model_output, *args, **kwargs)
-
-        scheduler.step = spy_step
-        return scheduler
-
-    monkeypatch.setattr(cogvideox_sampling, "make_scheduler", spy_scheduler)
-    people = IdentitySet([random_identity(1), random_identity(2)], [None, None])
-    text = torch.randn(1, 226, TINY_TEXT_DIM)
-    result = sample(model, text, torch.zeros_like(text), people, SamplerSettings(**SMALL))
-    assert result.latents.shape == (1, 3, 16, 16, 20)  # 9 frames -> 3 latent frames, references cropped
-    assert all(shape == (1, 3, 16, 16, 20) for shape in seen_steps)
-    first, tokens = seen_inputs[0]
-    assert first.shape == (2, 5, 16, 16, 20) and tokens == 5 * 8 * 10  # batch [uncond, cond], 3 + 2 frames
-    references = first[:, 3:]
-    assert torch.equal(references[0], references[1])  # the same references in both guidance branches
-    assert all(torch.equal(x[:, 3:], references) for x, _ in seen_inputs)  # clean: never noised or stepped
-    assert not torch.equal(references[:, 0], references[:, 1])  # one frame per person
-
-
-def test_reference_counts_and_masks(snapshot, caplog):
-    model = load_concat_id_cogvideox(snapshot / "single-identity", torch.float32)
-    text = torch.randn(1, 226, TINY_TEXT_DIM)
-    settings = SamplerSettings(**{**SMALL, "steps": 1})
-    with caplog.at_level(logging.WARNING):
-        sample(model, text, text, IdentitySet([random_identity(1), random_identity(2)], [None, None]), settings)
-    assert "trained with 1 reference(s); 2 given" in caplog.text
-    four = IdentitySet([random_identity(i) for i in range(4)], [None] * 4)
-    with pytest.raises(MultiIDError, match="at most 3; got 4 people"):
-        sample(model, text, text, four, settings)
-    placed = IdentitySet([random_identity(1)], [torch.ones(1, 8, 8)], mode="masks")
-    with pytest.raises(MultiIDError, match="does not take masks"):
-        sample(model, text, text, placed, settings)

@@ -1,23 +1,24 @@
-"""Ingredients' routing, mask routing, the shared first frame, and Ingredients' loading quirks."""
+"""Ingredients' routing, mask routing, the shared first frame, and Ingredients' loading quirks.
+
+Sampling several people on the native MODEL: tests/comfy/test_cogvideox_routing.py.
+"""
 
 import json
-import logging
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tensors import rel_err, small_masks
+from tensors import rel_err
 
 from multiid_core.canvas import canvas_for_faces, row_boxes
 from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer
 from multiid_core.errors import MultiIDError
-from multiid_core.families import CONSISID, INGREDIENTS
+from multiid_core.families import INGREDIENTS
 from multiid_core.pipelines.cogvideox_loading import load_snapshot
-from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, sample
 from multiid_core.routing import (
     IdentityInjection,
-    IdentitySet,
+    RoutingRecorder,
     TokenGrid,
     assign_tokens,
     coverage_matrix,
@@ -25,13 +26,7 @@ from multiid_core.routing import (
     mask_coverage,
     routing_map,
 )
-from multiid_tools.tiny_models.cogvideox import (
-    TINY_TEXT_DIM,
-    TINY_TRANSFORMER,
-    write_tiny_consisid_snapshot,
-    write_tiny_ingredients_snapshot,
-)
-from multiid_tools.tiny_models.identities import random_identity
+from multiid_tools.tiny_models.cogvideox import TINY_TRANSFORMER, write_tiny_ingredients_snapshot
 
 CONFIG = CogVideoXConfig.from_dict({**TINY_TRANSFORMER, "num_layers": 4, "num_routers": 2})
 
@@ -65,23 +60,36 @@ def released_residual(model, k, faces, video, scale):
 
 @torch.no_grad()
 def test_learned_routing_matches_the_release(transformer):
+    """Batch [uncond, cond]: both rows get the residual routed and mixed on the unconditional row."""
     faces, video = inputs()
-    injection = IdentityInjection(faces, scale=0.7)
+    injection = IdentityInjection(faces, scale=0.7, sources=[0, 0])
     for k in range(CONFIG.num_cross_attn):
         ours = injection.residual(transformer, k, video)
-        assert ours.shape == (1, 60, CONFIG.inner_dim)  # one residual, added to both CFG branches
-        assert rel_err(ours, released_residual(transformer, k, faces, video, 0.7)) < 1e-5
+        released = released_residual(transformer, k, faces, video, 0.7)
+        assert rel_err(ours[0:1], released) < 1e-5 and torch.equal(ours[0], ours[1])
 
 
 @torch.no_grad()
 def test_per_branch_routing_routes_each_branch(transformer):
     faces, video = inputs()
-    ours = IdentityInjection(faces, scale=1.0, per_branch=True).residual(transformer, 0, video)
-    assert ours.shape == (2, 60, CONFIG.inner_dim)
+    ours = IdentityInjection(faces, scale=1.0).residual(transformer, 0, video)
     for b in range(2):
         expected = released_residual(transformer, 0, faces, video[b : b + 1], 1.0)
         assert rel_err(ours[b : b + 1], expected) < 1e-5
     assert rel_err(ours[0], ours[1]) > 1e-3
+
+
+@torch.no_grad()
+def test_guidance_in_two_calls_reuses_the_unconditional_residual(transformer):
+    """ComfyUI short of memory: the unconditional call keeps its residuals, the conditional one adds them."""
+    faces, video = inputs()
+    kept, recorder = {}, RoutingRecorder(active=True)
+    batched = IdentityInjection(faces, 0.7, sources=[0, 0]).residual(transformer, 1, video)
+    uncond = IdentityInjection(faces, 0.7, sources=[0], recorder=recorder, kept=kept, keep=True)
+    assert torch.equal(uncond.residual(transformer, 1, video[:1]), batched[:1]) and 1 in kept
+    cond = IdentityInjection(faces, 0.7, recorder=recorder, kept=kept, reuse=True)
+    assert torch.equal(cond.residual(transformer, 1, video[1:]), batched[1:]) and not kept
+    assert recorder.count == 1  # the routing recorded once, from the unconditional row
 
 
 @torch.no_grad()
@@ -259,44 +267,3 @@ def test_partial_routers_are_listed(tmp_path):
     save_file({k: v for k, v in tensors.items() if k != "router.0.to_kv.weight"}, str(shard))
     with pytest.raises(MultiIDError, match="1 missing tensors.*router.0.to_kv.weight"):
         load_snapshot(tmp_path / "Ingredients", torch.float32)
-
-
-SMALL = dict(width=160, height=128, frames=5, steps=2, seed=3)
-
-
-@pytest.mark.parametrize("count", [1, 2, 3, 4])
-def test_ingredients_samples_any_number_of_people(ingredients_snapshot, count, caplog):
-    model = load_snapshot(ingredients_snapshot, torch.float32)
-    people = IdentitySet([random_identity(i) for i in range(count)], [None] * count)
-    text = torch.randn(1, 226, TINY_TEXT_DIM)
-    with caplog.at_level(logging.WARNING):
-        result = sample(model, text, torch.zeros_like(text), people, SamplerSettings(**SMALL))
-    assert result.latents.shape == (1, 2, 16, 16, 20)
-    assert result.routing.shape == (2 * 8 * 10, count)
-    assert torch.allclose(result.routing.sum(1), torch.ones(160), atol=1e-5)
-    assert ("trained with 2 identities" in caplog.text) == (count != 2)
-
-
-@pytest.fixture(scope="module")
-def consisid_snapshot(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("snapshots") / "ConsisID-preview"
-    write_tiny_consisid_snapshot(folder)
-    return folder
-
-
-def test_consisid_places_two_people_with_masks(consisid_snapshot):
-    model = load_snapshot(consisid_snapshot, torch.float32)
-    assert model.family is CONSISID
-    people = IdentitySet([random_identity(1), random_identity(2)], small_masks(2), mode="masks")
-    text = torch.randn(1, 226, TINY_TEXT_DIM)
-    result = sample(model, text, torch.zeros_like(text), people, SamplerSettings(**SMALL))
-    routing = result.routing.reshape(2, 8, 10, 2)
-    assert (routing[:, :, :5, 0] == 1).all() and (routing[:, :, 5:, 1] == 1).all()
-
-
-def test_consisid_refuses_several_people_without_masks(consisid_snapshot):
-    model = load_snapshot(consisid_snapshot, torch.float32)
-    people = IdentitySet([random_identity(1), random_identity(2)], [None, None])
-    text = torch.randn(1, 226, TINY_TEXT_DIM)
-    with pytest.raises(MultiIDError, match="no learned router.*routing mode 'masks'"):
-        sample(model, text, torch.zeros_like(text), people, SamplerSettings(**SMALL))
