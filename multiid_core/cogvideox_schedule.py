@@ -3,9 +3,10 @@
 The CogVideoX family samples with diffusers' `CogVideoXDPMScheduler` (stochastic DPM-Solver++ 2M that keeps
 the previous x0) or `CogVideoXDDIMScheduler`. Both are written here as single steps on the variance-preserving
 sample, so ComfyUI samplers can run them on a MODEL; the loop lives in ComfyUI. Two release quirks are kept
-because the weights were tuned with them: a step lands `train_steps // steps` timesteps lower (not on the next
+because the weights were tuned with them: a step lands `train_steps // steps` timesteps lower (one off the next
 listed timestep when `steps` does not divide 1000), and the last step targets alpha 1 (`set_alpha_to_one`).
-All arithmetic is float32 0-dim tensors, as in diffusers, so the results match its schedulers to rounding.
+Alphas are 0-dim tensors in diffusers' dtypes (float64 for CogVideoX's scaled-linear betas), multiplied into the
+samples as scalars, as in diffusers, so the results match its schedulers to rounding.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from .errors import MultiIDError
 
 
 def alphas_cumprod(config: Mapping[str, Any]) -> torch.Tensor:
-    """[num_train_timesteps] float32 cumulative alphas of a `scheduler_config.json` (snr shift, zero-terminal SNR)."""
+    """[num_train_timesteps] cumulative alphas of a `scheduler_config.json` (snr shift, zero-terminal SNR), in
+    diffusers' dtypes (float64 for scaled_linear, float32 for linear)."""
     steps = int(config.get("num_train_timesteps", 1000))
     start, end = float(config.get("beta_start", 0.00085)), float(config.get("beta_end", 0.012))
     schedule = config.get("beta_schedule", "scaled_linear")
-    if schedule == "scaled_linear":
-        betas = torch.linspace(start**0.5, end**0.5, steps, dtype=torch.float32) ** 2
+    if schedule == "scaled_linear":  # float64, as diffusers' CogVideoX schedulers compute it
+        betas = torch.linspace(start**0.5, end**0.5, steps, dtype=torch.float64) ** 2
     elif schedule == "linear":
         betas = torch.linspace(start, end, steps, dtype=torch.float32)
     else:
@@ -46,7 +48,7 @@ def alphas_cumprod(config: Mapping[str, Any]) -> torch.Tensor:
 
 def final_alpha(config: Mapping[str, Any], alphas: torch.Tensor) -> torch.Tensor:
     """The alpha the last step lands on: 1 (a clean sample) with `set_alpha_to_one`, else the first alpha."""
-    return torch.tensor(1.0) if config.get("set_alpha_to_one", True) else alphas[0]
+    return torch.tensor(1.0, dtype=alphas.dtype) if config.get("set_alpha_to_one", True) else alphas[0]
 
 
 def trailing_timesteps(steps: int, train_steps: int = 1000) -> list[int]:
@@ -55,9 +57,14 @@ def trailing_timesteps(steps: int, train_steps: int = 1000) -> list[int]:
     return [int(t) - 1 for t in torch.arange(train_steps, 0, -ratio, dtype=torch.float64).round().tolist()]
 
 
-def target_timestep(timestep: int, steps: int, train_steps: int = 1000) -> int:
-    """Where a release step from `timestep` lands (negative: past the end, alpha = final_alpha)."""
-    return timestep - train_steps // steps
+def target_timestep(timestep: int, next_timestep: int, steps: int, train_steps: int = 1000) -> int:
+    """Where a step from `timestep` lands (negative: past the end, alpha = final_alpha).
+
+    On the release's schedule, `train_steps // steps` lower, as diffusers steps (it can differ by one from the
+    next listed timestep). On any other schedule (a partial denoise, other sigmas) on `next_timestep`, the
+    timestep the next model call is made at (-1 after the last step)."""
+    release = timestep - train_steps // steps
+    return release if abs(release - next_timestep) <= 1 else next_timestep
 
 
 def v_to_x0(sample: torch.Tensor, v: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:

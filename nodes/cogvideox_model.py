@@ -26,7 +26,7 @@ import comfy.supported_models_base
 import torch
 from comfy.ldm.modules.attention import optimized_attention
 
-from ..multiid_core.cogvideox_schedule import alphas_cumprod, final_alpha, target_timestep
+from ..multiid_core.cogvideox_schedule import alphas_cumprod, final_alpha
 from ..multiid_core.dit.cogvideox import CogVideoXTransformer, cogvideox_rope
 from ..multiid_core.errors import MultiIDError, non_finite_message
 from ..multiid_core.families import Family
@@ -102,31 +102,29 @@ class CogVideoXSampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_
         torch.nn.Module.__init__(self)
         self.sigma_data = 1.0
         self.scheduler_config = dict(scheduler_config)
-        alphas = alphas_cumprod(scheduler_config)
-        self.num_timesteps = len(alphas)
-        self.register_buffer("alphas", alphas)
-        self.register_buffer("final_alpha", final_alpha(scheduler_config, alphas).float())
-        self.set_sigmas(((1 - alphas) / alphas.clamp_min(TERMINAL_ALPHA)) ** 0.5)
+        # Plain attributes, not buffers: they stay on the CPU in diffusers' dtype (float64) and enter the
+        # arithmetic as scalars, which every device accepts.
+        self.alphas = alphas_cumprod(scheduler_config)
+        self.final_alpha = final_alpha(scheduler_config, self.alphas)
+        self.num_timesteps = len(self.alphas)
+        self.set_sigmas(((1 - self.alphas) / self.alphas.clamp_min(TERMINAL_ALPHA)) ** 0.5)
 
     def alpha(self, sigma: torch.Tensor) -> torch.Tensor:
-        """Cumulative alpha of each sigma: the table's own value for table sigmas (alpha 0 at the end)."""
-        flat = sigma.reshape(-1).float()
-        table = self.sigmas.to(flat.device)
-        t = self.timestep(flat).long()
+        """Cumulative alpha of each sigma (CPU): the table's own for table sigmas (0 at the end), else 1/(1+s^2)."""
+        flat = sigma.detach().reshape(-1).float().cpu()
+        table = self.sigmas.cpu()
+        t = self.timestep(flat).long().cpu()
         exact = (flat - table[t]).abs() <= 1e-5 * table[t]
-        alpha = torch.where(exact, self.alphas.to(flat.device)[t], 1 / (1 + flat**2))
+        alpha = torch.where(exact, self.alphas[t], 1 / (1 + flat.to(self.alphas.dtype) ** 2))
         return alpha.reshape(sigma.shape)
 
-    def alpha_after(self, timestep: int, steps: int) -> torch.Tensor:
-        """Where a release step of a `steps`-step run from `timestep` lands (cogvideox_schedule.target_timestep)."""
-        target = target_timestep(timestep, steps, self.num_timesteps)
-        return self.alphas[target] if target >= 0 else self.final_alpha
-
     def calculate_denoised(self, sigma, model_output, model_input):
-        alpha = comfy.model_sampling.reshape_sigma(self.alpha(sigma), model_output.ndim)
+        alpha = self.alpha(sigma)
+        keep, away = (c.to(model_output) for c in (alpha**0.5, (1 - alpha) ** 0.5))
+        keep, away = (comfy.model_sampling.reshape_sigma(c, model_output.ndim) for c in (keep, away))
         sigma = comfy.model_sampling.reshape_sigma(sigma, model_output.ndim)
         sample = model_input / (sigma**2 + 1) ** 0.5
-        return alpha**0.5 * sample - (1 - alpha) ** 0.5 * model_output
+        return keep * sample - away * model_output
 
 
 class CogVideoXLatent(comfy.latent_formats.LatentFormat):

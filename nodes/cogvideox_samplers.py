@@ -18,7 +18,7 @@ import comfy.samplers
 import torch
 from comfy_api.latest import io
 
-from ..multiid_core.cogvideox_schedule import ddim_step, dpm_step, dynamic_guidance
+from ..multiid_core.cogvideox_schedule import ddim_step, dpm_step, dynamic_guidance, target_timestep
 from ..multiid_core.errors import MultiIDError
 from ..multiid_core.families import COGVIDEOX_5B_DEFAULTS as PAPER
 from . import types
@@ -60,10 +60,13 @@ def _run(model, x, sigmas, extra_args, callback, step: Callable) -> torch.Tensor
         x0 = model(noisy, sigma * s_in, **extra_args)
         if callback is not None:
             callback({"x": noisy, "i": i, "sigma": sigma, "sigma_hat": sigma, "denoised": x0})
-        timestep = int(sampling.timestep(sigma.reshape(1)).item())
-        alpha = sampling.alphas[timestep].to(sample.device)
-        alpha_next = sampling.alpha_after(timestep, steps).to(sample.device)
-        sample = step(sample, x0, alpha, alpha_next, timestep, state, sampling)
+        timestep, next_timestep = (
+            -1 if s == 0 else int(sampling.timestep(s.reshape(1)).item()) for s in (sigma, sigmas[i + 1])
+        )
+        target = target_timestep(timestep, next_timestep, steps, sampling.num_timesteps)
+        alpha = sampling.alphas[timestep]  # CPU scalars, in diffusers' dtype
+        alpha_next = sampling.alphas[target] if target >= 0 else sampling.final_alpha
+        sample = step(sample, x0, alpha, alpha_next, timestep, target < 0, state, sampling)
     return sample * (sigmas[-1] ** 2 + 1) ** 0.5
 
 
@@ -73,11 +76,10 @@ def sample_cogvideox_dpm(model, x, sigmas, extra_args=None, callback=None, disab
     if generator is None:
         generator = torch.Generator("cpu").manual_seed((extra_args or {}).get("seed") or 0)
 
-    def step(sample, x0, alpha, alpha_next, timestep, state, sampling):
+    def step(sample, x0, alpha, alpha_next, timestep, last, state, sampling):
         back = state.get("timestep")
-        last = alpha_next is sampling.final_alpha
-        previous = None if last else state.get("x0")
-        alpha_back = None if back is None else sampling.alphas[back].to(sample.device)
+        previous = None if last else state.get("x0")  # the last step is first order, as released
+        alpha_back = None if back is None else sampling.alphas[back]
         state.update(x0=x0, timestep=timestep)
         return dpm_step(
             sample, x0, previous, alpha, alpha_next, alpha_back,
@@ -91,7 +93,7 @@ def sample_cogvideox_dpm(model, x, sigmas, extra_args=None, callback=None, disab
 def sample_cogvideox_ddim(model, x, sigmas, extra_args=None, callback=None, disable=None):
     """CogVideoX DDIM: deterministic given the initial noise."""
 
-    def step(sample, x0, alpha, alpha_next, timestep, state, sampling):
+    def step(sample, x0, alpha, alpha_next, timestep, last, state, sampling):
         return ddim_step(sample, x0, alpha, alpha_next)
 
     return _run(model, x, sigmas, extra_args, callback, step)
