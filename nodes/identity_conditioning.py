@@ -85,21 +85,21 @@ def identity_conditioning(
     validate(family, config, vae.vae, size)
     check_people(family, inner.trained_identities, people)
     grid = latent_grid(vae.vae, size)
-    vae.load()
     values: dict = {}
     condition = None
-    if family.conditioning == "references":
-        values[REFERENCES] = reference_latents(vae.vae, people, size, generator).to(mm.intermediate_device())
-    else:
-        image = first_frame_image(family, people, size)
-        values[FIRST_FRAME] = encode_first_frame(vae.vae, image, size, generator).to(mm.intermediate_device())
-    if config.is_train_face:
+    if config.is_train_face:  # masks are checked (and named) before anything is encoded
         condition = IdentityCondition(people, family.eva_style, strength, size.frames, map_steps)
         p = config.patch_size
         coverage = condition.coverage(TokenGrid(grid.frames, grid.height // p, grid.width // p), torch.device("cpu"))
         if coverage is not None and people.mode == "masks":
             check_placed(coverage, people.labels)
         values[IDENTITY] = condition
+    vae.load()
+    if family.conditioning == "references":
+        values[REFERENCES] = reference_latents(vae.vae, people, size, generator).to(mm.intermediate_device())
+    else:
+        image = first_frame_image(family, people, size)
+        values[FIRST_FRAME] = encode_first_frame(vae.vae, image, size, generator).to(mm.intermediate_device())
     latent = torch.zeros(1, config.out_channels, grid.frames, grid.height, grid.width, device=mm.intermediate_device())
     return (
         node_helpers.conditioning_set_values(positive, values),
@@ -145,8 +145,9 @@ class MultiIDIdentityConditioning(io.ComfyNode):
                     "Scale of the face features injected into the video tokens (ConsisID's local_face_scale). "
                     "0 keeps only the face frame."
                 )),
-                io.Int.Input("seed", default=42, min=0, max=2**63 - 1, tooltip=(
-                    "Seed of the VAE's random draw when it encodes the face frame (the sampler's seed is separate)."
+                io.Int.Input("vae_seed", default=42, min=0, max=2**63 - 1, tooltip=(
+                    "Seed of the VAE's random draw when it encodes the face frame (the sampler has its own seed). "
+                    "Fixed, so the face frame stays the same from run to run."
                 )),
             ],
             outputs=[
@@ -167,9 +168,9 @@ class MultiIDIdentityConditioning(io.ComfyNode):
 
     @classmethod
     def execute(
-        cls, model, vae, positive, negative, identity, width, height, frames, identity_strength, seed
+        cls, model, vae, positive, negative, identity, width, height, frames, identity_strength, vae_seed
     ) -> io.NodeOutput:
-        generator = torch.Generator("cpu").manual_seed(seed)
+        generator = torch.Generator("cpu").manual_seed(vae_seed)
         size = VideoSize(width, height, frames)
         people = identity_set(identity)
         out = identity_conditioning(model, vae, positive, negative, people, size, identity_strength, generator)

@@ -15,4 +15,5 @@ MADE_BY = {
     Identity.io_type: "Encode Identity",
     Identities.io_type: "ID Router",
     VideoVAE.io_type: "Load MultiID Video Model",
+    "MODEL": "Load MultiID Video Model or Load Concat-ID Wan Model",
 }

@@ -108,9 +108,9 @@ def text_encoders(
     return positive, negative
 
 
-def video_output(graph: Graph, model, latent, prefix: str, fps: float, column: int):
-    """Decode, assemble at the family's frame rate and save as mp4."""
-    frames = graph.add("MultiID_Decode", True, column=column, row=0, model=(model, "model"), latent=(latent, "latent"))
+def video_output(graph: Graph, loader, latent: tuple, prefix: str, fps: float, column: int):
+    """Decode with the loader's VAE, assemble at the family's frame rate and save as mp4."""
+    frames = graph.add("MultiID_Decode", True, column=column, row=0, vae=(loader, "vae"), latent=latent)
     video = graph.add("CreateVideo", fps, column=column, row=1, images=(frames, "frames"))
     graph.add("SaveVideo", prefix, "mp4", "h264", column=column + 1, row=0, video=(video, "VIDEO"))
     return frames
@@ -189,10 +189,10 @@ def consisid_single_id() -> tuple[Graph, list[dict], str]:
     latent = graph.add(
         "MultiID_Sampler", 720, 480, 49, 50, 6.0, False, "CogVideoX DPM", 42, "fixed", 1.0, "all steps",
         column=2, row=0,
-        model=(model, "model"), positive=(positive, "conditioning"), negative=(negative, "conditioning"),
-        identity=(identity, "identity"),
+        model=(model, "model"), vae=(model, "vae"), positive=(positive, "conditioning"),
+        negative=(negative, "conditioning"), identity=(identity, "identity"),
     )  # fmt: skip
-    frames = video_output(graph, model, latent, "MultiID/consisid", 8.0, column=3)
+    frames = video_output(graph, model, (latent, "latent"), "MultiID/consisid", 8.0, column=3)
     identity_scores(graph, frames, (identity, "identity"), extractor, column=5)
     description = (
         "ConsisID: one person from one photo and a detailed prompt, 49 frames at 720x480, 8 fps (the authors' "
@@ -212,7 +212,7 @@ TWO_PEOPLE_PROMPT = (
 def multi_id_sampler(graph: Graph, model, positive, negative, router, column: int = 4):
     return graph.add(
         "MultiID_Sampler", 720, 480, 49, 50, 6.0, False, "CogVideoX DPM", 42, "fixed", 1.0, "all steps",
-        column=column, row=0, model=(model, "model"), positive=(positive, "conditioning"),
+        column=column, row=0, model=(model, "model"), vae=(model, "vae"), positive=(positive, "conditioning"),
         negative=(negative, "conditioning"), identity=(router, "identities"),
     )  # fmt: skip
 
@@ -226,11 +226,11 @@ def ingredients_two_ids() -> tuple[Graph, list[dict], str]:
         identity_1=(first, "identity"), identity_2=(second, "identity"),
     )  # fmt: skip
     positive, negative = text_encoders(graph, TWO_PEOPLE_PROMPT, row=3, snapshot="Ingredients")
-    model = graph.add(
-        "MultiID_LoadModel", "Ingredients", "from model folder", "bf16", "same as precision", column=2, row=1
+    model = graph.add(  # row 2: the ID Router above it is taller than one row
+        "MultiID_LoadModel", "Ingredients", "from model folder", "bf16", "same as precision", column=2, row=2
     )
     sampler = multi_id_sampler(graph, model, positive, negative, router)
-    frames = video_output(graph, model, sampler, "MultiID/ingredients", 8.0, column=5)
+    frames = video_output(graph, model, (sampler, "latent"), "MultiID/ingredients", 8.0, column=5)
     identity_scores(graph, frames, (router, "identities"), extractor, column=7)
     routing_map_output(graph, sampler, "MultiID/ingredients_routing", 8.0, column=5)
     description = (
@@ -251,10 +251,10 @@ def consisid_placed_two_ids() -> tuple[Graph, list[dict], str]:
     )  # fmt: skip
     positive, negative = text_encoders(graph, TWO_PEOPLE_PROMPT, row=7)
     model = graph.add(
-        "MultiID_LoadModel", "ConsisID-preview", "from model folder", "bf16", "same as precision", column=3, row=1
+        "MultiID_LoadModel", "ConsisID-preview", "from model folder", "bf16", "same as precision", column=3, row=2
     )
     sampler = multi_id_sampler(graph, model, positive, negative, router)
-    frames = video_output(graph, model, sampler, "MultiID/consisid_placed", 8.0, column=5)
+    frames = video_output(graph, model, (sampler, "latent"), "MultiID/consisid_placed", 8.0, column=5)
     identity_scores(graph, frames, (router, "identities"), extractor, column=7)
     routing_map_output(graph, sampler, "MultiID/consisid_placed_routing", 8.0, column=5)
     description = (
@@ -275,16 +275,124 @@ def concat_id_cogvideox_two_ids() -> tuple[Graph, list[dict], str]:
     positive, negative = text_encoders(graph, TWO_PEOPLE_PROMPT, row=3, snapshot="Concat-ID", folder="t5-v1_1-xxl")
     model = graph.add(
         "MultiID_LoadModel", "Concat-ID/two-identities", "from model folder", "bf16", "same as precision",
-        column=2, row=1,
+        column=2, row=2,
     )  # fmt: skip
     sampler = multi_id_sampler(graph, model, positive, negative, people)
-    video_output(graph, model, sampler, "MultiID/concat_id_cogvideox", 8.0, column=5)
+    video_output(graph, model, (sampler, "latent"), "MultiID/concat_id_cogvideox", 8.0, column=5)
     description = (
         "Concat-ID (CogVideoX-5B): two people, each photo's face appended as a clean reference frame after the "
         "video; 49 frames at 720x480, 8 fps. Put the ModelScope yongzhong/Concat-ID download in "
         "models/multiid/Concat-ID, antelopev2 in models/insightface/models and parsing_bisenet.pth in models/facexlib."
     )
     return graph, model_entries(CONCAT_ID_FACE_FILES + CONCAT_ID_COGVIDEOX_FILES), description
+
+
+EXAMPLE_LORA = "consisid_example_lora.safetensors"
+
+
+def write_example_lora(base: Path) -> Path:
+    """A tiny LoRA named as consisid_ksampler_lora.json's, in ComfyUI/models/loras of base: diffusers-style keys
+    (`transformer.` + the released module names) for the tiny ConsisID's first attention query (the same layout
+    as the release's, at a width of heads x head_dim)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from multiid_tools.tiny_models.cogvideox import TINY_TRANSFORMER
+
+    width = TINY_TRANSFORMER["num_attention_heads"] * TINY_TRANSFORMER["attention_head_dim"]
+    rank = 4
+    generator = torch.Generator().manual_seed(0)
+    module = "transformer.transformer_blocks.0.attn1.to_q"
+    path = Path(base) / "models" / "loras" / EXAMPLE_LORA
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(
+        {
+            f"{module}.lora_A.weight": torch.randn(rank, width, generator=generator) * 0.3,
+            f"{module}.lora_B.weight": torch.randn(width, rank, generator=generator) * 0.3,
+        },
+        str(path),
+    )
+    return path
+
+
+def identity_conditioning_widgets() -> tuple:
+    """width, height, frames, identity_strength, vae_seed (the authors' settings)."""
+    return 720, 480, 49, 1.0, 42
+
+
+def consisid_ksampler_lora() -> tuple[Graph, list[dict], str]:
+    graph = Graph()
+    extractor = face_extractor(graph)
+    photo = graph.add("LoadImage", "portrait.png", "image", column=0, row=1)
+    identity = graph.add(
+        "MultiID_EncodeIdentity", "largest", 0, "", column=1, row=0,
+        face_extractor=(extractor, "face_extractor"), photos=(photo, "IMAGE"),
+    )  # fmt: skip
+    positive, negative = text_encoders(graph, CONSISID_PROMPT)
+    loader = graph.add(
+        "MultiID_LoadModel", "ConsisID-preview", "from model folder", "bf16", "same as precision", column=1, row=4
+    )
+    lora = graph.add("LoraLoaderModelOnly", EXAMPLE_LORA, 1.0, column=2, row=4, model=(loader, "model"))
+    conditioning = graph.add(
+        "MultiID_IdentityConditioning", *identity_conditioning_widgets(), column=2, row=0,
+        model=(lora, "MODEL"), vae=(loader, "vae"), positive=(positive, "conditioning"),
+        negative=(negative, "conditioning"), identity=(identity, "identity"),
+    )  # fmt: skip
+    latent = graph.add(
+        "KSampler", 42, "fixed", 50, 6.0, "cogvideox_dpm", "multiid_trailing", 1.0, column=3, row=0,
+        model=(lora, "MODEL"), positive=(conditioning, "positive"), negative=(conditioning, "negative"),
+        latent_image=(conditioning, "latent"),
+    )  # fmt: skip
+    frames = video_output(graph, loader, (latent, "LATENT"), "MultiID/consisid_lora", 8.0, column=4)
+    identity_scores(graph, frames, (identity, "identity"), extractor, column=6)
+    description = (
+        "ConsisID with a LoRA, through ComfyUI's own sampling: Load LoRA on the MODEL, MultiID Identity "
+        "Conditioning on both prompts, and KSampler with the pack's cogvideox_dpm sampler and multiid_trailing "
+        "scheduler (50 steps, cfg 6: the authors' settings; 49 frames at 720x480, 8 fps). Put your CogVideoX "
+        f"LoRA in models/loras and choose it in place of {EXAMPLE_LORA}; the ConsisID-preview snapshot goes in "
+        "models/multiid/ConsisID-preview."
+    )
+    return graph, model_entries(FACE_FILES + CONSISID_MODEL_FILES), description
+
+
+def ingredients_sampler_custom_advanced() -> tuple[Graph, list[dict], str]:
+    graph = Graph()
+    extractor = face_extractor(graph, snapshot="Ingredients")
+    first, second = two_people(graph, extractor)
+    router = graph.add(
+        "MultiID_IDRouter", "learned", 1.0, "as released (unconditional branch)", column=2, row=0,
+        identity_1=(first, "identity"), identity_2=(second, "identity"),
+    )  # fmt: skip
+    positive, negative = text_encoders(graph, TWO_PEOPLE_PROMPT, row=3, snapshot="Ingredients")
+    loader = graph.add(
+        "MultiID_LoadModel", "Ingredients", "from model folder", "bf16", "same as precision", column=2, row=2
+    )
+    conditioning = graph.add(
+        "MultiID_IdentityConditioning", *identity_conditioning_widgets(), column=3, row=0,
+        model=(loader, "model"), vae=(loader, "vae"), positive=(positive, "conditioning"),
+        negative=(negative, "conditioning"), identity=(router, "identities"),
+    )  # fmt: skip
+    guider = graph.add(
+        "CFGGuider", 6.0, column=4, row=1, model=(loader, "model"), positive=(conditioning, "positive"),
+        negative=(conditioning, "negative"),
+    )  # fmt: skip
+    noise = graph.add("RandomNoise", 42, "fixed", column=4, row=2)
+    sampler = graph.add("KSamplerSelect", "cogvideox_dpm", column=4, row=3)
+    sigmas = graph.add("BasicScheduler", "multiid_trailing", 50, 1.0, column=4, row=4, model=(loader, "model"))
+    latent = graph.add(
+        "SamplerCustomAdvanced", column=5, row=0, noise=(noise, "NOISE"), guider=(guider, "GUIDER"),
+        sampler=(sampler, "SAMPLER"), sigmas=(sigmas, "SIGMAS"), latent_image=(conditioning, "latent"),
+    )  # fmt: skip
+    frames = video_output(graph, loader, (latent, "output"), "MultiID/ingredients_custom", 8.0, column=6)
+    identity_scores(graph, frames, (router, "identities"), extractor, column=8)
+    description = (
+        "Ingredients (two people, the released learned router) through SamplerCustomAdvanced: MultiID Identity "
+        "Conditioning, CFGGuider at cfg 6, KSamplerSelect with cogvideox_dpm and BasicScheduler with "
+        "multiid_trailing at 50 steps (the authors' settings; 49 frames at 720x480, 8 fps). Swap in MultiID "
+        "Dynamic CFG Guider or another sampler to experiment. Put the feizhengcong/Ingredients snapshot in "
+        "models/multiid/Ingredients."
+    )
+    return graph, model_entries(INGREDIENTS_FACE_FILES + INGREDIENTS_MODEL_FILES), description
 
 
 CONCAT_ID_WAN_PROMPT = (
@@ -405,6 +513,8 @@ WORKFLOWS = {
     "ingredients_two_ids": ingredients_two_ids,
     "consisid_placed_two_ids": consisid_placed_two_ids,
     "concat_id_cogvideox_two_ids": concat_id_cogvideox_two_ids,
+    "consisid_ksampler_lora": consisid_ksampler_lora,
+    "ingredients_sampler_custom_advanced": ingredients_sampler_custom_advanced,
     "concat_id_wan": concat_id_wan,
     "concat_id_wan_two_ids_placed": concat_id_wan_two_ids_placed,
 }
@@ -425,8 +535,10 @@ def dump(workflow: dict) -> str:
 def main() -> None:
     from comfy_env import ComfyServer, make_base_dir
 
-    with tempfile.TemporaryDirectory() as base, ComfyServer(make_base_dir(Path(base))) as server:
-        object_info = server.get("/object_info")
+    with tempfile.TemporaryDirectory() as base:
+        write_example_lora(make_base_dir(Path(base)))
+        with ComfyServer(Path(base)) as server:
+            object_info = server.get("/object_info")
     WORKFLOWS_DIR.mkdir(exist_ok=True)
     for name, workflow in build(object_info).items():
         (WORKFLOWS_DIR / f"{name}.json").write_text(dump(workflow))

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from build_workflows import write_example_lora
 from comfy_env import ComfyServer, make_base_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,7 +51,9 @@ def browser():
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory):
-    with ComfyServer(make_base_dir(tmp_path_factory.mktemp("browser_base"))) as running:
+    base = make_base_dir(tmp_path_factory.mktemp("browser_base"))
+    write_example_lora(base)  # the LoRA consisid_ksampler_lora.json names
+    with ComfyServer(base) as running:
         # A returning user: no first-run template dialog or minimap over the graph, and node text drawn at
         # any zoom (the screenshots show whole graphs).
         running.post("/settings/Comfy.TutorialCompleted", True)

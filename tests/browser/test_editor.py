@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted(WORKFLOWS_DIR.glob("*.json"))
 # Widget values set through the page before queueing, by node type ("*": any node with such a widget).
 SHRINK = {
-    "*": {"steps": 2},  # MultiID Sampler, and the native KSampler / BasicScheduler of the Wan graphs
+    "*": {"steps": 2},  # MultiID Sampler, and the native KSampler / BasicScheduler
     "MultiID_Sampler": {"frames": 9, "width": 352, "height": 240},
+    "MultiID_IdentityConditioning": {"frames": 9, "width": 352, "height": 240},
     "MultiID_ConcatIDWanReference": {"width": 64, "height": 48, "length": 9},
 }
 UPDATE_DOCS = os.environ.get("MULTIID_UPDATE_SCREENSHOTS") == "1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from build_workflows import write_example_lora
 from comfy_env import ComfyServer, make_base_dir
 from reliability_files import write_fault_models, write_photos
 
@@ -17,6 +18,7 @@ EXACT_RSS = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 def server(tmp_path_factory):
     base = make_base_dir(tmp_path_factory.mktemp("reliability_base"))
     write_fault_models(base)
+    write_example_lora(base)
     write_photos(base)
     saved = {name: os.environ.get(name) for name in EXACT_RSS}
     os.environ.update(EXACT_RSS)  # the server process inherits them

@@ -3,8 +3,9 @@
 Besides the tiny snapshots of make_base_dir, the base directory holds extra `models/multiid/<name>/`
 folders, each standing for one fault (no faces, three faces, a corrupt ONNX, a truncated shard, a model of
 another family, an Ingredients download without its routers, pickles that run code, integer or NaN weights,
-configs of the wrong shape), and odd photos in input/. The tiny detector reports fixed faces whatever the
-pixels, so "no face" and "several faces" are detectors written to report zero or three faces.
+configs of the wrong shape), LoRAs in models/loras that do not fit the tiny ConsisID, and odd photos in input/.
+The tiny detector reports fixed faces whatever the pixels, so "no face" and "several faces" are detectors
+written to report zero or three faces.
 """
 
 from __future__ import annotations
@@ -122,10 +123,23 @@ def write_fault_models(base: Path) -> None:
 
     write_bad_weights(base)
     write_bad_configs(base)
+    write_fault_loras(base)
 
     wan = {"head.modulation": torch.zeros(1, 2, 8), "blocks.0.self_attn.q.weight": torch.zeros(8, 8)}
     (base / "models" / "diffusion_models").mkdir(parents=True, exist_ok=True)
     save_file(wan, str(base / "models" / "diffusion_models" / "wan2.1_t2v_1.3B.safetensors"))
+
+
+def write_fault_loras(base: Path) -> None:
+    """LoRAs that do not fit the tiny ConsisID (width 48): one for a Wan DiT, one for a wider CogVideoX."""
+    loras = base / "models" / "loras"
+    loras.mkdir(parents=True, exist_ok=True)
+    for name, module, width in (
+        ("wan_style_lora.safetensors", "diffusion_model.blocks.0.self_attn.q", 48),
+        ("wider_cogvideox_lora.safetensors", "transformer.transformer_blocks.0.attn1.to_q", 64),
+    ):
+        lora = {f"{module}.lora_A.weight": torch.ones(4, width), f"{module}.lora_B.weight": torch.ones(width, 4)}
+        save_file(lora, str(loras / name))
 
 
 def write_bad_weights(base: Path) -> None:

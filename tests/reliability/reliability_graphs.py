@@ -73,6 +73,7 @@ def video_prompt(
             "class_type": "MultiID_Sampler",
             "inputs": {
                 "model": ["model", 0],
+                "vae": ["model", 1],
                 "positive": ["positive", 0],
                 "negative": ["negative", 0],
                 "identity": ["identity", 0],
@@ -88,7 +89,7 @@ def video_prompt(
         },
         "decode": {
             "class_type": "MultiID_Decode",
-            "inputs": {"model": ["model", 0], "latent": ["sampler", 0], "tiled": False},
+            "inputs": {"vae": ["model", 1], "latent": ["sampler", 0], "tiled": False},
         },
         "save": {"class_type": "SaveImage", "inputs": {"images": ["decode", 0], "filename_prefix": prefix}},
     }
@@ -107,6 +108,76 @@ def with_router(prompt: dict, people: int, masks: list, routing: str = "masks") 
             router[f"mask_{i}"] = [f"mask_{i}", slot]
     prompt["router"] = {"class_type": "MultiID_IDRouter", "inputs": router}
     prompt["sampler"]["inputs"]["identity"] = ["router", 0]
+    return prompt
+
+
+def with_ksampler(prompt: dict, sampler_name: str = "cogvideox_dpm", scheduler: str = "multiid_trailing") -> dict:
+    """The same video through ComfyUI's own sampling: MultiID Identity Conditioning, then KSampler (node "sampler")."""
+    prompt = copy.deepcopy(prompt)
+    given = prompt["sampler"]["inputs"]
+    prompt["conditioning"] = {
+        "class_type": "MultiID_IdentityConditioning",
+        "inputs": {
+            name: given[name]
+            for name in ("model", "vae", "positive", "negative", "identity", "width", "height", "frames")
+        }
+        | {"identity_strength": given["identity_strength"], "vae_seed": given["seed"]},
+    }
+    prompt["sampler"] = {
+        "class_type": "KSampler",
+        "inputs": {
+            "model": given["model"],
+            "positive": ["conditioning", 0],
+            "negative": ["conditioning", 1],
+            "latent_image": ["conditioning", 2],
+            "seed": given["seed"],
+            "steps": given["steps"],
+            "cfg": given["cfg"],
+            "sampler_name": sampler_name,
+            "scheduler": scheduler,
+            "denoise": 1.0,
+        },
+    }
+    return prompt
+
+
+def with_model_patch(prompt: dict, name: str, node: dict) -> dict:
+    """`node` (its "model" input linked to the MODEL the samplers took) between that MODEL and every node using it."""
+    prompt = copy.deepcopy(prompt)
+    source = prompt["sampler"]["inputs"]["model"]
+    for other in prompt.values():
+        if other["inputs"].get("model") == source:
+            other["inputs"]["model"] = [name, 0]
+    prompt[name] = {**node, "inputs": {**node["inputs"], "model": source}}
+    return prompt
+
+
+def lora(name: str, strength: float = 1.0) -> dict:
+    return {"class_type": "LoraLoaderModelOnly", "inputs": {"lora_name": name, "strength_model": strength}}
+
+
+def with_sampler_custom_advanced(prompt: dict, guider: dict, sampler_name: str = "cogvideox_dpm") -> dict:
+    """with_ksampler's graph with SamplerCustomAdvanced (node "sampler") and `guider` (linked to the conditioning)."""
+    prompt = with_ksampler(prompt)
+    given = prompt["sampler"]["inputs"]
+    links = {"model": given["model"], "positive": ["conditioning", 0], "negative": ["conditioning", 1]}
+    prompt["guider"] = {**guider, "inputs": {**links, **guider["inputs"]}}
+    prompt["noise"] = {"class_type": "RandomNoise", "inputs": {"noise_seed": given["seed"]}}
+    prompt["sampler_select"] = {"class_type": "KSamplerSelect", "inputs": {"sampler_name": sampler_name}}
+    prompt["sigmas"] = {
+        "class_type": "BasicScheduler",
+        "inputs": {"model": given["model"], "scheduler": "multiid_trailing", "steps": given["steps"], "denoise": 1.0},
+    }
+    prompt["sampler"] = {
+        "class_type": "SamplerCustomAdvanced",
+        "inputs": {
+            "noise": ["noise", 0],
+            "guider": ["guider", 0],
+            "sampler": ["sampler_select", 0],
+            "sigmas": ["sigmas", 0],
+            "latent_image": ["conditioning", 2],
+        },
+    }
     return prompt
 
 

@@ -1,6 +1,7 @@
 """Bad input through a real ComfyUI server (POST /prompt): a clear node error, then the next prompt works.
 
-Every case is the small ConsisID graph of reliability_graphs with one thing wrong. The error must be our
+Every case is the small ConsisID graph of reliability_graphs (or its KSampler, SamplerCustomAdvanced and
+Concat-ID Wan variants) with one thing wrong. The error must be our
 MultiIDError or ComfyUI's validation message, say what was wrong and what to do (the patterns), and the
 very next valid prompt (a new seed, so the sampler really runs again) must succeed. Inputs that are
 unusual but valid (huge, greyscale, RGBA, 16-bit RGB, mixed sizes, odd masks) must simply work.
@@ -11,17 +12,25 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from build_workflows import EXAMPLE_LORA
 from PIL import Image
 from reliability_graphs import (
     animated_mask,
     assert_clear,
+    fresh_seed,
+    lora,
     node_images,
     outcome,
     solid_mask,
     succeed,
     video_prompt,
+    with_ksampler,
+    with_model_patch,
     with_router,
+    with_sampler_custom_advanced,
 )
+
+from multiid_core.models import CONCAT_ID_WAN_ADALN_FILE
 
 pytestmark = pytest.mark.server
 
@@ -114,6 +123,57 @@ def decode_wan_latents() -> dict:
     return prompt
 
 
+WAN_MODEL = {
+    "class_type": "MultiID_LoadConcatIDWan",
+    "inputs": {"model": CONCAT_ID_WAN_ADALN_FILE.path, "weight_dtype": "default"},
+}
+TEACACHE = {"class_type": "MultiID_CogVideoXTeaCache", "inputs": {"threshold": "0.1"}}
+DYNAMIC_CFG = {"class_type": "MultiID_DynamicCFGGuider", "inputs": {"cfg": 6.0}}
+
+
+def wan_ksampler(sampler_name: str = "euler", patch: dict | None = None) -> dict:
+    """Concat-ID Wan (reference, Load Concat-ID Wan Model) through KSampler and VAE Decode into the saved images;
+    `patch` goes on the Wan MODEL."""
+    prompt = with_wan_reference()
+    prompt["wan"] = WAN_MODEL
+    model = ["wan", 0]
+    if patch is not None:
+        prompt["wan_patch"] = {**patch, "inputs": {**patch["inputs"], "model": model}}
+        model = ["wan_patch", 0]
+    prompt["wan_sampler"] = {
+        "class_type": "KSampler",
+        "inputs": {
+            "model": model, "positive": ["wan_reference", 0], "negative": ["wan_reference", 1],
+            "latent_image": ["wan_reference", 3], "seed": fresh_seed(), "steps": 2, "cfg": 5.0,
+            "sampler_name": sampler_name, "scheduler": "multiid_linear_time", "denoise": 1.0,
+        },
+    }  # fmt: skip
+    prompt["decode"] = {"class_type": "VAEDecode", "inputs": {"samples": ["wan_sampler", 0], "vae": ["wan_vae", 0]}}
+    return prompt
+
+
+def conditioning_on_wan_model() -> dict:
+    prompt = with_ksampler(video_prompt())
+    prompt["wan"] = WAN_MODEL
+    prompt["conditioning"]["inputs"]["model"] = ["wan", 0]
+    return prompt
+
+
+def ksampler_without_identity_conditioning() -> dict:
+    """KSampler on the ConsisID MODEL with the prompts straight from MultiID Text Encode and an empty video latent."""
+    prompt = with_ksampler(video_prompt())
+    prompt["empty"] = {
+        "class_type": "EmptyHunyuanLatentVideo",
+        "inputs": {"width": 64, "height": 64, "length": 5, "batch_size": 1},
+    }
+    prompt["sampler"]["inputs"].update(positive=["positive", 0], negative=["negative", 0], latent_image=["empty", 0])
+    return prompt
+
+
+def with_lora(name: str) -> dict:
+    return with_model_patch(with_ksampler(video_prompt()), "lora", lora(name))
+
+
 # id -> (prompt, patterns the message must match)
 REFUSED = {
     # photos
@@ -199,9 +259,13 @@ REFUSED = {
             r"Connect it to that node's output",
         ],
     ),  # fmt: skip
+    "a number where the video VAE belongs (API)": (
+        lambda: plain_value("decode", "vae", 3),
+        [r"^validation: ", r"vae of MultiID Decode takes the output of Load MultiID Video Model, not the value 3"],
+    ),
     "a number where the model belongs (API)": (
-        lambda: plain_value("decode", "model", 3),
-        [r"^validation: ", r"model of MultiID Decode takes the output of Load MultiID Video Model, not the value 3"],
+        lambda: plain_value("sampler", "model", 3),
+        [r"^validation: ", r"model of MultiID Sampler takes the output of a node with a MODEL output, not the value 3"],
     ),
     "text where the face extractor belongs (API)": (
         lambda: plain_value("identity", "face_extractor", "antelopev2"),
@@ -215,6 +279,52 @@ REFUSED = {
     "Concat-ID Wan Reference given MultiID Text Encode prompts": (
         lambda: with_wan_reference(text_from="t5"),
         [r"positive conditioning comes from MultiID Text Encode", r"Load UMT5 Text Encoder \(Wan\)"],
+    ),
+    "MultiID Identity Conditioning given a Concat-ID Wan MODEL": (
+        conditioning_on_wan_model,
+        [
+            r"This MODEL is not a CogVideoX-family identity model",
+            r"with Load MultiID Video Model",
+            r"Concat-ID Wan takes Concat-ID Wan Reference instead",
+        ],
+    ),
+    "KSampler with cogvideox_dpm on a Concat-ID Wan MODEL": (
+        lambda: wan_ksampler("cogvideox_dpm"),
+        [r"cogvideox_dpm and cogvideox_ddim sample CogVideoX-family models", r"choose another sampler"],
+    ),
+    "MultiID TeaCache (CogVideoX) on a Concat-ID Wan MODEL": (
+        lambda: wan_ksampler(patch=TEACACHE),
+        [r"MultiID TeaCache \(CogVideoX\) works on that family's MODEL only", r"use MultiID TeaCache \(Wan\)"],
+    ),
+    "KSampler on prompts that skipped MultiID Identity Conditioning": (
+        ksampler_without_identity_conditioning,
+        [r"32-channel model got 16-channel latents", r"through MultiID Identity Conditioning"],
+    ),
+    # LoRAs on the CogVideoX MODEL (LoraLoaderModelOnly)
+    "a LoRA for another model (Wan keys)": (
+        lambda: with_lora("wan_style_lora.safetensors"),
+        [
+            r"This LoRA does not fit the CogVideoX-family model: 2 of its 2 keys name no layer of it",
+            r"diffusion_model\.blocks\.0\.self_attn\.q\.lora_A\.weight",
+            r"load a LoRA trained for CogVideoX-5B",
+        ],
+    ),
+    "a LoRA for a CogVideoX of another width": (
+        lambda: with_lora("wider_cogvideox_lora.safetensors"),
+        [
+            r"1 of its layers have other shapes than the model's",
+            r"transformer_blocks\.0\.attn1\.to_q` \(LoRA \[64, 64\], model \[48, 48\]\)",
+            r"load a LoRA trained for CogVideoX-5B",
+        ],
+    ),
+    # the native sampling path's nodes
+    "frames not 4k+1 (MultiID Identity Conditioning)": (
+        lambda: with_ksampler(video_prompt(frames=6)),
+        [r"frames must be 4k\+1", r"got 6\. Use 5 or 9"],
+    ),
+    "NaN cfg of MultiID Dynamic CFG Guider (API)": (
+        lambda: with_sampler_custom_advanced(video_prompt(), {**DYNAMIC_CFG, "inputs": {"cfg": float("nan")}}),
+        [r"^validation: ", r"cfg of MultiID Dynamic CFG Guider is nan, not a number ComfyUI can use"],
     ),
     # sizes within the nodes' limits that no memory holds: refused before anything is allocated
     "Concat-ID Wan Reference at 2048x2048, 1025 frames, batch 64": (
@@ -344,6 +454,20 @@ ACCEPTED = {
     "mixed sizes through Batch Images (it resizes)": (image_batch, [(112, 112), (112, 112)]),
     "full mask": (lambda: with_router(video_prompt(), 1, [solid_mask(1.0)]), None),
     "mask of another size (stretched)": (lambda: with_router(video_prompt(), 1, [solid_mask(1.0, 200, 30)]), None),
+    "KSampler with cogvideox_ddim and multiid_trailing": (
+        lambda: with_ksampler(video_prompt(), "cogvideox_ddim"),
+        None,
+    ),
+    "KSampler with the example LoRA (diffusers keys) and TeaCache (CogVideoX)": (
+        lambda: with_model_patch(
+            with_model_patch(with_ksampler(video_prompt()), "lora", lora(EXAMPLE_LORA)), "teacache", TEACACHE
+        ),
+        None,
+    ),
+    "SamplerCustomAdvanced with MultiID Dynamic CFG Guider": (
+        lambda: with_sampler_custom_advanced(video_prompt(), DYNAMIC_CFG),
+        None,
+    ),
     "mask empty in the first frame (person enters later)": (
         lambda: with_router(video_prompt(), 1, [animated_mask("mask_enters_late.png")]),
         None,

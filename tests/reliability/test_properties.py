@@ -19,7 +19,7 @@ from multiid_core.canvas import box_in_mask, row_boxes
 from multiid_core.errors import MultiIDError
 from multiid_core.faces.detection import DetectedFace
 from multiid_core.faces.extractor import FACE_CHOICES, choose_face, encode_photo, photo_frames, to_uint8_rgb
-from multiid_core.pipelines.cogvideox_sampling import SamplerSettings, validate
+from multiid_core.pipelines.cogvideox_inputs import VideoSize, validate
 from multiid_core.routing import (
     INSIDE,
     TokenGrid,
@@ -219,7 +219,7 @@ def test_prior_is_a_finite_log_distribution(coverage):
 
 
 def stub_model(learned: bool = True, patch: int = 2, spatial: int = 8, temporal: int = 4) -> SimpleNamespace:
-    """What `validate` reads of a CogVideoXModel: VAE scale, transformer config, family name."""
+    """What `validate` reads of a loaded model: the family's name, the transformer config, the VAE's scale."""
     config = SimpleNamespace(
         patch_size=patch,
         use_learned_positional_embeddings=learned,
@@ -227,16 +227,17 @@ def stub_model(learned: bool = True, patch: int = 2, spatial: int = 8, temporal:
         sample_height=60,
         sample_width=90,
     )
-    family = SimpleNamespace(name="ConsisID")
-    return SimpleNamespace(vae_scale=(spatial, temporal), transformer=SimpleNamespace(config=config), family=family)
+    levels = spatial.bit_length()  # a diffusers VAE halves the size between its blocks: 2 ** (blocks - 1)
+    vae = SimpleNamespace(config=SimpleNamespace(block_out_channels=[8] * levels, temporal_compression_ratio=temporal))
+    return SimpleNamespace(family=SimpleNamespace(name="ConsisID"), config=config, vae=vae, scale=(spatial, temporal))
 
 
-def allowed(model, s: SamplerSettings) -> bool:
-    spatial, temporal = model.vae_scale
-    multiple = spatial * model.transformer.config.patch_size
-    ok = s.frames >= 1 and (s.frames - 1) % temporal == 0 and s.steps >= 1
+def allowed(model, s: VideoSize) -> bool:
+    spatial, temporal = model.scale
+    multiple = spatial * model.config.patch_size
+    ok = s.frames >= 1 and (s.frames - 1) % temporal == 0
     ok = ok and all(v >= multiple and v % multiple == 0 for v in (s.width, s.height))
-    if model.transformer.config.use_learned_positional_embeddings:
+    if model.config.use_learned_positional_embeddings:
         ok = ok and s.frames <= 49 and s.width <= 720 and s.height <= 480
     return ok
 
@@ -246,17 +247,16 @@ def allowed(model, s: SamplerSettings) -> bool:
     frames=st.integers(-3, 120),
     width=st.integers(-16, 1100),
     height=st.integers(-16, 800),
-    steps=st.integers(-2, 60),
     learned=st.booleans(),
 )
-def test_validate_accepts_exactly_what_the_model_can_do(frames, width, height, steps, learned):
+def test_validate_accepts_exactly_what_the_model_can_do(frames, width, height, learned):
     model = stub_model(learned)
-    s = SamplerSettings(width=width, height=height, frames=frames, steps=steps)
+    s = VideoSize(width=width, height=height, frames=frames)
     if allowed(model, s):
-        validate(model, s)
+        validate(model.family, model.config, model.vae, s)
         return
     with pytest.raises(MultiIDError) as refused:
-        validate(model, s)
+        validate(model.family, model.config, model.vae, s)
     message = str(refused.value)
     suggested = [int(n) for n in re.findall(r"Use (\d+)(?: or (\d+))?", message)[0] if n] if "Use " in message else []
     if message.startswith("frames must be"):  # the suggested frame counts are 4k+1

@@ -73,13 +73,29 @@ def test_consisid_single_id_writes_the_authors_video_format(server, object_info)
     assert frames[0][2] == 8.0
 
 
-def shrunk(server, object_info, name: str, **sampler) -> dict:
-    """A workflow as shipped, with the sampler's size/length/steps cut for CPU time (the graph is unchanged)."""
+# What shrunk() lowers for CPU time, by node: the video's size and length where it is set, and the steps.
+SIZE = {"frames": 9, "width": 352, "height": 240}
+SHRINK = {
+    "MultiID_Sampler": {**SIZE, "steps": 2},
+    "MultiID_IdentityConditioning": SIZE,
+    "KSampler": {"steps": 2},
+    "BasicScheduler": {"steps": 2},
+}
+
+
+def shrunk_prompt(object_info, name: str, **sampler) -> dict:
+    """A workflow as shipped, as the API prompt, with its size/length/steps cut (the graph is unchanged);
+    `sampler` overrides the cuts."""
     prompt = ui_to_api(json.loads((WORKFLOWS_DIR / f"{name}.json").read_text()), object_info)
     for node in prompt.values():
-        if node["class_type"] == "MultiID_Sampler":
-            node["inputs"].update({"frames": 9, "width": 352, "height": 240, "steps": 2, **sampler})
-    entry = server.run(prompt)
+        cuts = SHRINK.get(node["class_type"], {})
+        node["inputs"].update({**cuts, **{k: v for k, v in sampler.items() if k in cuts}})
+    return prompt
+
+
+def shrunk(server, object_info, name: str, **sampler) -> dict:
+    """A shipped workflow, shrunk (shrunk_prompt), run on the server to the end."""
+    entry = server.run(shrunk_prompt(object_info, name, **sampler))
     assert error_message(entry) is None, f"{name} failed: {error_message(entry)}\n{server.log()}"
     return entry
 
@@ -115,4 +131,40 @@ def test_concat_id_cogvideox_two_ids_writes_video(server, object_info):
     videos = saved_videos(server, entry)
     assert len(videos) == 1
     frames = video_frames(videos[0])
+    assert len(frames) == 9 and frames[0][:2] == (352, 240) and frames[0][2] == 8.0
+
+
+def test_consisid_ksampler_lora_writes_video_through_ksampler(server, object_info):
+    entry = shrunk(server, object_info, "consisid_ksampler_lora")
+    (video,) = saved_videos(server, entry)
+    frames = video_frames(video)
+    assert len(frames) == 9 and frames[0][:2] == (352, 240) and frames[0][2] == 8.0
+    scores = [out for out in entry["outputs"].values() if "images" in out and "text" in out]
+    assert scores, "Identity Similarity showed no result"
+
+
+def test_the_example_lora_loads_and_changes_the_video(server, object_info):
+    """The tests' LoRA (diffusers keys, `transformer.transformer_blocks.0.attn1.to_q.lora_A/B`) is mapped onto
+    the ConsisID MODEL: ComfyUI loads every key, and the same seed at strength 0 gives another video."""
+    log_start = server.log_path.stat().st_size
+    videos = {}
+    for strength in (1.0, 0.0):
+        prompt = shrunk_prompt(object_info, "consisid_ksampler_lora", frames=5, width=96, height=64)
+        (lora,) = [node for node in prompt.values() if node["class_type"] == "LoraLoaderModelOnly"]
+        lora["inputs"]["strength_model"] = strength
+        entry = server.run(prompt)
+        assert error_message(entry) is None, f"strength {strength}: {error_message(entry)}\n{server.log()}"
+        (video,) = saved_videos(server, entry)
+        videos[strength] = first_frame_rgb(video)
+    with open(server.log_path, errors="replace") as log:
+        log.seek(log_start)
+        written = log.read()
+    assert "lora key not loaded" not in written, written[-4000:]
+    assert abs(videos[1.0] - videos[0.0]).max() > 0, "the LoRA did not change the video"
+
+
+def test_ingredients_sampler_custom_advanced_writes_video(server, object_info):
+    entry = shrunk(server, object_info, "ingredients_sampler_custom_advanced")
+    (video,) = saved_videos(server, entry)
+    frames = video_frames(video)
     assert len(frames) == 9 and frames[0][:2] == (352, 240) and frames[0][2] == 8.0
