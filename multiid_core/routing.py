@@ -186,6 +186,7 @@ class IdentityInjection:
             logits = logits + self.prior_strength * self._prior.to(logits.device)[None]
         return torch.softmax(logits, dim=-1).to(video.dtype)
 
+    @torch.compiler.disable  # row bookkeeping and kept residuals; the blocks around it compile
     def residual(self, transformer, k: int, video: torch.Tensor) -> torch.Tensor:
         """What injection point k adds to the video tokens [B, L, C] (scaled)."""
         if self.plain:

@@ -270,6 +270,7 @@ class CogVideoXDiT(CogVideoXTransformer):
                 f"{self.config.text_embed_dim}: encode prompts with MultiID Text Encode (T5), not CLIP Text Encode."
             )
 
+    @torch.compiler.disable  # bookkeeping in Python (branches, steps, kept residuals): not for torch.compile
     def identity_injection(
         self, condition: IdentityCondition, grid: TokenGrid, options: dict, batch: int, latents: torch.Tensor
     ) -> IdentityInjection:

@@ -283,3 +283,21 @@ def test_interrupt_stops_sampling_within_a_step(node_classes, loaded, identity, 
         hook.remove()
         mm.interrupt_current_processing(False)
     assert len(calls) == 2  # stopped inside the second step: no third model call
+
+
+def test_torch_compile_model_compiles_the_transformer(node_classes, loaded, identity, prompts):
+    """What TorchCompileModel does (ComfyUI's set_torch_compile_wrapper), with the eager backend: dynamo traces
+    the pack's transformer under ComfyUI's wrapper and the samples do not change."""
+    import torch._dynamo
+    from comfy_api.torch_helpers import set_torch_compile_wrapper
+
+    positive, negative, latent = conditioned(node_classes, loaded, identity, prompts, seed=5)
+    compiled = loaded[0].clone()
+    set_torch_compile_wrapper(compiled, backend="eager")
+    run = node_classes["KSampler"]().sample
+    exact = run(loaded[0], 2, 2, 6.0, "cogvideox_ddim", "multiid_trailing", positive, negative, latent)[0]
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    traced = run(compiled, 2, 2, 6.0, "cogvideox_ddim", "multiid_trailing", positive, negative, latent)[0]
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0  # the transformer really went through dynamo
+    assert rel_err(traced["samples"], exact["samples"]) < 1e-5
