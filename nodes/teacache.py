@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 # The authors' fits: TeaCache4Wan2.1 (Wan2.1-T2V-1.3B) and TeaCache4ConsisID (all CogVideoX-5B fine-tunes here).
 FITS = {ConcatIDWanDiT: "wan2.1-t2v-1.3b", CogVideoXDiT: "consisid"}
 NODES = {ConcatIDWanDiT: "MultiID TeaCache (Wan)", CogVideoXDiT: "MultiID TeaCache (CogVideoX)"}
+LOADERS = {ConcatIDWanDiT: "Load Concat-ID Wan Model", CogVideoXDiT: "Load MultiID Video Model"}
 
 
 def with_teacache(
@@ -27,8 +28,8 @@ def with_teacache(
     dit = getattr(model.model, "diffusion_model", None)
     if not isinstance(dit, family):
         other = next((k for k in FITS if k is not family and isinstance(dit, k)), None)
-        advice = f"use {NODES[other]}" if other else "for other models use ComfyUI's EasyCache"
-        raise MultiIDError(f"{NODES[family]} works on that family's MODEL only: here {advice}.")
+        advice = f"this MODEL takes {NODES[other]}" if other else "for other models use ComfyUI's EasyCache"
+        raise MultiIDError(f"{NODES[family]} works on the MODEL of {LOADERS[family]}; {advice}.")
     model = model.clone()
     model.model_options["transformer_options"][SETTINGS] = (threshold, FITS[family])
     model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, TEACACHE, _fresh_teacache)

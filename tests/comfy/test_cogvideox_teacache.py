@@ -113,8 +113,8 @@ def test_teacache_refuses_other_models_naming_what_fits(node_classes):
     import comfy.model_patcher
 
     wan = node_classes["MultiID_LoadConcatIDWan"].execute("Concat-ID-Wan/first_stage.pt", "default").result[0]
-    with pytest.raises(pack_error(node_classes), match=r"CogVideoX\) works on that family's MODEL only: here use "
-                       r"MultiID TeaCache \(Wan\)"):  # fmt: skip
+    with pytest.raises(pack_error(node_classes), match=r"CogVideoX\) works on the MODEL of Load MultiID Video "
+                       r"Model; this MODEL takes MultiID TeaCache \(Wan\)"):  # fmt: skip
         teacache(node_classes, wan, 0.1)
     other = comfy.model_patcher.ModelPatcher(torch.nn.Linear(2, 2), "cpu", "cpu")
     with pytest.raises(pack_error(node_classes), match="for other models use ComfyUI's EasyCache"):

@@ -71,7 +71,7 @@ def test_plain_values_where_links_belong_name_the_node_to_connect(node_classes):
     sampler = node_classes["MultiID_Sampler"]
     assert "the output of Encode Identity or ID Router, not" in sampler.validate_inputs(identity=5)
     assert "the output of Load MultiID Video Model, not" in sampler.validate_inputs(vae=5)
-    assert "the output of a node with a MODEL output, not" in sampler.validate_inputs(model=5)
+    assert "the output of Load MultiID Video Model or Load Concat-ID Wan Model, not" in sampler.validate_inputs(model=5)
     assert "the output of a node with a CONDITIONING output, not" in sampler.validate_inputs(positive=5)
     encode = node_classes["MultiID_EncodeIdentity"]  # takes lists; a link arrives as (None,)
     assert encode.validate_inputs(face_extractor=(None,), photos=(None,)) is True

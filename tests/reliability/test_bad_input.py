@@ -265,7 +265,11 @@ REFUSED = {
     ),
     "a number where the model belongs (API)": (
         lambda: plain_value("sampler", "model", 3),
-        [r"^validation: ", r"model of MultiID Sampler takes the output of a node with a MODEL output, not the value 3"],
+        [
+            r"^validation: ",
+            r"model of MultiID Sampler takes the output of Load MultiID Video Model or Load Concat-ID Wan Model, "
+            r"not the value 3",
+        ],
     ),
     "text where the face extractor belongs (API)": (
         lambda: plain_value("identity", "face_extractor", "antelopev2"),
@@ -294,7 +298,10 @@ REFUSED = {
     ),
     "MultiID TeaCache (CogVideoX) on a Concat-ID Wan MODEL": (
         lambda: wan_ksampler(patch=TEACACHE),
-        [r"MultiID TeaCache \(CogVideoX\) works on that family's MODEL only", r"use MultiID TeaCache \(Wan\)"],
+        [
+            r"MultiID TeaCache \(CogVideoX\) works on the MODEL of Load MultiID Video Model",
+            r"takes MultiID TeaCache \(Wan\)",
+        ],
     ),
     "KSampler on prompts that skipped MultiID Identity Conditioning": (
         ksampler_without_identity_conditioning,
