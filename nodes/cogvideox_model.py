@@ -101,7 +101,6 @@ class CogVideoXSampling(comfy.model_sampling.ModelSamplingDiscrete, comfy.model_
     def __init__(self, scheduler_config: Mapping[str, Any]):
         torch.nn.Module.__init__(self)
         self.sigma_data = 1.0
-        self.scheduler_config = dict(scheduler_config)
         # Plain attributes, not buffers: they stay on the CPU in diffusers' dtype (float64) and enter the
         # arithmetic as scalars, which every device accepts.
         self.alphas = alphas_cumprod(scheduler_config)

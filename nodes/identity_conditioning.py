@@ -109,6 +109,41 @@ def identity_conditioning(
     )
 
 
+def video_inputs() -> list:
+    """The inputs MultiID Identity Conditioning and MultiID Sampler share, in their order: what to condition
+    (model, vae, prompts, identity) and the video size."""
+    return [
+        io.Model.Input("model", tooltip="The MODEL from Load MultiID Video Model (LoRAs and MODEL patches apply)."),
+        types.VideoVAE.Input("vae", tooltip="The vae output of Load MultiID Video Model."),
+        io.Conditioning.Input("positive", tooltip="The prompt, from MultiID Text Encode (T5, 226 tokens)."),
+        io.Conditioning.Input(
+            "negative", tooltip="The negative prompt, from MultiID Text Encode (the authors use an empty one)."
+        ),
+        io.MultiType.Input(
+            "identity",
+            types=[types.Identity, types.Identities],
+            tooltip="One identity (Encode Identity) or several (ID Router).",
+        ),
+        io.Int.Input("width", default=PAPER.width, min=16, max=2048, step=16, tooltip=(
+            f"Video width in pixels; a multiple of 16, at most what the model was trained at ({PAPER.width})."
+        )),
+        io.Int.Input("height", default=PAPER.height, min=16, max=2048, step=16, tooltip=(
+            f"Video height in pixels; a multiple of 16, at most what the model was trained at ({PAPER.height})."
+        )),
+        io.Int.Input("frames", default=PAPER.frames, min=1, max=1025, step=4, tooltip=(
+            f"Number of frames, 4k+1 ({PAPER.frames} = {PAPER.frames // PAPER.fps:.0f} s at {PAPER.fps:g} fps, "
+            "the trained length and the maximum for these models)."
+        )),
+    ]  # fmt: skip
+
+
+def identity_strength_input() -> io.Float.Input:
+    return io.Float.Input("identity_strength", default=1.0, min=0.0, max=3.0, step=0.05, tooltip=(
+        "Scale of the face features injected into the video tokens (ConsisID's local_face_scale). "
+        "0 keeps only the face frame."
+    ))  # fmt: skip
+
+
 class MultiIDIdentityConditioning(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
@@ -120,31 +155,8 @@ class MultiIDIdentityConditioning(io.ComfyNode):
             "(CogVideoX) model, with the face frame the model starts from, and gives the empty video latent to "
             "sample. Feed its outputs to KSampler, SamplerCustomAdvanced or any guider.",
             inputs=[
-                io.Model.Input("model", tooltip="The MODEL from Load MultiID Video Model (LoRAs and patches welcome)."),
-                types.VideoVAE.Input("vae", tooltip="The vae output of Load MultiID Video Model."),
-                io.Conditioning.Input("positive", tooltip="The prompt, from MultiID Text Encode (T5, 226 tokens)."),
-                io.Conditioning.Input(
-                    "negative", tooltip="The negative prompt, from MultiID Text Encode (the authors use an empty one)."
-                ),
-                io.MultiType.Input(
-                    "identity",
-                    types=[types.Identity, types.Identities],
-                    tooltip="One identity (Encode Identity) or several (ID Router).",
-                ),
-                io.Int.Input("width", default=PAPER.width, min=16, max=2048, step=16, tooltip=(
-                    f"Video width in pixels; a multiple of 16, at most what the model was trained at ({PAPER.width})."
-                )),
-                io.Int.Input("height", default=PAPER.height, min=16, max=2048, step=16, tooltip=(
-                    f"Video height in pixels; a multiple of 16, at most what the model was trained at ({PAPER.height})."
-                )),
-                io.Int.Input("frames", default=PAPER.frames, min=1, max=1025, step=4, tooltip=(
-                    f"Number of frames, 4k+1 ({PAPER.frames} = {PAPER.frames // PAPER.fps:.0f} s at {PAPER.fps:g} fps, "
-                    "the trained length and the maximum for these models)."
-                )),
-                io.Float.Input("identity_strength", default=1.0, min=0.0, max=3.0, step=0.05, tooltip=(
-                    "Scale of the face features injected into the video tokens (ConsisID's local_face_scale). "
-                    "0 keeps only the face frame."
-                )),
+                *video_inputs(),
+                identity_strength_input(),
                 io.Int.Input("vae_seed", default=42, min=0, max=2**63 - 1, tooltip=(
                     "Seed of the VAE's random draw when it encodes the face frame (the sampler has its own seed). "
                     "Fixed, so the face frame stays the same from run to run."

@@ -22,7 +22,7 @@ from ..multiid_core.routing import MAP_STEPS, TokenGrid, identity_set, routing_m
 from . import types
 from .cogvideox_samplers import DynamicCFGGuider, authors_noise, sample_cogvideox_ddim, sample_cogvideox_dpm
 from .family_tags import COGVIDEOX, CONCAT_ID_WAN, latent_family, tag_latent
-from .identity_conditioning import identity_conditioning
+from .identity_conditioning import identity_conditioning, identity_strength_input, video_inputs
 from .input_checks import valid_inputs
 from .schedulers import trailing_sigmas
 
@@ -82,44 +82,7 @@ class MultiIDSampler(io.ComfyNode):
             f"Defaults are the authors' settings ({PAPER.frames} frames at {PAPER.width}x{PAPER.height}, "
             f"{PAPER.steps} steps, cfg {PAPER.cfg:g}).",
             inputs=[
-                io.Model.Input("model", tooltip="From Load MultiID Video Model (LoRAs and MODEL patches apply)."),
-                types.VideoVAE.Input("vae", tooltip="The vae output of Load MultiID Video Model."),
-                io.Conditioning.Input("positive", tooltip="The prompt, from MultiID Text Encode (T5, 226 tokens)."),
-                io.Conditioning.Input(
-                    "negative", tooltip="The negative prompt, from MultiID Text Encode (the authors use an empty one)."
-                ),
-                io.MultiType.Input(
-                    "identity",
-                    types=[types.Identity, types.Identities],
-                    tooltip="One identity (Encode Identity) or several (ID Router).",
-                ),
-                io.Int.Input(
-                    "width",
-                    default=PAPER.width,
-                    min=16,
-                    max=2048,
-                    step=16,
-                    tooltip=f"Video width in pixels; a multiple of 16, at most what the model was trained at "
-                    f"({PAPER.width}).",
-                ),
-                io.Int.Input(
-                    "height",
-                    default=PAPER.height,
-                    min=16,
-                    max=2048,
-                    step=16,
-                    tooltip=f"Video height in pixels; a multiple of 16, at most what the model was trained at "
-                    f"({PAPER.height}).",
-                ),
-                io.Int.Input(
-                    "frames",
-                    default=PAPER.frames,
-                    min=1,
-                    max=1025,
-                    step=4,
-                    tooltip=f"Number of frames, 4k+1 ({PAPER.frames} = {PAPER.frames // PAPER.fps:.0f} s at "
-                    f"{PAPER.fps:g} fps, the trained length and the maximum for these models).",
-                ),
+                *video_inputs(),
                 io.Int.Input(
                     "steps",
                     default=PAPER.steps,
@@ -163,17 +126,7 @@ class MultiIDSampler(io.ComfyNode):
                         "Seed of all random draws; the same seed and inputs reproduce the authors' pipeline output."
                     ),
                 ),
-                io.Float.Input(
-                    "identity_strength",
-                    default=1.0,
-                    min=0.0,
-                    max=3.0,
-                    step=0.05,
-                    tooltip=(
-                        "Scale of the face features injected into the video tokens (ConsisID's "
-                        "local_face_scale). 0 keeps only the first-frame face."
-                    ),
-                ),
+                identity_strength_input(),
                 io.Combo.Input(
                     "routing_map_steps",
                     options=list(MAP_STEPS),

@@ -9,7 +9,29 @@ from . import types
 from .cogvideox_model import CogVideoXDiT
 from .concat_id_wan import ConcatIDWanDiT
 from .input_checks import valid_inputs
-from .teacache import with_teacache
+from .teacache import LOADERS, NODES, with_teacache
+
+
+def teacache_schema(node_id: str, family: type, models: str, fit: str, thresholds: tuple, settings: str) -> io.Schema:
+    """The schema both TeaCache nodes share: a MODEL of `family` and one of the authors' thresholds."""
+    return io.Schema(
+        node_id=node_id,
+        display_name=NODES[family],
+        category=f"{types.CATEGORY}/sampling",
+        description=f"Faster {models} sampling: skips the transformer blocks at steps whose input barely changed "
+        f"and reuses their last change ({fit}). Changes the result slightly; the first and last steps always run.",
+        inputs=[
+            io.Model.Input("model", tooltip=f"The MODEL from {LOADERS[family]}."),
+            io.Combo.Input(
+                "threshold",
+                options=[str(t) for t in thresholds],
+                default=str(thresholds[0]),
+                tooltip=f"How much change may pile up before the blocks run again. {settings} Higher is faster and "
+                "less faithful.",
+            ),
+        ],
+        outputs=[io.Model.Output(display_name="model")],
+    )
 
 
 class WanTeaCache(io.ComfyNode):
@@ -17,26 +39,11 @@ class WanTeaCache(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="MultiID_WanTeaCache",
-            display_name="MultiID TeaCache (Wan)",
-            category=f"{types.CATEGORY}/sampling",
-            description="Faster Concat-ID Wan sampling: skips the transformer blocks at steps whose input barely "
-            "changed and reuses their last change (TeaCache4Wan2.1, the authors' fit for Wan2.1-T2V-1.3B). "
-            "Changes the result slightly; the first and last steps always run.",
-            inputs=[
-                io.Model.Input("model", tooltip="The MODEL from Load Concat-ID Wan Model."),
-                io.Combo.Input(
-                    "threshold",
-                    options=[str(t) for t in WAN_THRESHOLDS],
-                    default=str(WAN_THRESHOLDS[0]),
-                    tooltip="How much change may pile up before the blocks run again. The authors' settings "
-                    "for Wan2.1-T2V-1.3B at 50 steps: 0.05 ~1.5x, 0.07 ~1.6x, 0.08 ~2.0x faster (A800). "
-                    "Higher is faster and less faithful.",
-                ),
-            ],
-            outputs=[io.Model.Output(display_name="model")],
-        )
+        return teacache_schema(
+            "MultiID_WanTeaCache", ConcatIDWanDiT, "Concat-ID Wan",
+            "TeaCache4Wan2.1, the authors' fit for Wan2.1-T2V-1.3B", WAN_THRESHOLDS,
+            "The authors' settings for Wan2.1-T2V-1.3B at 50 steps: 0.05 ~1.5x, 0.07 ~1.6x, 0.08 ~2.0x faster (A800).",
+        )  # fmt: skip
 
     @classmethod
     def validate_inputs(cls, model=None, threshold=None) -> bool | str:
@@ -52,25 +59,11 @@ class CogVideoXTeaCache(io.ComfyNode):
 
     @classmethod
     def define_schema(cls) -> io.Schema:
-        return io.Schema(
-            node_id="MultiID_CogVideoXTeaCache",
-            display_name="MultiID TeaCache (CogVideoX)",
-            category=f"{types.CATEGORY}/sampling",
-            description="Faster ConsisID, Ingredients and Concat-ID (CogVideoX) sampling: skips the transformer "
-            "blocks at steps whose input barely changed and reuses their last change (TeaCache4ConsisID, the "
-            "authors' fit for CogVideoX-5B). Changes the result slightly; the first and last steps always run.",
-            inputs=[
-                io.Model.Input("model", tooltip="The MODEL from Load MultiID Video Model."),
-                io.Combo.Input(
-                    "threshold",
-                    options=[str(t) for t in CONSISID_THRESHOLDS],
-                    default=str(CONSISID_THRESHOLDS[0]),
-                    tooltip="How much change may pile up before the blocks run again. The authors' ConsisID settings "
-                    "at 50 steps: 0.1 ~1.6x, 0.15 ~2.1x, 0.2 ~2.7x faster (H100). Higher is faster and less faithful.",
-                ),
-            ],
-            outputs=[io.Model.Output(display_name="model")],
-        )
+        return teacache_schema(
+            "MultiID_CogVideoXTeaCache", CogVideoXDiT, "ConsisID, Ingredients and Concat-ID (CogVideoX)",
+            "TeaCache4ConsisID, the authors' fit for CogVideoX-5B", CONSISID_THRESHOLDS,
+            "The authors' ConsisID settings at 50 steps: 0.1 ~1.6x, 0.15 ~2.1x, 0.2 ~2.7x faster (H100).",
+        )  # fmt: skip
 
     @classmethod
     def validate_inputs(cls, model=None, threshold=None) -> bool | str:

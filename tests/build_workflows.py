@@ -174,8 +174,9 @@ def half_frame_masks(graph: Graph, width: int = 720, height: int = 480):
     return masks
 
 
-def consisid_single_id() -> tuple[Graph, list[dict], str]:
-    graph = Graph()
+def consisid_person(graph: Graph) -> tuple:
+    """(extractor, identity, positive, negative, loader) of the ConsisID workflows: one person from
+    portrait.png, the prompt, and ConsisID-preview."""
     extractor = face_extractor(graph)
     photo = graph.add("LoadImage", "portrait.png", "image", column=0, row=1)
     identity = graph.add(
@@ -183,9 +184,15 @@ def consisid_single_id() -> tuple[Graph, list[dict], str]:
         face_extractor=(extractor, "face_extractor"), photos=(photo, "IMAGE"),
     )  # fmt: skip
     positive, negative = text_encoders(graph, CONSISID_PROMPT)
-    model = graph.add(
+    loader = graph.add(
         "MultiID_LoadModel", "ConsisID-preview", "from model folder", "bf16", "same as precision", column=1, row=4
     )
+    return extractor, identity, positive, negative, loader
+
+
+def consisid_single_id() -> tuple[Graph, list[dict], str]:
+    graph = Graph()
+    extractor, identity, positive, negative, model = consisid_person(graph)
     latent = graph.add(
         "MultiID_Sampler", 720, 480, 49, 50, 6.0, False, "CogVideoX DPM", 42, "fixed", 1.0, "all steps",
         column=2, row=0,
@@ -322,16 +329,7 @@ def identity_conditioning_widgets() -> tuple:
 
 def consisid_ksampler_lora() -> tuple[Graph, list[dict], str]:
     graph = Graph()
-    extractor = face_extractor(graph)
-    photo = graph.add("LoadImage", "portrait.png", "image", column=0, row=1)
-    identity = graph.add(
-        "MultiID_EncodeIdentity", "largest", 0, "", column=1, row=0,
-        face_extractor=(extractor, "face_extractor"), photos=(photo, "IMAGE"),
-    )  # fmt: skip
-    positive, negative = text_encoders(graph, CONSISID_PROMPT)
-    loader = graph.add(
-        "MultiID_LoadModel", "ConsisID-preview", "from model folder", "bf16", "same as precision", column=1, row=4
-    )
+    extractor, identity, positive, negative, loader = consisid_person(graph)
     lora = graph.add("LoraLoaderModelOnly", EXAMPLE_LORA, 1.0, column=2, row=4, model=(loader, "model"))
     conditioning = graph.add(
         "MultiID_IdentityConditioning", *identity_conditioning_widgets(), column=2, row=0,

@@ -4,10 +4,9 @@ ConsisIDPipeline on the same tiny random snapshot (fp32, CPU)."""
 import pytest
 import torch
 from cogvideox_runs import PARITY_SIZE, SCALE, pipeline_latents
+from cogvideox_runs import prompts as random_prompts
 from comfy_env import photo_tensor
 from tensors import rel_err
-
-from multiid_tools.tiny_models.cogvideox import TINY_TEXT_DIM
 
 SIZE = PARITY_SIZE
 
@@ -29,12 +28,7 @@ def identity(node_classes, extractor):
 
 @pytest.fixture(scope="module")
 def prompts():
-    g = torch.Generator().manual_seed(3)
-    positive, negative = (
-        torch.randn(1, 226, TINY_TEXT_DIM, generator=g),
-        torch.randn(1, 226, TINY_TEXT_DIM, generator=g),
-    )
-    return [[positive, {}]], [[negative, {}]]
+    return random_prompts(3)
 
 
 reference = pipeline_latents
