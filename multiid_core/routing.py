@@ -137,6 +137,11 @@ class RoutingRecorder:
         self.total = weights if self.total is None else self.total + weights
         self.count += 1
 
+    def merge(self, total: torch.Tensor, count: int) -> None:
+        """Adds what another recorder summed (a multi-GPU rank's, for the whole video)."""
+        self.total = total if self.total is None else self.total + total.to(self.total)
+        self.count += count
+
     def mean(self) -> torch.Tensor | None:
         return None if self.total is None else self.total / self.count
 

@@ -11,6 +11,7 @@ from .face_nodes import EncodeIdentity, LoadFaceExtractor
 from .identity_conditioning import MultiIDIdentityConditioning
 from .model_folders import register_model_folders
 from .model_nodes import LoadMultiIDModel
+from .multi_gpu_nodes import MultiGPU
 from .router_nodes import IDRouter
 from .sampler_nodes import MultiIDDecode, MultiIDSampler
 from .schedulers import register_schedulers
@@ -36,6 +37,7 @@ class MultiIDExtension(ComfyExtension):
             MultiIDIdentityConditioning,
             MultiIDSampler,
             DynamicCFG,
+            MultiGPU,
             CogVideoXTeaCache,
             MultiIDDecode,
             IdentitySimilarity,

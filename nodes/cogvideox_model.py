@@ -30,6 +30,7 @@ from ..multiid_core.cogvideox_schedule import alphas_cumprod, final_alpha
 from ..multiid_core.dit.cogvideox import CogVideoXTransformer, cogvideox_rope
 from ..multiid_core.errors import MultiIDError, non_finite_message
 from ..multiid_core.families import Family
+from ..multiid_core.parallel import SequenceShard
 from ..multiid_core.pipelines.cogvideox_inputs import identity_tokens
 from ..multiid_core.routing import (
     IdentityInjection,
@@ -44,6 +45,8 @@ from .concat_id_wan import TEACACHE, _step_of
 IDENTITY = "multiid_identity"  # conditioning key: an IdentityCondition
 FIRST_FRAME = "multiid_first_frame"  # conditioning key: raw latents [1, C, F, h, w], the face frame then zeros
 REFERENCES = "multiid_cogvideox_references"  # conditioning key: raw latents [1, C, N, h, w], one per person
+SHARD = "multiid_sequence_shard"  # transformer option (multi-GPU ranks): this rank's SequenceShard
+PEER_RESIDUALS = "multiid_peer_residuals"  # transformer option (multi-GPU ranks): the guidance pair's residuals
 
 
 @dataclass(eq=False)  # compared by identity: ComfyUI batches two conditionings only if they hold the same one
@@ -236,15 +239,17 @@ class CogVideoXDiT(CogVideoXTransformer):
         rope = None
         if self.config.use_rotary_positional_embeddings:
             rope = cogvideox_rope(self.config, total, height, width, latents.device)
+        shard: SequenceShard | None = transformer_options.get(SHARD)
         injection = None
         if identity is not None and self.config.is_train_face:
             grid = TokenGrid(frames, height // self.config.patch_size, width // self.config.patch_size)
-            injection = self.identity_injection(identity, grid, transformer_options, len(latents), latents)
+            tokens = None if shard is None else slice(*shard.bounds(total * grid.rows * grid.cols))
+            injection = self.identity_injection(identity, grid, transformer_options, len(latents), latents, tokens)
         cache = transformer_options.get(TEACACHE)
         if cache is not None:
             cache.step = _step_of(transformer_options)[0] - 1
         branches = transformer_options.get("uuids") or [0]
-        out = CogVideoXTransformer.forward(self, latents, context, timesteps, rope, injection, cache, branches)
+        out = CogVideoXTransformer.forward(self, latents, context, timesteps, rope, injection, cache, branches, shard)
         if not torch.isfinite(out).all():
             raise MultiIDError(non_finite_message(*_step_of(transformer_options)))
         return out[:, :frames].movedim(2, 1)
@@ -271,9 +276,16 @@ class CogVideoXDiT(CogVideoXTransformer):
 
     @torch.compiler.disable  # bookkeeping in Python (branches, steps, kept residuals): not for torch.compile
     def identity_injection(
-        self, condition: IdentityCondition, grid: TokenGrid, options: dict, batch: int, latents: torch.Tensor
+        self,
+        condition: IdentityCondition,
+        grid: TokenGrid,
+        options: dict,
+        batch: int,
+        latents: torch.Tensor,
+        tokens: slice | None = None,
     ) -> IdentityInjection:
-        """The identity residuals of this call, routed as released whatever ComfyUI batched into it."""
+        """The identity residuals of this call, routed as released whatever ComfyUI batched into it; of the video
+        tokens in `tokens` only on a multi-GPU rank, where the guidance pair's residuals cross ranks."""
         branches = options.get("cond_or_uncond") or [0]
         chunk = batch // len(branches)
         branch_of = [branches[i // chunk] for i in range(batch)]
@@ -292,16 +304,20 @@ class CogVideoXDiT(CogVideoXTransformer):
         elif condition.per_branch:
             recorded = [i for i in range(batch) if branch_of[i] == 0]
         face_tokens = condition.face_tokens(self, latents.device, latents.dtype)
+        coverage = condition.coverage(grid, latents.device)
+        if coverage is not None and tokens is not None:
+            coverage = coverage[tokens]
+        kept = options.get(PEER_RESIDUALS)
         return IdentityInjection(
             face_tokens,
             scale=condition.strength * self.config.local_face_scale,
             mode=condition.people.mode,
-            coverage=condition.coverage(grid, latents.device),
+            coverage=coverage,
             prior_strength=condition.people.prior_strength,
             sources=sources,
             recorded_rows=recorded,
             recorder=condition.recorder,
-            kept=condition.kept_for(options.get("sigmas")),
+            kept=condition.kept_for(options.get("sigmas")) if kept is None else kept,
             keep=keep,
             reuse=reuse,
         )

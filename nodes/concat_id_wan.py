@@ -32,12 +32,14 @@ import comfy.model_management as mm
 import torch
 
 from ..multiid_core.errors import MultiIDError, non_finite_message
+from ..multiid_core.parallel import SequenceShard
 from ..multiid_core.reference_attention import AttentionGroups, token_positions
 from ..multiid_core.step_cache import TeaCache
 
 REFERENCES = "concat_id_references"  # conditioning key: raw VAE latents [1, 16, R, h, w]
 REGIONS = "concat_id_regions"  # conditioning key: token regions [1, R, F, h/2, w/2]
 TEACACHE = "multiid_teacache"  # transformer option: the running sample's TeaCache (see wan_model.with_teacache)
+SHARD = "multiid_sequence_shard"  # transformer option (multi-GPU ranks): this rank's SequenceShard
 _FOREIGN = {
     "time_dim_concat": "WanPhantomSubjectToVideo",
     "clip_fea": "a CLIP vision (image-to-video) node",
@@ -65,6 +67,8 @@ class BlockInputs:
     n_video: int  # tokens before this index are video tokens, the rest reference tokens
     e_ref: torch.Tensor | None  # [B, 6, C] reference-branch modulation (AdaLN release)
     groups: AttentionGroups | None
+    shard: SequenceShard | None = None  # multi-GPU: the blocks see this rank's slice of the sequence
+    tokens: int = 0  # with a shard: the whole sequence's length
 
 
 class ConcatIDWanDiT(comfy.ldm.wan.model.WanModel):
@@ -90,6 +94,11 @@ class ConcatIDWanDiT(comfy.ldm.wan.model.WanModel):
     def _forward(self, x, timestep, context, clip_fea=None, time_dim_concat=None, transformer_options={}, **kwargs):  # noqa: B006 - ComfyUI's signature
         references, regions = kwargs.pop(REFERENCES, None), kwargs.pop(REGIONS, None)
         cache = transformer_options.get(TEACACHE)
+        if references is None and transformer_options.get(SHARD) is not None:
+            raise MultiIDError(
+                "MultiID Multi-GPU runs Concat-ID Wan with its reference frames: sample the latent and conditionings "
+                "of a Concat-ID Wan Reference node (a plain Wan prompt runs on one GPU)."
+            )
         if references is None and cache is None:
             out = super()._forward(x, timestep, context, clip_fea, time_dim_concat, transformer_options, **kwargs)
         else:
@@ -160,6 +169,15 @@ class ConcatIDWanDiT(comfy.ldm.wan.model.WanModel):
         freqs = self.reference_rope(frames, grid_h, grid_w, n_refs, options, tokens.device)
         context = self.text_embedding(context)
         inputs = BlockInputs(n_video=n_video, e_ref=e_ref, groups=groups)
+        shard: SequenceShard | None = options.get(SHARD)
+        if shard is not None:
+            if options.get(TEACACHE) is not None:
+                raise MultiIDError("TeaCache does not run on MultiID Multi-GPU: remove the TeaCache node.")
+            total = tokens.shape[1]
+            start, stop = shard.bounds(total)
+            tokens, freqs = tokens[:, start:stop], freqs[:, start:stop]
+            local_video = min(max(n_video - start, 0), stop - start)
+            inputs = BlockInputs(local_video, e_ref, groups, shard, total)
 
         def run_blocks(tokens: torch.Tensor) -> torch.Tensor:
             return self.run_blocks(tokens, e0, freqs, context, inputs, options)
@@ -170,7 +188,10 @@ class ConcatIDWanDiT(comfy.ldm.wan.model.WanModel):
         else:  # the release's indicator: the time embedding before the modulation projection
             cache.step = _step_of(options)[0] - 1
             tokens = cache.run(tokens, e, run_blocks, branches)
-        out = self.unpatchify(self.head(tokens[:, :n_video], e), (frames, grid_h, grid_w))
+        out = self.head(tokens[:, : inputs.n_video], e)
+        if shard is not None:
+            out = shard.gather(out, 1, shard.sizes_within(inputs.tokens, n_video))
+        out = self.unpatchify(out, (frames, grid_h, grid_w))
         return out[:, :, :frames, :height, :width]
 
     def reference_rope(
@@ -249,18 +270,29 @@ class ConcatIDWanDiT(comfy.ldm.wan.model.WanModel):
         block: comfy.ldm.wan.model.WanAttentionBlock, h: torch.Tensor, freqs: torch.Tensor, inputs: BlockInputs,
         options: dict,
     ) -> torch.Tensor:  # fmt: skip
-        """ComfyUI's self-attention; with regions, one exact attention call per group of allowed keys."""
+        """ComfyUI's self-attention; with regions, one exact attention call per group of allowed keys; with a
+        shard, over every rank's tokens (each rank attends with its share of the heads)."""
         attn = block.self_attn
-        if inputs.groups is None:
+        if inputs.groups is None and inputs.shard is None:
             return attn(h, freqs, transformer_options=options)
         b, s, _ = h.shape
         q = comfy.ldm.flux.math.apply_rope1(attn.norm_q(attn.q(h)).view(b, s, attn.num_heads, -1), freqs)
         k = comfy.ldm.flux.math.apply_rope1(attn.norm_k(attn.k(h)).view(b, s, attn.num_heads, -1), freqs)
+        v = attn.v(h).view(b, s, attn.num_heads, -1)
+        heads, shard = attn.num_heads, inputs.shard
+        if shard is not None:
+            if heads % shard.size:
+                raise MultiIDError(f"This model's {heads} attention heads cannot be split over {shard.size} ranks.")
+            heads //= shard.size
+            q, k, v = (shard.heads_for_tokens(x.transpose(1, 2), inputs.tokens).transpose(1, 2) for x in (q, k, v))
 
         def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
             return comfy.ldm.modules.attention.optimized_attention(q, k, v, heads, transformer_options=options)
 
-        out = inputs.groups.attend(q.flatten(2), k.flatten(2), attn.v(h), attn.num_heads, attention)
+        q, k, v = (x.flatten(2) for x in (q, k, v))
+        out = attention(q, k, v, heads) if inputs.groups is None else inputs.groups.attend(q, k, v, heads, attention)
+        if shard is not None:
+            out = shard.tokens_for_heads(out.unflatten(2, (heads, -1)).transpose(1, 2)).transpose(1, 2).flatten(2)
         return attn.o(out)
 
     @staticmethod

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..parallel import SequenceShard, UlyssesAttention
 from ..step_cache import TeaCache
 from .identity_modules import IdentityRouter, LocalFacialExtractor, PerceiverCrossAttention
 
@@ -512,6 +513,7 @@ class CogVideoXTransformer(nn.Module):
         identity: Injection | None = None,
         cache: TeaCache | None = None,
         branches: Sequence[Hashable] = (0,),
+        shard: SequenceShard | None = None,
     ) -> torch.Tensor:
         """[B, F, in_channels, H, W] (noise and image latents concatenated) -> [B, F, out_channels, H, W].
 
@@ -519,6 +521,7 @@ class CogVideoXTransformer(nn.Module):
         injection point (its face tokens, from `encode_faces`, serve both CFG branches, as released).
         `cache` (TeaCache) may replace the blocks by the residual it kept for each guidance branch (the batch
         holds one equal chunk per entry of `branches`).
+        `shard`: this rank's slice of the video tokens (sequence parallel); `identity` is then this slice's.
         """
         cfg = self.config
         b, f, _, h, w = latents.shape
@@ -535,10 +538,41 @@ class CogVideoXTransformer(nn.Module):
         text_len = text.shape[1]
         temb = self.embed_time(timestep.to(latents.device).reshape(-1).expand(b), latents.dtype)
         x = self.patch_embed(text, latents)
+        if shard is not None:
+            if cache is not None:
+                raise ValueError("a step cache cannot run on a slice of the sequence")
+            return self._sharded(x, text_len, temb, rope, identity, shard, (b, f, h, w))
         if cache is None:
             x = self.run_blocks(x, text_len, temb, rope, identity)
         else:
             x = cache.run(x, temb, lambda x: self.run_blocks(x, text_len, temb, rope, identity), branches)
+        return self._unpatchify(self.proj_out(self.norm_out(self.norm_final(x[:, text_len:]), temb)), b, f, h, w)
+
+    def _sharded(
+        self,
+        x: torch.Tensor,
+        text_len: int,
+        temb: torch.Tensor,
+        rope: Rope | None,
+        identity: Injection | None,
+        shard: SequenceShard,
+        shape: tuple[int, int, int, int],
+    ) -> torch.Tensor:
+        """The blocks on [text; this rank's video tokens], attention over all ranks' tokens (Ulysses)."""
+        video_len = x.shape[1] - text_len
+        x = torch.cat([x[:, :text_len], shard.take(x[:, text_len:], dim=1)], dim=1)
+        if rope is not None:
+            rope = (shard.take(rope[0], 0), shard.take(rope[1], 0))
+        kernel = self.transformer_blocks[0].attn1.attend
+        self.set_attention(UlyssesAttention(shard, kernel, video_len, front=text_len))
+        try:
+            x = self.run_blocks(x, text_len, temb, rope, identity)
+        finally:
+            self.set_attention(kernel)
         out = self.proj_out(self.norm_out(self.norm_final(x[:, text_len:]), temb))
+        return self._unpatchify(shard.gather(out, 1, shard.sizes(video_len)), *shape)
+
+    def _unpatchify(self, out: torch.Tensor, b: int, f: int, h: int, w: int) -> torch.Tensor:
+        p = self.config.patch_size
         out = out.reshape(b, f, h // p, w // p, -1, p, p).permute(0, 1, 4, 2, 5, 3, 6)
         return out.reshape(b, f, -1, h, w)

@@ -50,12 +50,17 @@ def sample(
 
 def write_parity_snapshot(folder: Path) -> Path:
     """The tiny ConsisID snapshot with the trained grid PARITY_GRID."""
+    return write_with(write_tiny_consisid_snapshot, folder, **PARITY_GRID)
+
+
+def write_with(writer, folder: Path, **overrides) -> Path:
+    """A tiny snapshot writer's output with TINY_TRANSFORMER changed by `overrides` (e.g. more heads)."""
     import multiid_tools.tiny_models.cogvideox as tiny
 
     original = dict(tiny.TINY_TRANSFORMER)
-    tiny.TINY_TRANSFORMER.update(PARITY_GRID)
+    tiny.TINY_TRANSFORMER.update(overrides)
     try:
-        write_tiny_consisid_snapshot(folder)
+        writer(folder)
     finally:
         tiny.TINY_TRANSFORMER.clear()
         tiny.TINY_TRANSFORMER.update(original)

@@ -1,0 +1,454 @@
+"""MultiID Multi-GPU's engine: one video's model calls spread over Ray actors (one per GPU, each a ComfyUI of its
+own with a copy of the model), joined by torch.distributed (NCCL on GPUs, gloo on CPU).
+
+The MODEL it returns is the loader's MODEL with a stand-in diffusion model (`RemoteDiT`, no weights): ComfyUI's
+samplers, guiders, previews and progress run here as usual, and each model call goes to the ranks
+(`multi_gpu_rank.py`), which load the model through the loader's own reload factory, with this MODEL's weight
+patches (LoRAs). Guidance parallel and Ulysses sequence parallel are `multiid_core.parallel`.
+
+Lifetime: the actors start when the node runs and stay warm between runs; ComfyUI unloading the MODEL unloads
+the ranks' weights (they reload on the next call); dropping the MODEL, a failure or the server stopping ends
+the actors, and Ray itself when it was started here and no group is left. A failure ends the whole group and
+the next call starts a fresh one.
+"""
+
+from __future__ import annotations
+
+import atexit
+import copy
+import os
+import socket
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import comfy.model_management as mm
+import comfy.model_patcher
+import comfy.patcher_extension
+import comfy.utils
+import folder_paths
+import torch
+from comfy.cli_args import args as comfy_args
+
+from ..multiid_core.errors import MultiIDError
+from ..multiid_core.parallel import ParallelPlan
+from . import multi_gpu_actor
+from .cogvideox_model import IDENTITY, MultiIDCogVideoX
+from .concat_id_wan import TEACACHE
+from .multi_gpu_rank import OPTIONS, ModelCall, RankResult, SentBefore
+from .wan_model import ConcatIDWanModel
+
+INSTALL = "pip install 'comfyui-multiid[multigpu]' (or pip install ray) in ComfyUI's Python, then restart ComfyUI"
+ANSWER_TIMEOUT = 3.0  # seconds a Ray address has to accept a connection
+JOIN_TIMEOUT = 120.0  # seconds for the ranks to start and form the torch.distributed group
+KEPT_OBJECTS = 16  # conditioning objects the ranks keep between calls before both sides start over
+
+
+@dataclass(frozen=True)
+class MultiGPUSettings:
+    world_size: int = 2
+    guidance_parallel: bool = True
+    ulysses_degree: int = 0  # 0: world_size / guidance
+    ray_address: str = ""  # "": a Ray started on this machine; "auto", "host:port" or "ray://host:port": a cluster
+    devices: str = ""  # "": GPUs Ray finds; "0,1": these GPUs of this machine; "cpu": CPU ranks
+
+    @property
+    def plan(self) -> ParallelPlan:
+        guidance = 2 if self.guidance_parallel else 1
+        ulysses = self.ulysses_degree or self.world_size // guidance
+        if guidance * ulysses != self.world_size:
+            raise MultiIDError(
+                f"World size {self.world_size} is not {guidance} (guidance parallel "
+                f"{'on' if guidance == 2 else 'off'}) x {ulysses} (Ulysses degree): set the Ulysses degree to 0 "
+                f"(automatic) with an {'even ' if guidance == 2 else ''}world size, or make the product match."
+            )
+        return ParallelPlan(guidance, ulysses)
+
+    @property
+    def on_cpu(self) -> bool:
+        return self.devices.strip().lower() == "cpu" or mm.get_torch_device().type == "cpu"
+
+    def gpu_list(self) -> list[str]:
+        return [] if self.on_cpu else [d.strip() for d in self.devices.split(",") if d.strip()]
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise MultiIDError(f"MultiID Multi-GPU runs on Ray, which is not installed: {INSTALL}.") from None
+    return ray
+
+
+class RayRuntime:
+    """The process's connection to Ray: started here (and ended with the last group) or joined."""
+
+    def __init__(self) -> None:
+        self.config: tuple[str, str] | None = None
+        self.started_here = False
+        self.groups: weakref.WeakSet[RankGroup] = weakref.WeakSet()
+        self.lock = threading.Lock()
+
+    def connect(self, settings: MultiGPUSettings):
+        ray = import_ray()
+        config = (settings.ray_address.strip(), ",".join(settings.gpu_list()))
+        if ray.is_initialized() and self.config == config:
+            return ray
+        for group in list(self.groups):
+            group.close()
+        if ray.is_initialized():
+            ray.shutdown()
+        address, gpus = config
+        if address:
+            check_answers(address)
+            ray.init(address=address, log_to_driver=False)
+        else:
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+            if gpus:  # Ray's raylet reads the GPUs it may hand out from the environment it starts in
+                os.environ["CUDA_VISIBLE_DEVICES"] = gpus
+            try:
+                ray.init(address="local", include_dashboard=False, log_to_driver=False)
+            finally:
+                if gpus:
+                    _restore_env("CUDA_VISIBLE_DEVICES", visible)
+        self.config, self.started_here = config, not address
+        return ray
+
+    def group_closed(self) -> None:
+        """Ends a Ray started here once no group uses it, so no process outlives its use."""
+        if not self.started_here or any(group.actors for group in self.groups):
+            return
+        ray = import_ray()
+        if ray.is_initialized():
+            ray.shutdown()
+        self.config = None
+
+    def shutdown(self) -> None:
+        for group in list(self.groups):
+            group.close()
+        try:
+            import ray
+        except ImportError:
+            return
+        if ray.is_initialized():
+            ray.shutdown()
+
+
+RUNTIME = RayRuntime()
+atexit.register(RUNTIME.shutdown)
+
+
+def _restore_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+def check_answers(address: str) -> None:
+    """A clear message within seconds where ray.init would wait on an address nobody answers."""
+    if address == "auto":
+        return
+    host_port = address.removeprefix("ray://")
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit():
+        raise MultiIDError(
+            f"Ray address {address!r} is not host:port (e.g. 10.0.0.5:6379, or ray://10.0.0.5:10001 for Ray "
+            "Client); leave it empty to start Ray on this machine, or 'auto' for the cluster it joined."
+        )
+    try:
+        socket.create_connection((host, int(port)), timeout=ANSWER_TIMEOUT).close()
+    except OSError as e:
+        raise MultiIDError(
+            f"No Ray cluster answered at {address} within {ANSWER_TIMEOUT:.0f} s ({e.strerror or e}). Start one "
+            "with `ray start --head` on that machine (and `ray start --address=...` on the others), check the "
+            "address and firewall, or leave the address empty to use this machine's GPUs."
+        ) from None
+
+
+class RankGroup:
+    """The actors of one parallel MODEL: started when the node runs, restarted after a failure."""
+
+    def __init__(self, settings: MultiGPUSettings, factory: tuple, patches: dict) -> None:
+        self.settings, self.plan = settings, settings.plan
+        self.factory, self.patches = factory, patches
+        self.actors: list[Any] = []
+        self.labels: list[str] = []
+        self.sent: dict[int, Any] = {}
+        RUNTIME.groups.add(self)
+
+    def start(self) -> None:
+        with RUNTIME.lock:
+            ray = RUNTIME.connect(self.settings)
+            self._check_resources(ray)
+            ray.cloudpickle.register_pickle_by_value(multi_gpu_actor)
+            actor = ray.remote(multi_gpu_actor.RankActor)
+            cpu = self.settings.on_cpu
+            self.actors = [
+                actor.options(num_cpus=0, num_gpus=0 if cpu else 1).remote(self._setup(rank))
+                for rank in range(self.plan.world)
+            ]
+            self.labels = [f"rank {rank}" for rank in range(self.plan.world)]
+        self.sent = {}
+        try:
+            master, port = self._wait([self.actors[0].address.remote()], "starting", JOIN_TIMEOUT)[0]
+            refs = [a.join.remote(master, port) for a in self.actors]
+            self.labels = self._wait(refs, "forming the torch.distributed group", JOIN_TIMEOUT)
+            self._wait([a.load.remote(self.factory, self.patches) for a in self.actors], "loading the model")
+        except BaseException:
+            self.close()
+            raise
+
+    def _check_resources(self, ray) -> None:
+        world = self.plan.world
+        if self.settings.on_cpu:
+            return
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        where = f"the Ray cluster at {self.settings.ray_address}" if self.settings.ray_address else "this machine"
+        if gpus < world:
+            raise MultiIDError(
+                f"World size {world} needs {world} GPUs; {where} has {gpus} (devices: "
+                f"{self.settings.devices or 'any'}). Lower the world size, list more devices, or join a cluster."
+            )
+
+    def _setup(self, rank: int) -> dict[str, Any]:
+        plain = (bool, int, float, str, type(None))
+        options = {
+            k: v for k, v in vars(comfy_args).items()
+            if isinstance(v, plain) or (isinstance(v, list) and all(isinstance(x, plain) for x in v))
+        }  # fmt: skip
+        if self.settings.on_cpu:
+            options["cpu"] = True
+        folders = {name: (list(p), sorted(e)) for name, (p, e) in folder_paths.folder_names_and_paths.items()}
+        return dict(
+            comfyui_root=str(Path(folder_paths.__file__).parent),
+            pack_dir=str(Path(__file__).parents[1]),
+            pack_name=__package__.rsplit(".", 1)[0],
+            comfy_args=options,
+            folders=folders,
+            guidance=self.plan.guidance,
+            ulysses=self.plan.ulysses,
+            rank=rank,
+            threads=max(1, (os.cpu_count() or 1) // self.plan.world) if self.settings.on_cpu else 0,
+        )
+
+    def run(self, call: ModelCall, step: str) -> tuple[torch.Tensor, list[tuple[torch.Tensor, int]]]:
+        """The output of one model call (rows in the call's order) and the routing the ranks recorded."""
+        if not self.actors:
+            self.start()
+        self._send_once(call)
+        ray = import_ray()
+        shared = ray.put(call)
+        results: list[RankResult | None] = self._wait([a.forward.remote(shared) for a in self.actors], step)
+        done = [r for r in results if r is not None]
+        out = torch.empty((len(call.x), *done[0].out.shape[1:]), dtype=done[0].out.dtype)
+        for result in done:
+            out[result.rows] = result.out
+        return out, [r.routing for r in done if r.routing is not None]
+
+    def _send_once(self, call: ModelCall) -> None:
+        """Conditioning objects (identities) travel with the first call that uses them, then by key."""
+        if len(self.sent) > KEPT_OBJECTS:
+            self.sent, call.forget = {}, True
+        for name, value in call.kwargs.items():
+            if torch.is_tensor(value) or value is None:
+                continue
+            key = id(value)
+            if key not in self.sent:
+                self.sent[key] = value
+                call.objects[key] = value
+            call.kwargs[name] = SentBefore(key)
+
+    def _wait(self, refs: list, what: str, timeout: float | None = None) -> list:
+        """Every rank's answer; stops at the first failure, at an interrupt, or after `timeout` seconds."""
+        ray = import_ray()
+        pending, start = list(refs), time.monotonic()
+        progress = comfy.utils.ProgressBar(len(refs)) if what == "loading the model" else None
+        while pending:
+            done, pending = ray.wait(pending, num_returns=len(pending), timeout=0.1)
+            for ref in done:
+                self._get(ray, ref, refs.index(ref), what)
+                if progress:
+                    progress.update(1)
+            if mm.processing_interrupted():
+                mm.throw_exception_if_processing_interrupted()
+            if timeout is not None and pending and time.monotonic() - start > timeout:
+                late = ", ".join(self.labels[refs.index(r)] for r in pending)
+                self.close()
+                raise MultiIDError(
+                    f"MultiID Multi-GPU: {late} did not answer within {timeout:.0f} s while {what}; the group was "
+                    "shut down. Check that every machine reaches the others (firewall, NCCL_SOCKET_IFNAME), then run "
+                    "again."
+                )
+        return ray.get(refs)
+
+    def _get(self, ray, ref, rank: int, what: str) -> Any:
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as e:
+            cause = e.cause
+            self.close()
+            if isinstance(cause, MultiIDError):
+                raise MultiIDError(str(cause)) from None
+            if isinstance(cause, torch.OutOfMemoryError):
+                raise MultiIDError(
+                    f"MultiID Multi-GPU: {self.labels[rank]} ran out of GPU memory while {what}. Use more ranks "
+                    "(a higher Ulysses degree holds fewer tokens per GPU), fewer frames or a smaller size, or fp8 "
+                    "weight storage; the group was shut down and the next run starts a fresh one."
+                ) from None
+            raise MultiIDError(
+                f"MultiID Multi-GPU: {self.labels[rank]} failed while {what}: {type(cause).__name__}: "
+                f"{str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}. The group was shut down; the "
+                "next run starts a fresh one."
+            ) from None
+        except ray.exceptions.RayActorError as e:
+            self.close()
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise MultiIDError(
+                f"MultiID Multi-GPU: {self.labels[rank]} stopped while {what} ({reason}). The group was shut down "
+                "and the next run starts a fresh one; if it happens again, look at the Ray logs "
+                "(/tmp/ray/session_latest/logs) of that machine."
+            ) from None
+
+    def offload(self) -> None:
+        for actor in self.actors:
+            actor.offload.remote()
+
+    def close(self) -> None:
+        if not self.actors:
+            return
+        ray = import_ray()
+        for actor in self.actors:
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception:  # already gone, or Ray shut down
+                pass
+        self.actors = []
+        RUNTIME.group_closed()
+
+
+class RemoteDiT(torch.nn.Module):
+    """The diffusion model's stand-in: each call runs on the ranks. Holds no weights; the local model's
+    attributes (config, dtype, patch size) answer for it."""
+
+    def __init__(self, local: torch.nn.Module, group: RankGroup) -> None:
+        super().__init__()
+        self.group = group
+        object.__setattr__(self, "local", local)  # not a submodule: its weights are not this MODEL's
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.__dict__["local"], name)
+
+    def forward(self, x, timesteps, context=None, control=None, transformer_options=None, **kwargs):
+        options = transformer_options or {}
+        return comfy.patcher_extension.WrapperExecutor.new_class_executor(
+            self._remote,
+            self,
+            comfy.patcher_extension.get_all_wrappers(comfy.patcher_extension.WrappersMP.DIFFUSION_MODEL, options),
+        ).execute(x, timesteps, context, options, **kwargs)
+
+    def _remote(self, x, timesteps, context, options, **kwargs) -> torch.Tensor:
+        if options.get(TEACACHE) is not None or options.get("patches_replace"):
+            raise MultiIDError(
+                "MultiID Multi-GPU runs the model as loaded (LoRAs included): remove TeaCache and block-replacing "
+                "patches from this MODEL, or run it on one GPU."
+            )
+        branches = list(options.get("cond_or_uncond") or [0])
+        call = ModelCall(
+            x=x.cpu(),
+            timesteps=timesteps.cpu(),
+            context=None if context is None else context.cpu(),
+            kwargs={k: v.cpu() if torch.is_tensor(v) else v for k, v in kwargs.items() if v is not None},
+            branches=branches,
+            uuids=list(options.get("uuids") or [None] * len(branches)),
+            options={k: _to_cpu(options[k]) for k in OPTIONS if k in options},
+        )
+        out, routing = self.group.run(call, _step_label(options))
+        condition = kwargs.get(IDENTITY)
+        for total, count in routing:
+            condition.recorder.merge(total, count)
+        return out.to(x.device)
+
+
+def _to_cpu(value: Any) -> Any:
+    return value.cpu() if torch.is_tensor(value) else value
+
+
+def _step_label(options: dict) -> str:
+    schedule, sigma = options.get("sample_sigmas"), options.get("sigmas")
+    if schedule is None or sigma is None:
+        return "sampling"
+    step = int((schedule[:-1] > sigma.max().to(schedule)).sum()) + 1
+    return f"sampling step {step} of {len(schedule) - 1}"
+
+
+def parallel_model(
+    model: comfy.model_patcher.ModelPatcher, settings: MultiGPUSettings
+) -> comfy.model_patcher.ModelPatcher:
+    """The MODEL whose diffusion model runs on `settings.world_size` ranks; the ranks are started here."""
+    base = getattr(model, "model", None)
+    if not isinstance(base, (MultiIDCogVideoX, ConcatIDWanModel)) or isinstance(base.diffusion_model, RemoteDiT):
+        raise MultiIDError(
+            "MultiID Multi-GPU takes the MODEL of Load MultiID Video Model (ConsisID, Ingredients, Concat-ID) or Load "
+            "Concat-ID Wan (LoRA loaders between them are fine), once."
+        )
+    plan = settings.plan
+    dit = base.diffusion_model
+    heads = dit.config.num_attention_heads if isinstance(base, MultiIDCogVideoX) else dit.num_heads
+    if heads % plan.ulysses:
+        raise MultiIDError(
+            f"This model has {heads} attention heads, which Ulysses degree {plan.ulysses} does not divide: each rank "
+            f"takes an equal share of the heads. Use a degree that divides {heads}."
+        )
+    transformer_options = model.model_options.get("transformer_options", {})
+    if transformer_options.get(TEACACHE) is not None or transformer_options.get("patches_replace"):
+        raise MultiIDError(
+            "MultiID Multi-GPU runs the model as loaded (LoRAs included): connect it before TeaCache and block-"
+            "replacing patches, or leave those out."
+        )
+    factory = getattr(model, "cached_patcher_init", None)
+    if factory is None:
+        raise MultiIDError("This MODEL has no reload factory; load it with the pack's loaders.")
+    group = RankGroup(settings, factory, {k: list(v) for k, v in model.patches.items()})
+    group.start()
+    return remote_patcher(model, RemoteDiT(dit, group), group)
+
+
+def remote_patcher(
+    model: comfy.model_patcher.ModelPatcher, dit: RemoteDiT, group: RankGroup
+) -> comfy.model_patcher.ModelPatcher:
+    """A clone of the MODEL (sampling, conditioning, options) over a weightless copy of its BaseModel."""
+    remote = copy.copy(model.model)
+    for name in ("_modules", "_parameters", "_buffers"):
+        remote.__dict__[name] = dict(model.model.__dict__[name])
+    remote.diffusion_model = dit
+    remote.memory_required = _no_working_memory
+    remote.device, remote.model_loaded_weight_memory, remote.lowvram_patch_counter = model.offload_device, 0, 0
+    remote.model_lowvram, remote.current_weight_patches_uuid = False, None
+    patcher = model.clone()
+    patcher.model, patcher.size, patcher.parent = remote, 0, None
+    patcher.patches, patcher.backup, patcher.object_patches_backup = {}, {}, {}
+    patcher.patches_uuid = uuid.uuid4()
+    patcher.add_callback(comfy.patcher_extension.CallbacksMP.ON_DETACH, _offload_ranks(group))
+    weakref.finalize(remote, group.close)
+    return patcher
+
+
+def _no_working_memory(input_shape, cond_shapes=None) -> int:
+    """The work happens on the ranks: ComfyUI may always batch both guidance branches into one call."""
+    return 0
+
+
+def _offload_ranks(group: RankGroup) -> Callable[..., None]:
+    def offload(patcher, unpatch_all=True) -> None:
+        group.offload()
+
+    return offload
