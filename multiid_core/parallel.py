@@ -1,9 +1,10 @@
-"""One model call spread over ranks: guidance parallel and Ulysses sequence parallel (torch.distributed).
+"""One model call spread over ranks: guidance parallel, Ulysses and ring sequence parallel (torch.distributed).
 
-A world of `guidance x ulysses` ranks, rank = g * ulysses + u. Guidance group g computes the g-th guidance
-branch of a call; inside it, the `ulysses` ranks each hold a contiguous slice of the video tokens (uneven
-slices allowed) and swap tokens for heads around attention (all-to-all), so every rank attends over the whole
-sequence with its share of the heads. Everything else in a DiT block is per token, so the slices run it as the
+A world of `guidance x ring x ulysses` ranks. Guidance group g computes the g-th guidance branch of a call;
+inside it, each rank holds a contiguous slice of the video tokens (uneven slices allowed for Ulysses) and the
+Ulysses ranks swap tokens for heads around attention (all-to-all), so each attends over its chunk of the
+sequence with its share of the heads; with a ring, the chunks' keys and values travel around the ring
+(xDiT's Unified Sequence Parallel layout). Everything else in a DiT block is per token, so the slices run it as the
 whole would. Ranks of the same slice in the two guidance groups form a pair: Ingredients' released routing
 (the unconditional branch routes both) sends the unconditional rank's identity residuals to its pair.
 
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from .errors import MultiIDError
+
 Kernel = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]  # [B, H, L, D] q, k, v -> out
 
 
@@ -26,22 +29,28 @@ class ParallelPlan:
     """How many ranks share a call, and how."""
 
     guidance: int = 1  # 1, or 2: the conditional and unconditional branches on different ranks
-    ulysses: int = 1  # ranks sharing each branch's video tokens
+    ulysses: int = 1  # ranks swapping tokens for heads around attention
+    ring: int = 1  # groups of Ulysses ranks passing keys and values around a ring
 
     def __post_init__(self) -> None:
-        if self.guidance not in (1, 2) or self.ulysses < 1:
-            raise ValueError(f"guidance must be 1 or 2 and ulysses at least 1, got {self.guidance}, {self.ulysses}")
+        if self.guidance not in (1, 2) or self.ulysses < 1 or self.ring < 1:
+            raise ValueError(f"guidance must be 1 or 2, ulysses and ring at least 1: got {self}")
+
+    @property
+    def sequence(self) -> int:
+        """Ranks sharing one branch's tokens."""
+        return self.ulysses * self.ring
 
     @property
     def world(self) -> int:
-        return self.guidance * self.ulysses
+        return self.guidance * self.sequence
 
     def coordinates(self, rank: int) -> tuple[int, int]:
-        """(guidance group, slice) of a rank."""
-        return divmod(rank, self.ulysses)
+        """(guidance group, position among the ranks sharing its tokens) of a rank."""
+        return divmod(rank, self.sequence)
 
     def rank(self, group: int, piece: int) -> int:
-        return group * self.ulysses + piece
+        return group * self.sequence + piece
 
 
 def token_splits(tokens: int, parts: int) -> list[int]:
@@ -52,14 +61,47 @@ def token_splits(tokens: int, parts: int) -> list[int]:
 
 @dataclass
 class SequenceShard:
-    """This rank's slice of a sequence and the process group of the ranks sharing it."""
+    """This rank's slice of a sequence and the process groups of the ranks sharing it.
+
+    With a ring, the tokens are cut into `ring` equal chunks, one per group of Ulysses ranks (rank = chunk *
+    ulysses + piece), and each chunk into `ulysses` slices. Without one, `ulysses_group` is `group`.
+    """
 
     rank: int  # position in `group`
     size: int  # ranks in `group`
     group: dist.ProcessGroup | None
+    ring: int = 1
+    ulysses_group: dist.ProcessGroup | None = None
+    ring_group: dist.ProcessGroup | None = None
+
+    def __post_init__(self) -> None:
+        if self.ring == 1:
+            self.ulysses_group = self.group
+
+    @property
+    def ulysses(self) -> int:
+        return self.size // self.ring
+
+    @property
+    def piece(self) -> int:
+        """Position among the Ulysses ranks of this rank's chunk."""
+        return self.rank % self.ulysses
+
+    def chunk(self, tokens: int) -> int:
+        """Tokens in each ring chunk."""
+        if tokens % self.ring:
+            raise MultiIDError(
+                f"Ring degree {self.ring} needs the {tokens} video tokens to split into {self.ring} equal parts: "
+                f"choose a ring degree that divides {tokens}, or put those ranks into the Ulysses degree."
+            )
+        return tokens // self.ring
+
+    def sizes(self, tokens: int) -> list[int]:
+        """Each rank's count of `tokens`, in rank order (which is token order)."""
+        return token_splits(self.chunk(tokens), self.ulysses) * self.ring
 
     def bounds(self, tokens: int) -> tuple[int, int]:
-        sizes = token_splits(tokens, self.size)
+        sizes = self.sizes(tokens)
         start = sum(sizes[: self.rank])
         return start, start + sizes[self.rank]
 
@@ -67,9 +109,6 @@ class SequenceShard:
         """This rank's slice of x along `dim` (of the first `tokens` entries there, default all)."""
         start, stop = self.bounds(x.shape[dim] if tokens is None else tokens)
         return x.narrow(dim, start, stop - start)
-
-    def sizes(self, tokens: int) -> list[int]:
-        return token_splits(tokens, self.size)
 
     def sizes_within(self, tokens: int, first: int) -> list[int]:
         """Each rank's count of the first `first` of `tokens` (the video tokens before the references)."""
@@ -91,56 +130,117 @@ class SequenceShard:
         return torch.cat([part[:n] for part, n in zip(parts, sizes)]).movedim(0, dim)
 
     def heads_for_tokens(self, x: torch.Tensor, tokens: int) -> torch.Tensor:
-        """[B, H, L_local, D] -> [B, H / size, L, D]: all tokens, this rank's share of the heads."""
+        """[B, H, L_local, D] -> [B, H / ulysses, L_chunk, D]: the chunk's tokens, this rank's share of the heads
+        (`tokens`: the whole sequence's)."""
         b, h, n, d = x.shape
-        sizes = token_splits(tokens, self.size)
-        send = x.reshape(b, self.size, h // self.size, n, d).permute(1, 3, 0, 2, 4).contiguous()  # [P, n, B, H/P, D]
-        received = torch.empty((tokens, b, h // self.size, d), dtype=x.dtype, device=x.device)
-        dist.all_to_all_single(
-            received, send.reshape(self.size * n, b, h // self.size, d), sizes, [n] * self.size, group=self.group
-        )
+        p = self.ulysses
+        sizes = token_splits(self.chunk(tokens), p)
+        send = x.reshape(b, p, h // p, n, d).permute(1, 3, 0, 2, 4).contiguous()  # [P, n, B, H/P, D]
+        received = torch.empty((sum(sizes), b, h // p, d), dtype=x.dtype, device=x.device)
+        dist.all_to_all_single(received, send.reshape(p * n, b, h // p, d), sizes, [n] * p, group=self.ulysses_group)
         return received.permute(1, 2, 0, 3)
 
     def tokens_for_heads(self, x: torch.Tensor) -> torch.Tensor:
-        """The inverse of `heads_for_tokens`: [B, H / size, L, D] -> [B, H, L_local, D]."""
+        """The inverse of `heads_for_tokens`: [B, H / ulysses, L_chunk, D] -> [B, H, L_local, D]."""
         b, h, tokens, d = x.shape
-        sizes = token_splits(tokens, self.size)
-        n = sizes[self.rank]
-        received = torch.empty((self.size * n, b, h, d), dtype=x.dtype, device=x.device)
-        dist.all_to_all_single(received, x.permute(2, 0, 1, 3).contiguous(), [n] * self.size, sizes, group=self.group)
-        return received.reshape(self.size, n, b, h, d).permute(2, 0, 3, 1, 4).reshape(b, self.size * h, n, d)
+        p = self.ulysses
+        sizes = token_splits(tokens, p)
+        n = sizes[self.piece]
+        received = torch.empty((p * n, b, h, d), dtype=x.dtype, device=x.device)
+        dist.all_to_all_single(received, x.permute(2, 0, 1, 3).contiguous(), [n] * p, sizes, group=self.ulysses_group)
+        return received.reshape(p, n, b, h, d).permute(2, 0, 3, 1, 4).reshape(b, p * h, n, d)
+
+    def attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, tokens: int, kernel: Kernel, front: int = 0
+    ) -> torch.Tensor:
+        """Attention of [B, H, front + L_local, D] q, k, v over every rank's tokens: [front tokens every rank
+        holds; this rank's slice of the `tokens` others].
+
+        The front (CogVideoX's text) needs no exchange: each rank takes its heads of it, and the heads of its
+        output are gathered back. The slices swap tokens for heads (all-to-all); with a ring, each chunk's keys
+        and values then travel around the ring (`ring_attention`, which replaces `kernel`).
+        """
+        heads, p = q.shape[1], self.ulysses
+        if heads % p:
+            raise MultiIDError(
+                f"This model's {heads} attention heads cannot be split over Ulysses degree {p}: choose a degree that "
+                f"divides {heads}."
+            )
+        share = heads // p
+        mine = slice(self.piece * share, (self.piece + 1) * share)
+
+        def spread(x: torch.Tensor) -> torch.Tensor:
+            rest = self.heads_for_tokens(x[:, :, front:], tokens) if p > 1 else x[:, :, front:]
+            return torch.cat([x[:, mine, :front], rest], dim=2) if front else rest
+
+        q, k, v = spread(q), spread(k), spread(v)
+        out = kernel(q, k, v) if self.ring == 1 else ring_attention(q, k, v, front, self.ring_group)
+        if p == 1:
+            return out
+        rest = self.tokens_for_heads(out[:, :, front:])
+        if not front:
+            return rest
+        front_heads = [torch.empty_like(out[:, :, :front]) for _ in range(p)]
+        dist.all_gather(front_heads, out[:, :, :front].contiguous(), group=self.ulysses_group)
+        return torch.cat([torch.cat(front_heads, dim=1), rest], dim=2)
 
 
 class UlyssesAttention:
-    """An attention kernel over a sequence of [front tokens every rank holds; this rank's slice of the rest].
-
-    The front (CogVideoX's text tokens) needs no exchange: each rank takes its heads of it, attends, and the
-    heads of its output are gathered back. The slices swap tokens for heads (all-to-all) and back.
-    """
+    """An attention kernel for a DiT that sees this rank's slice: [front tokens; slice of `tokens`] (see
+    `SequenceShard.attend`)."""
 
     def __init__(self, shard: SequenceShard, kernel: Kernel, tokens: int, front: int = 0) -> None:
         self.shard, self.kernel, self.tokens, self.front = shard, kernel, tokens, front
 
     def __call__(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        shard, front = self.shard, self.front
-        heads = q.shape[1]
-        if heads % shard.size:
-            raise ValueError(f"{heads} attention heads cannot be split over {shard.size} ranks")
-        tokens = self.tokens
-        share = heads // shard.size
-        mine = slice(shard.rank * share, (shard.rank + 1) * share)
+        return self.shard.attend(q, k, v, self.tokens, self.kernel, self.front)
 
-        def spread(x: torch.Tensor) -> torch.Tensor:
-            rest = shard.heads_for_tokens(x[:, :, front:], tokens)
-            return torch.cat([x[:, mine, :front], rest], dim=2) if front else rest
 
-        out = self.kernel(spread(q), spread(k), spread(v))
-        rest = shard.tokens_for_heads(out[:, :, front:])
-        if not front:
-            return rest
-        front_heads = [torch.empty_like(out[:, :, :front]) for _ in range(shard.size)]
-        dist.all_gather(front_heads, out[:, :, :front].contiguous(), group=shard.group)
-        return torch.cat([torch.cat(front_heads, dim=1), rest], dim=2)
+def attention_with_lse(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """PyTorch's fused attention ([B, H, L, D]) and the log-sum-exp of each query's scores [B, H, L]."""
+    if q.device.type == "cpu":
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v)[:2]
+    elif q.dtype in (torch.float16, torch.bfloat16):
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention(q, k, v)[:2]
+    else:
+        out, lse = torch.ops.aten._scaled_dot_product_efficient_attention(q, k, v, None, True)[:2]
+    return out, lse[..., : q.shape[2]]
+
+
+def ring_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, front: int, group: dist.ProcessGroup | None
+) -> torch.Tensor:
+    """Exact attention of q over the front keys and every ring rank's chunk of keys: each chunk's keys and values
+    pass to the next rank while this one attends to the chunk it holds; partial results merge by log-sum-exp."""
+    size, me = dist.get_world_size(group), dist.get_rank(group)
+    ahead, behind = (dist.get_global_rank(group, (me + step) % size) for step in (1, -1))
+    out = lse = None
+
+    def merge(block: torch.Tensor, block_lse: torch.Tensor) -> None:
+        nonlocal out, lse
+        block, block_lse = block.float(), block_lse.float()
+        if out is None:
+            out, lse = block, block_lse
+            return
+        total = torch.logaddexp(lse, block_lse)
+        out = out * (lse - total).exp()[..., None] + block * (block_lse - total).exp()[..., None]
+        lse = total
+
+    if front:
+        merge(*attention_with_lse(q, k[:, :, :front], v[:, :, :front]))
+    held = torch.stack([k[:, :, front:], v[:, :, front:]]).contiguous()
+    for step in range(size):
+        if step < size - 1:
+            arriving = torch.empty_like(held)
+            requests = dist.batch_isend_irecv(
+                [dist.P2POp(dist.isend, held, ahead, group), dist.P2POp(dist.irecv, arriving, behind, group)]
+            )
+        merge(*attention_with_lse(q, held[0], held[1]))
+        if step < size - 1:
+            for request in requests:
+                request.wait()
+            held = arriving
+    return out.to(q.dtype)
 
 
 class PeerResiduals:

@@ -279,20 +279,26 @@ class ConcatIDWanDiT(comfy.ldm.wan.model.WanModel):
         q = comfy.ldm.flux.math.apply_rope1(attn.norm_q(attn.q(h)).view(b, s, attn.num_heads, -1), freqs)
         k = comfy.ldm.flux.math.apply_rope1(attn.norm_k(attn.k(h)).view(b, s, attn.num_heads, -1), freqs)
         v = attn.v(h).view(b, s, attn.num_heads, -1)
-        heads, shard = attn.num_heads, inputs.shard
-        if shard is not None:
-            if heads % shard.size:
-                raise MultiIDError(f"This model's {heads} attention heads cannot be split over {shard.size} ranks.")
-            heads //= shard.size
-            q, k, v = (shard.heads_for_tokens(x.transpose(1, 2), inputs.tokens).transpose(1, 2) for x in (q, k, v))
+        groups, shard = inputs.groups, inputs.shard
 
         def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
             return comfy.ldm.modules.attention.optimized_attention(q, k, v, heads, transformer_options=options)
 
-        q, k, v = (x.flatten(2) for x in (q, k, v))
-        out = attention(q, k, v, heads) if inputs.groups is None else inputs.groups.attend(q, k, v, heads, attention)
-        if shard is not None:
-            out = shard.tokens_for_heads(out.unflatten(2, (heads, -1)).transpose(1, 2)).transpose(1, 2).flatten(2)
+        def kernel(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:  # [B, L, H, D] each
+            heads = q.shape[2]
+            q, k, v = (x.flatten(2) for x in (q, k, v))
+            out = attention(q, k, v, heads) if groups is None else groups.attend(q, k, v, heads, attention)
+            return out.unflatten(2, (heads, -1))
+
+        if shard is None:
+            return attn.o(kernel(q, k, v).flatten(2))
+        if groups is not None and shard.ring > 1:
+            raise MultiIDError(
+                "Placed references (regions) restrict which tokens attend to which, which ring attention does not "
+                "do: use ring degree 1 (Ulysses) with regions."
+            )
+        out = shard.attend(*(x.transpose(1, 2) for x in (q, k, v)), inputs.tokens, _heads_first(kernel))
+        out = out.transpose(1, 2).flatten(2)
         return attn.o(out)
 
     @staticmethod
@@ -303,6 +309,15 @@ class ConcatIDWanDiT(comfy.ldm.wan.model.WanModel):
         video = x[:, :nv]
         video = video + block.cross_attn(block.norm3(video), context, context_img_len=None, transformer_options=options)
         return video if nv == x.shape[1] else torch.cat([video, x[:, nv:]], dim=1)
+
+
+def _heads_first(kernel):
+    """A [B, L, H, D] attention kernel as one on [B, H, L, D] (the layout sequence-parallel attention uses)."""
+
+    def attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return kernel(*(x.transpose(1, 2) for x in (q, k, v))).transpose(1, 2)
+
+    return attend
 
 
 def _step_of(transformer_options: dict) -> tuple[int, int]:

@@ -53,21 +53,23 @@ KEPT_OBJECTS = 16  # conditioning objects the ranks keep between calls before bo
 class MultiGPUSettings:
     world_size: int = 2
     guidance_parallel: bool = True
-    ulysses_degree: int = 0  # 0: world_size / guidance
+    ulysses_degree: int = 0  # 0: world_size / (guidance x ring)
     ray_address: str = ""  # "": a Ray started on this machine; "auto", "host:port" or "ray://host:port": a cluster
     devices: str = ""  # "": GPUs Ray finds; "0,1": these GPUs of this machine; "cpu": CPU ranks
+    ring_degree: int = 1
 
     @property
     def plan(self) -> ParallelPlan:
         guidance = 2 if self.guidance_parallel else 1
-        ulysses = self.ulysses_degree or self.world_size // guidance
-        if guidance * ulysses != self.world_size:
+        ulysses = self.ulysses_degree or max(1, self.world_size // (guidance * self.ring_degree))
+        if guidance * ulysses * self.ring_degree != self.world_size:
             raise MultiIDError(
                 f"World size {self.world_size} is not {guidance} (guidance parallel "
-                f"{'on' if guidance == 2 else 'off'}) x {ulysses} (Ulysses degree): set the Ulysses degree to 0 "
-                f"(automatic) with an {'even ' if guidance == 2 else ''}world size, or make the product match."
+                f"{'on' if guidance == 2 else 'off'}) x {self.ring_degree} (ring degree) x {ulysses} (Ulysses "
+                "degree): set the Ulysses degree to 0 (automatic) and a world size that the other two divide, or "
+                "make the product match."
             )
-        return ParallelPlan(guidance, ulysses)
+        return ParallelPlan(guidance, ulysses, self.ring_degree)
 
     @property
     def on_cpu(self) -> bool:
@@ -233,6 +235,7 @@ class RankGroup:
             folders=folders,
             guidance=self.plan.guidance,
             ulysses=self.plan.ulysses,
+            ring=self.plan.ring,
             rank=rank,
             threads=max(1, (os.cpu_count() or 1) // self.plan.world) if self.settings.on_cpu else 0,
         )

@@ -48,7 +48,7 @@ class MultiGPU(io.ComfyNode):
                     min=0,
                     max=64,
                     tooltip="Ranks sharing each branch's video tokens (all-to-all around attention); 0 = world size / "
-                    "2 with guidance parallel, else world size. Must divide the attention heads (CogVideoX-5B 48, "
+                    "(2 with guidance parallel) / ring degree. Must divide the attention heads (CogVideoX-5B 48, "
                     "Wan 1.3B 12).",
                 ),
                 io.String.Input(
@@ -64,6 +64,15 @@ class MultiGPU(io.ComfyNode):
                     tooltip="Empty: any free GPUs Ray finds. '0,1': these GPUs of this machine (local Ray only). "
                     "'cpu': CPU ranks, slow, for checking a setup.",
                 ),
+                io.Int.Input(
+                    "ring_degree",
+                    default=DEFAULTS.ring_degree,
+                    min=1,
+                    max=64,
+                    tooltip="Groups of Ulysses ranks that pass keys and values around a ring (xDiT's USP): for more "
+                    "ranks than the heads allow, or slow links between machines. The video tokens must split into "
+                    "equal parts (49x480x720: 17550 tokens, so 2, 3, 5 or 6). 1 = Ulysses only.",
+                ),
             ],
             outputs=[
                 io.Model.Output(
@@ -74,10 +83,12 @@ class MultiGPU(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, world_size=None, ulysses_degree=None) -> bool | str:
-        return valid_inputs(cls, world_size=world_size, ulysses_degree=ulysses_degree)
+    def validate_inputs(cls, world_size=None, ulysses_degree=None, ring_degree=None) -> bool | str:
+        return valid_inputs(cls, world_size=world_size, ulysses_degree=ulysses_degree, ring_degree=ring_degree)
 
     @classmethod
-    def execute(cls, model, world_size, guidance_parallel, ulysses_degree, ray_address, devices) -> io.NodeOutput:
-        settings = MultiGPUSettings(world_size, guidance_parallel, ulysses_degree, ray_address, devices)
+    def execute(
+        cls, model, world_size, guidance_parallel, ulysses_degree, ray_address, devices, ring_degree=1
+    ) -> io.NodeOutput:
+        settings = MultiGPUSettings(world_size, guidance_parallel, ulysses_degree, ray_address, devices, ring_degree)
         return io.NodeOutput(parallel_model(model, settings))

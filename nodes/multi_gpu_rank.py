@@ -65,7 +65,7 @@ class RankWorker:
         folder_paths.folder_names_and_paths.update(
             {name: (list(paths), set(extensions)) for name, (paths, extensions) in setup["folders"].items()}
         )
-        self.plan = ParallelPlan(setup["guidance"], setup["ulysses"])
+        self.plan = ParallelPlan(setup["guidance"], setup["ulysses"], setup["ring"])
         self.rank = setup["rank"]
         self.label = f"rank {self.rank} (pid {os.getpid()} on {socket.gethostname()})"
         if setup.get("threads"):
@@ -92,16 +92,19 @@ class RankWorker:
             backend, init_method=f"tcp://{master}:{port}", rank=self.rank, world_size=self.plan.world,
             timeout=JOIN_TIMEOUT,
         )  # fmt: skip
-        g, u = self.plan.coordinates(self.rank)
         plan = self.plan
+        g, piece = plan.coordinates(self.rank)
         for group in range(plan.guidance):  # every rank creates every group, in the same order
-            members = [plan.rank(group, piece) for piece in range(plan.ulysses)]
-            created = dist.new_group(members)
+            ranks = [plan.rank(group, s) for s in range(plan.sequence)]
+            sequence = dist.new_group(ranks)
+            ulysses = [dist.new_group(ranks[r * plan.ulysses : (r + 1) * plan.ulysses]) for r in range(plan.ring)]
+            ring = [dist.new_group(ranks[u :: plan.ulysses]) for u in range(plan.ulysses)]
             if group == g:
-                self.shard = SequenceShard(u, plan.ulysses, created)
-        for piece in range(plan.ulysses):
-            created = dist.new_group([plan.rank(group, piece) for group in range(plan.guidance)])
-            if piece == u:
+                chunk, mine = divmod(piece, plan.ulysses)
+                self.shard = SequenceShard(piece, plan.sequence, sequence, plan.ring, ulysses[chunk], ring[mine])
+        for s in range(plan.sequence):
+            created = dist.new_group([plan.rank(group, s) for group in range(plan.guidance)])
+            if s == piece:
                 self.pair = created
         return f"{self.label}, {device}"
 
