@@ -108,7 +108,13 @@ class RayRuntime:
         address, gpus = config
         if address:
             check_answers(address)
-            ray.init(address=address, log_to_driver=False)
+            try:
+                ray.init(address=address, log_to_driver=False)
+            except Exception as e:  # Ray's own connection errors, after its retries
+                raise MultiIDError(
+                    f"Could not join the Ray cluster at {address}: {_last_line(e)}. Check that `ray status` works "
+                    "on that machine and that this ComfyUI runs the same Ray and Python versions as the cluster."
+                ) from None
         else:
             visible = os.environ.get("CUDA_VISIBLE_DEVICES")
             if gpus:  # Ray's raylet reads the GPUs it may hand out from the environment it starts in
@@ -152,19 +158,27 @@ def _restore_env(name: str, value: str | None) -> None:
         os.environ[name] = value
 
 
+HTTP2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # preface + empty SETTINGS
+
+
 def check_answers(address: str) -> None:
-    """A clear message within seconds where ray.init would wait on an address nobody answers."""
+    """A clear message within seconds where ray.init would wait on an address nobody answers: Ray's head (and
+    Ray Client) speak gRPC, so the address must accept a connection and answer HTTP/2's greeting."""
     if address == "auto":
         return
-    host_port = address.removeprefix("ray://")
-    host, _, port = host_port.rpartition(":")
+    host, _, port = address.removeprefix("ray://").rpartition(":")
     if not host or not port.isdigit():
         raise MultiIDError(
             f"Ray address {address!r} is not host:port (e.g. 10.0.0.5:6379, or ray://10.0.0.5:10001 for Ray "
             "Client); leave it empty to start Ray on this machine, or 'auto' for the cluster it joined."
         )
     try:
-        socket.create_connection((host, int(port)), timeout=ANSWER_TIMEOUT).close()
+        with socket.create_connection((host, int(port)), timeout=ANSWER_TIMEOUT) as connection:
+            connection.settimeout(ANSWER_TIMEOUT)
+            connection.sendall(HTTP2_HELLO)
+            answer = connection.recv(9)
+        if len(answer) < 9 or answer[3] != 4:  # a SETTINGS frame
+            raise OSError("it answered, but not as a Ray head node (gRPC)")
     except OSError as e:
         raise MultiIDError(
             f"No Ray cluster answered at {address} within {ANSWER_TIMEOUT:.0f} s ({e.strerror or e}). Start one "
@@ -187,6 +201,9 @@ class RankGroup:
     def start(self) -> None:
         with RUNTIME.lock:
             ray = RUNTIME.connect(self.settings)
+            for other in list(RUNTIME.groups):  # the GPUs hold one parallel model at a time; others restart
+                if other is not self:
+                    other.close(release_ray=False)
             self._check_resources(ray)
             ray.cloudpickle.register_pickle_by_value(multi_gpu_actor)
             actor = ray.remote(multi_gpu_actor.RankActor)
@@ -211,10 +228,12 @@ class RankGroup:
         if self.settings.on_cpu:
             return
         gpus = int(ray.cluster_resources().get("GPU", 0))
+        free = int(ray.available_resources().get("GPU", 0))
         where = f"the Ray cluster at {self.settings.ray_address}" if self.settings.ray_address else "this machine"
-        if gpus < world:
+        if free < world:
+            busy = f" ({gpus - free} busy with other Ray work)" if gpus > free else ""
             raise MultiIDError(
-                f"World size {world} needs {world} GPUs; {where} has {gpus} (devices: "
+                f"World size {world} needs {world} GPUs; {where} has {free} free{busy} (devices: "
                 f"{self.settings.devices or 'any'}). Lower the world size, list more devices, or join a cluster."
             )
 
@@ -306,12 +325,11 @@ class RankGroup:
                 ) from None
             raise MultiIDError(
                 f"MultiID Multi-GPU: {self.labels[rank]} failed while {what}: {type(cause).__name__}: "
-                f"{str(cause).strip().splitlines()[-1] if str(cause).strip() else ''}. The group was shut down; the "
-                "next run starts a fresh one."
+                f"{_last_line(cause)}. The group was shut down; the next run starts a fresh one."
             ) from None
         except ray.exceptions.RayActorError as e:
             self.close()
-            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            reason = _last_line(e.cause if isinstance(getattr(e, "cause", None), BaseException) else e)
             raise MultiIDError(
                 f"MultiID Multi-GPU: {self.labels[rank]} stopped while {what} ({reason}). The group was shut down "
                 "and the next run starts a fresh one; if it happens again, look at the Ray logs "
@@ -322,7 +340,7 @@ class RankGroup:
         for actor in self.actors:
             actor.offload.remote()
 
-    def close(self) -> None:
+    def close(self, release_ray: bool = True) -> None:
         if not self.actors:
             return
         ray = import_ray()
@@ -332,7 +350,8 @@ class RankGroup:
             except Exception:  # already gone, or Ray shut down
                 pass
         self.actors = []
-        RUNTIME.group_closed()
+        if release_ray:
+            RUNTIME.group_closed()
 
 
 class RemoteDiT(torch.nn.Module):
@@ -379,6 +398,12 @@ class RemoteDiT(torch.nn.Module):
         for total, count in routing:
             condition.recorder.merge(total, count)
         return out.to(x.device)
+
+
+def _last_line(error: BaseException) -> str:
+    """The line of an error's text that says what happened (Ray puts the remote traceback before it)."""
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
 
 
 def _to_cpu(value: Any) -> Any:
@@ -451,7 +476,11 @@ def _no_working_memory(input_shape, cond_shapes=None) -> int:
 
 
 def _offload_ranks(group: RankGroup) -> Callable[..., None]:
+    """ComfyUI unloading the MODEL (free memory, Unload Models) unloads the ranks' weights too; it also detaches
+    a MODEL to load it again, without unpatching, which leaves them."""
+
     def offload(patcher, unpatch_all=True) -> None:
-        group.offload()
+        if unpatch_all:
+            group.offload()
 
     return offload
