@@ -436,18 +436,29 @@ def parallel_model(
             f"This model has {heads} attention heads, which Ulysses degree {plan.ulysses} does not divide: each rank "
             f"takes an equal share of the heads. Use a degree that divides {heads}."
         )
-    transformer_options = model.model_options.get("transformer_options", {})
-    if transformer_options.get(TEACACHE) is not None or transformer_options.get("patches_replace"):
+    teacache = model.get_wrappers(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, TEACACHE)
+    if teacache or model.model_options.get("transformer_options", {}).get("patches_replace"):
         raise MultiIDError(
             "MultiID Multi-GPU runs the model as loaded (LoRAs included): connect it before TeaCache and block-"
             "replacing patches, or leave those out."
         )
-    factory = getattr(model, "cached_patcher_init", None)
+    factory = reload_factory(model)
     if factory is None:
         raise MultiIDError("This MODEL has no reload factory; load it with the pack's loaders.")
     group = RankGroup(settings, factory, {k: list(v) for k, v in model.patches.items()})
     group.start()
     return remote_patcher(model, RemoteDiT(dit, group), group)
+
+
+def reload_factory(model: comfy.model_patcher.ModelPatcher) -> tuple | None:
+    """The loader's (function, args) that builds these weights again; clones (LoRA loaders) do not copy it in
+    every ComfyUI, so the clone's parents are asked too."""
+    while model is not None:
+        factory = getattr(model, "cached_patcher_init", None)
+        if factory is not None:
+            return factory
+        model = getattr(model, "parent", None)
+    return None
 
 
 def remote_patcher(

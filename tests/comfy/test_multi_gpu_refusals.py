@@ -1,0 +1,78 @@
+"""MultiID Multi-GPU's refusals before any rank starts: each says what was wrong and what to do."""
+
+import socket
+import sys
+import time
+
+import pytest
+from cogvideox_runs import load
+from comfy_env import pack_error
+
+
+@pytest.fixture(scope="module")
+def consisid(node_classes):
+    """The stock tiny ConsisID: 1 attention head."""
+    return load(node_classes, "ConsisID-preview")
+
+
+def multi_gpu(node_classes, model, world=2, guidance=True, ulysses=0, address="", devices="cpu", ring=1):
+    return node_classes["MultiID_MultiGPU"].execute(model, world, guidance, ulysses, address, devices, ring)
+
+
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        (dict(world=3), r"World size 3 is not 2 \(guidance parallel on\) x 1 \(ring degree\) x 1 \(Ulysses"),
+        (dict(world=4, ulysses=3), r"World size 4 is not 2 .* x 3 \(Ulysses degree\)"),
+        (dict(world=2, guidance=False), r"1 attention heads, which Ulysses degree 2 does not divide"),
+    ],
+)
+def test_bad_settings_are_refused_before_ranks_start(node_classes, consisid, settings, message):
+    with pytest.raises(pack_error(node_classes), match=message):
+        multi_gpu(node_classes, consisid[0], **settings)
+
+
+def test_only_the_packs_models(node_classes, consisid):
+    import comfy.model_patcher
+    import torch
+
+    class Plain(torch.nn.Module):
+        pass
+
+    other = comfy.model_patcher.ModelPatcher(Plain(), torch.device("cpu"), torch.device("cpu"))
+    with pytest.raises(pack_error(node_classes), match="takes the MODEL of Load MultiID Video Model"):
+        multi_gpu(node_classes, other)
+
+
+def test_teacache_before_it_is_refused(node_classes, consisid):
+    cached = node_classes["MultiID_CogVideoXTeaCache"].execute(consisid[0], "0.1").result[0]
+    with pytest.raises(pack_error(node_classes), match="connect it before TeaCache"):
+        multi_gpu(node_classes, cached)
+
+
+def test_without_ray_it_says_what_to_install(node_classes, consisid, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` meets where Ray is not installed
+    with pytest.raises(pack_error(node_classes), match=r"runs on Ray, which is not installed: pip install .*multigpu"):
+        multi_gpu(node_classes, consisid[0])
+
+
+def test_addresses_that_do_not_answer_fail_within_seconds(node_classes, consisid):
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    refused = f"127.0.0.1:{closed.getsockname()[1]}"  # bound, not listening: refused
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()  # accepts, never answers
+    cases = {refused: "Connection refused", f"127.0.0.1:{silent.getsockname()[1]}": "timed out"}
+    try:
+        for address, reason in cases.items():
+            start = time.monotonic()
+            expected = f"No Ray cluster answered at {address} within 3 s \\({reason}\\)"
+            with pytest.raises(pack_error(node_classes), match=expected):
+                multi_gpu(node_classes, consisid[0], address=address)
+            assert time.monotonic() - start < 5, address
+        with pytest.raises(pack_error(node_classes), match="is not host:port"):
+            multi_gpu(node_classes, consisid[0], address="my-cluster")
+    finally:
+        closed.close()
+        silent.close()
