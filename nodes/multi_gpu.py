@@ -6,10 +6,11 @@ samplers, guiders, previews and progress run here as usual, and each model call 
 (`multi_gpu_rank.py`), which load the model through the loader's own reload factory, with this MODEL's weight
 patches (LoRAs). Guidance parallel and Ulysses sequence parallel are `multiid_core.parallel`.
 
-Lifetime: the actors start when the node runs and stay warm between runs; ComfyUI unloading the MODEL unloads
-the ranks' weights (they reload on the next call); dropping the MODEL, a failure or the server stopping ends
-the actors, and Ray itself when it was started here and no group is left. A failure ends the whole group and
-the next call starts a fresh one.
+Lifetime: the actors start when the node runs and stay warm between runs, and for the next parallel MODEL with
+the same plan and devices (which they load in place of the last: the GPUs hold one at a time). ComfyUI unloading
+the MODEL unloads the ranks' weights (reloaded on the next call); when no parallel MODEL is left, or the server
+stops, the actors end, and Ray with them when it was started here. Any rank failing ends all of them; the next
+call starts fresh ones.
 """
 
 from __future__ import annotations
@@ -78,6 +79,11 @@ class MultiGPUSettings:
     def gpu_list(self) -> list[str]:
         return [] if self.on_cpu else [d.strip() for d in self.devices.split(",") if d.strip()]
 
+    @property
+    def key(self) -> tuple:
+        """What ranks must share to serve another model: plan, devices and cluster."""
+        return self.plan, self.on_cpu, tuple(self.gpu_list()), self.ray_address.strip()
+
 
 def import_ray():
     try:
@@ -88,21 +94,33 @@ def import_ray():
 
 
 class RayRuntime:
-    """The process's connection to Ray: started here (and ended with the last group) or joined."""
+    """The process's Ray (started here, or a cluster joined) and its one pool of ranks: the GPUs hold one
+    parallel model at a time, and the ranks stay when another model with the same plan takes their place."""
 
     def __init__(self) -> None:
         self.config: tuple[str, str] | None = None
         self.started_here = False
-        self.groups: weakref.WeakSet[RankGroup] = weakref.WeakSet()
-        self.lock = threading.Lock()
+        self.pool: RankPool | None = None
+        self.models: weakref.WeakSet[ParallelModel] = weakref.WeakSet()
+        self.lock = threading.RLock()
+
+    def pool_for(self, settings: MultiGPUSettings) -> RankPool:
+        """The running pool if it fits `settings`, else a new one (the old one's actors end first)."""
+        with self.lock:
+            if self.pool is not None and self.pool.actors and self.pool.settings_key == settings.key:
+                return self.pool
+            if self.pool is not None:
+                self.pool.close()
+            ray = self.connect(settings)
+            self.pool = RankPool(settings)
+            self.pool.start(ray)
+            return self.pool
 
     def connect(self, settings: MultiGPUSettings):
         ray = import_ray()
         config = (settings.ray_address.strip(), ",".join(settings.gpu_list()))
         if ray.is_initialized() and self.config == config:
             return ray
-        for group in list(self.groups):
-            group.close()
         if ray.is_initialized():
             ray.shutdown()
         address, gpus = config
@@ -127,24 +145,25 @@ class RayRuntime:
         self.config, self.started_here = config, not address
         return ray
 
-    def group_closed(self) -> None:
-        """Ends a Ray started here once no group uses it, so no process outlives its use."""
-        if not self.started_here or any(group.actors for group in self.groups):
-            return
-        ray = import_ray()
-        if ray.is_initialized():
-            ray.shutdown()
-        self.config = None
+    def model_released(self) -> None:
+        """When no parallel MODEL is left, the ranks end, and a Ray started here too: no process outlives its use."""
+        with self.lock:
+            if any(True for _ in self.models):
+                return
+            self.shutdown()
 
     def shutdown(self) -> None:
-        for group in list(self.groups):
-            group.close()
-        try:
-            import ray
-        except ImportError:
-            return
-        if ray.is_initialized():
-            ray.shutdown()
+        with self.lock:
+            if self.pool is not None:
+                self.pool.close()
+                self.pool = None
+            try:
+                import ray
+            except ImportError:
+                return
+            if ray.is_initialized() and self.started_here:
+                ray.shutdown()
+                self.config = None
 
 
 RUNTIME = RayRuntime()
@@ -187,41 +206,44 @@ def check_answers(address: str) -> None:
         ) from None
 
 
-class RankGroup:
-    """The actors of one parallel MODEL: started when the node runs, restarted after a failure."""
+class RankPool:
+    """Ray actors, one per rank, joined in one torch.distributed group; they hold one model at a time."""
 
-    def __init__(self, settings: MultiGPUSettings, factory: tuple, patches: dict) -> None:
-        self.settings, self.plan = settings, settings.plan
-        self.factory, self.patches = factory, patches
+    def __init__(self, settings: MultiGPUSettings) -> None:
+        self.settings, self.plan, self.settings_key = settings, settings.plan, settings.key
         self.actors: list[Any] = []
-        self.labels: list[str] = []
+        self.labels: list[str] = [f"rank {rank}" for rank in range(self.plan.world)]
+        self.holding: weakref.ref | None = None  # the ParallelModel whose weights the ranks hold
         self.sent: dict[int, Any] = {}
-        RUNTIME.groups.add(self)
 
-    def start(self) -> None:
-        with RUNTIME.lock:
-            ray = RUNTIME.connect(self.settings)
-            for other in list(RUNTIME.groups):  # the GPUs hold one parallel model at a time; others restart
-                if other is not self:
-                    other.close(release_ray=False)
-            self._check_resources(ray)
-            ray.cloudpickle.register_pickle_by_value(multi_gpu_actor)
-            actor = ray.remote(multi_gpu_actor.RankActor)
-            cpu = self.settings.on_cpu
-            self.actors = [
-                actor.options(num_cpus=0, num_gpus=0 if cpu else 1).remote(self._setup(rank))
-                for rank in range(self.plan.world)
-            ]
-            self.labels = [f"rank {rank}" for rank in range(self.plan.world)]
-        self.sent = {}
+    def start(self, ray) -> None:
+        self._check_resources(ray)
+        ray.cloudpickle.register_pickle_by_value(multi_gpu_actor)
+        actor = ray.remote(multi_gpu_actor.RankActor)
+        gpus = 0 if self.settings.on_cpu else 1
+        self.actors = [
+            actor.options(num_cpus=0, num_gpus=gpus).remote(self._setup(rank)) for rank in range(self.plan.world)
+        ]
         try:
             master, port = self._wait([self.actors[0].address.remote()], "starting", JOIN_TIMEOUT)[0]
             refs = [a.join.remote(master, port) for a in self.actors]
             self.labels = self._wait(refs, "forming the torch.distributed group", JOIN_TIMEOUT)
-            self._wait([a.load.remote(self.factory, self.patches) for a in self.actors], "loading the model")
         except BaseException:
             self.close()
             raise
+
+    def load(self, model: ParallelModel) -> None:
+        """Each rank loads `model` (through the loader's reload factory, with its weight patches)."""
+        self.holding, self.sent = None, {}
+        try:
+            self._wait([a.load.remote(model.factory, model.patches) for a in self.actors], "loading the model")
+        except BaseException:
+            self.close()
+            raise
+        self.holding = weakref.ref(model)
+
+    def holds(self, model: ParallelModel) -> bool:
+        return self.holding is not None and self.holding() is model
 
     def _check_resources(self, ray) -> None:
         world = self.plan.world
@@ -261,8 +283,6 @@ class RankGroup:
 
     def run(self, call: ModelCall, step: str) -> tuple[torch.Tensor, list[tuple[torch.Tensor, int]]]:
         """The output of one model call (rows in the call's order) and the routing the ranks recorded."""
-        if not self.actors:
-            self.start()
         self._send_once(call)
         ray = import_ray()
         shared = ray.put(call)
@@ -340,27 +360,51 @@ class RankGroup:
         for actor in self.actors:
             actor.offload.remote()
 
-    def close(self, release_ray: bool = True) -> None:
-        if not self.actors:
+    def close(self) -> None:
+        """Ends the actors (after a failure: the next call starts a fresh pool)."""
+        actors, self.actors, self.holding = self.actors, [], None
+        if not actors:
             return
         ray = import_ray()
-        for actor in self.actors:
+        for actor in actors:
             try:
                 ray.kill(actor, no_restart=True)
             except Exception:  # already gone, or Ray shut down
                 pass
-        self.actors = []
-        if release_ray:
-            RUNTIME.group_closed()
+
+
+class ParallelModel:
+    """One parallel MODEL's weights (the loader's reload factory and the MODEL's patches) and settings; it runs
+    on the process's pool, loading itself there when another model held the ranks."""
+
+    def __init__(self, settings: MultiGPUSettings, factory: tuple, patches: dict) -> None:
+        self.settings, self.factory, self.patches = settings, factory, patches
+        RUNTIME.models.add(self)
+        weakref.finalize(self, RUNTIME.model_released)
+
+    def pool(self) -> RankPool:
+        with RUNTIME.lock:
+            pool = RUNTIME.pool_for(self.settings)
+            if not pool.holds(self):
+                pool.load(self)
+            return pool
+
+    def run(self, call: ModelCall, step: str) -> tuple[torch.Tensor, list[tuple[torch.Tensor, int]]]:
+        return self.pool().run(call, step)
+
+    def offload(self) -> None:
+        pool = RUNTIME.pool
+        if pool is not None and pool.holds(self):
+            pool.offload()
 
 
 class RemoteDiT(torch.nn.Module):
     """The diffusion model's stand-in: each call runs on the ranks. Holds no weights; the local model's
     attributes (config, dtype, patch size) answer for it."""
 
-    def __init__(self, local: torch.nn.Module, group: RankGroup) -> None:
+    def __init__(self, local: torch.nn.Module, parallel: ParallelModel) -> None:
         super().__init__()
-        self.group = group
+        self.parallel = parallel
         object.__setattr__(self, "local", local)  # not a submodule: its weights are not this MODEL's
 
     def __getattr__(self, name: str) -> Any:
@@ -393,7 +437,7 @@ class RemoteDiT(torch.nn.Module):
             uuids=list(options.get("uuids") or [None] * len(branches)),
             options={k: _to_cpu(options[k]) for k in OPTIONS if k in options},
         )
-        out, routing = self.group.run(call, _step_label(options))
+        out, routing = self.parallel.run(call, _step_label(options))
         condition = kwargs.get(IDENTITY)
         for total, count in routing:
             condition.recorder.merge(total, count)
@@ -445,9 +489,9 @@ def parallel_model(
     factory = reload_factory(model)
     if factory is None:
         raise MultiIDError("This MODEL has no reload factory; load it with the pack's loaders.")
-    group = RankGroup(settings, factory, {k: list(v) for k, v in model.patches.items()})
-    group.start()
-    return remote_patcher(model, RemoteDiT(dit, group), group)
+    parallel = ParallelModel(settings, factory, {k: list(v) for k, v in model.patches.items()})
+    parallel.pool()
+    return remote_patcher(model, RemoteDiT(dit, parallel), parallel)
 
 
 def reload_factory(model: comfy.model_patcher.ModelPatcher) -> tuple | None:
@@ -462,7 +506,7 @@ def reload_factory(model: comfy.model_patcher.ModelPatcher) -> tuple | None:
 
 
 def remote_patcher(
-    model: comfy.model_patcher.ModelPatcher, dit: RemoteDiT, group: RankGroup
+    model: comfy.model_patcher.ModelPatcher, dit: RemoteDiT, parallel: ParallelModel
 ) -> comfy.model_patcher.ModelPatcher:
     """A clone of the MODEL (sampling, conditioning, options) over a weightless copy of its BaseModel."""
     remote = copy.copy(model.model)
@@ -476,8 +520,7 @@ def remote_patcher(
     patcher.model, patcher.size, patcher.parent = remote, 0, None
     patcher.patches, patcher.backup, patcher.object_patches_backup = {}, {}, {}
     patcher.patches_uuid = uuid.uuid4()
-    patcher.add_callback(comfy.patcher_extension.CallbacksMP.ON_DETACH, _offload_ranks(group))
-    weakref.finalize(remote, group.close)
+    patcher.add_callback(comfy.patcher_extension.CallbacksMP.ON_DETACH, _offload_ranks(parallel))
     return patcher
 
 
@@ -486,12 +529,12 @@ def _no_working_memory(input_shape, cond_shapes=None) -> int:
     return 0
 
 
-def _offload_ranks(group: RankGroup) -> Callable[..., None]:
+def _offload_ranks(parallel: ParallelModel) -> Callable[..., None]:
     """ComfyUI unloading the MODEL (free memory, Unload Models) unloads the ranks' weights too; it also detaches
     a MODEL to load it again, without unpatching, which leaves them."""
 
     def offload(patcher, unpatch_all=True) -> None:
         if unpatch_all:
-            group.offload()
+            parallel.offload()
 
     return offload

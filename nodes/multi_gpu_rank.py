@@ -10,6 +10,7 @@ of the video tokens (`multiid_core.parallel`). The first rank of each group retu
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 import socket
 import uuid
@@ -110,6 +111,10 @@ class RankWorker:
 
     def load(self, factory: tuple, patches: dict) -> None:
         """The model through the loader's own reload factory, with the driver's weight patches (LoRAs)."""
+        if self.patcher is not None:  # the previous model leaves the device and the process first
+            self.patcher = None
+            self.offload()
+            gc.collect()
         function, args = factory
         patcher = function(*args)
         patcher.patches = {key: list(value) for key, value in patches.items()}

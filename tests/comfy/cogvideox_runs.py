@@ -67,6 +67,26 @@ def write_with(writer, folder: Path, **overrides) -> Path:
     return folder
 
 
+def write_concat_id_with(folder: Path, vae: Path, seed: int = 1, **overrides) -> Path:
+    """A tiny Concat-ID two-identities SAT checkpoint at `folder`/two-identities with TINY_TRANSFORMER changed by
+    `overrides`, beside a copy of the SAT VAE file `vae` (folder/vae/3d-vae.pt, where the loader looks); returns
+    the checkpoint folder. (The Concat-ID writer reads its own copy of the sizes, TINY_T2V, made at import.)"""
+    import shutil
+
+    import multiid_tools.tiny_models.concat_id as tiny
+
+    original = dict(tiny.TINY_T2V)
+    tiny.TINY_T2V.update({k: v for k, v in overrides.items() if k in original})
+    try:
+        tiny.write_sat_checkpoint(folder / "two-identities", seed)
+    finally:
+        tiny.TINY_T2V.clear()
+        tiny.TINY_T2V.update(original)
+    (folder / "vae").mkdir(parents=True, exist_ok=True)
+    shutil.copy(vae, folder / "vae" / "3d-vae.pt")
+    return folder / "two-identities"
+
+
 def consisid_pipeline(snapshot: Path):
     """diffusers' ConsisIDPipeline on a snapshot, with its DPM scheduler (prompts come as embeddings)."""
     import diffusers
