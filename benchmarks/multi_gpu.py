@@ -678,7 +678,9 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true", help="time ConsisID on this machine's GPUs (table d)")
     parser.add_argument("--steps", type=int, help="denoising steps of the measured runs (CPU 8, GPU 50)")
     parser.add_argument("--repeats", type=int, default=2, help="timed CPU runs per configuration (best kept)")
-    parser.add_argument("--gpu-smoke", action="store_true", help=argparse.SUPPRESS)  # table d's code on CPU ranks
+    parser.add_argument(
+        "--gpu-smoke", action="store_true", help="run --gpu's code on 2 CPU ranks with a tiny model (checks the script)"
+    )
     args = parser.parse_args()
     if args.gpu or args.gpu_smoke:
         if args.gpu and not torch.cuda.is_available():

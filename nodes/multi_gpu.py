@@ -314,7 +314,7 @@ class RankPool:
         while pending:
             done, pending = ray.wait(pending, num_returns=len(pending), timeout=0.1)
             for ref in done:
-                self._get(ray, ref, refs.index(ref), what)
+                self._get(ray, ref, refs.index(ref), what, [r for r in refs if r is not ref])
                 if progress:
                     progress.update(1)
             if mm.processing_interrupted():
@@ -329,14 +329,16 @@ class RankPool:
                 )
         return ray.get(refs)
 
-    def _get(self, ray, ref, rank: int, what: str) -> Any:
+    def _get(self, ray, ref, rank: int, what: str, others: list) -> Any:
         try:
             return ray.get(ref)
         except ray.exceptions.RayTaskError as e:
             cause = e.cause
-            self.close()
             if isinstance(cause, MultiIDError):
+                if not self._all_refused(ray, others):
+                    self.close()
                 raise MultiIDError(str(cause)) from None
+            self.close()
             if isinstance(cause, torch.OutOfMemoryError):
                 raise MultiIDError(
                     f"MultiID Multi-GPU: {self.labels[rank]} ran out of GPU memory while {what}. Use more ranks "
@@ -355,6 +357,25 @@ class RankPool:
                 "and the next run starts a fresh one; if it happens again, look at the Ray logs "
                 "(/tmp/ray/session_latest/logs) of that machine."
             ) from None
+
+    def _all_refused(self, ray, others: list) -> bool:
+        """Whether every other rank refused the call too: the input checks come before any exchange, so then the
+        ranks are in step and stay (a user's mistake costs no restart)."""
+        if not others:
+            return True
+        done, late = ray.wait(others, num_returns=len(others), timeout=JOIN_TIMEOUT / 4)
+        if late:
+            return False
+        for ref in done:
+            try:
+                ray.get(ref)
+                return False
+            except ray.exceptions.RayTaskError as e:
+                if not isinstance(e.cause, MultiIDError):
+                    return False
+            except ray.exceptions.RayError:
+                return False
+        return True
 
     def offload(self) -> None:
         for actor in self.actors:
@@ -470,7 +491,7 @@ def parallel_model(
     if not isinstance(base, (MultiIDCogVideoX, ConcatIDWanModel)) or isinstance(base.diffusion_model, RemoteDiT):
         raise MultiIDError(
             "MultiID Multi-GPU takes the MODEL of Load MultiID Video Model (ConsisID, Ingredients, Concat-ID) or Load "
-            "Concat-ID Wan (LoRA loaders between them are fine), once."
+            "Concat-ID Wan Model (LoRA loaders between them are fine), once."
         )
     plan = settings.plan
     dit = base.diffusion_model

@@ -25,8 +25,8 @@ class MultiGPU(io.ComfyNode):
             inputs=[
                 io.Model.Input(
                     "model",
-                    tooltip="From Load MultiID Video Model (ConsisID, Ingredients, Concat-ID) or Load Concat-ID Wan; "
-                    "LoRA loaders may sit between. Each GPU loads its own copy.",
+                    tooltip="From Load MultiID Video Model (ConsisID, Ingredients, Concat-ID) or Load Concat-ID Wan "
+                    "Model; LoRA loaders may sit between. Each GPU loads its own copy.",
                 ),
                 io.Int.Input(
                     "world_size",

@@ -16,17 +16,19 @@ from types import SimpleNamespace
 import pytest
 import torch
 from cogvideox_runs import load, prompts, sample, write_concat_id_with, write_with
+from comfy_env import pack_error
 from tensors import rel_err
 
 from multiid_tools.tiny_models.cogvideox import write_tiny_consisid_snapshot, write_tiny_ingredients_snapshot
 from multiid_tools.tiny_models.identities import random_identity
 
 HEADS = dict(num_attention_heads=4, attention_head_dim=48, LFE_output_dim=128)  # 4 heads: Ulysses up to 4
-PLANS = {  # the node's world_size, guidance_parallel (Ulysses degree automatic)
-    "guidance 2": (2, True),
-    "ulysses 2": (2, False),
-    "guidance 2 x ulysses 2": (4, True),
+PLANS = {  # the node's world_size, guidance_parallel, ring_degree (Ulysses degree automatic)
+    "guidance 2": (2, True, 1),
+    "ulysses 2": (2, False, 1),
+    "guidance 2 x ulysses 2": (4, True, 1),
 }
+RING_PLANS = {"ring 2": (2, False, 2), "guidance 2 x ring 2": (4, True, 2)}
 STEPS = 3
 SMALL = dict(width=160, height=128, frames=5)  # 2 x 8 x 10 tokens: 160 per branch
 UNEVEN = dict(width=144, height=112, frames=9)  # 3 x 7 x 9 = 189 video tokens: 95 + 94 over 2 ranks
@@ -45,8 +47,8 @@ def plan(request) -> str:
 
 
 def ulysses(plan: str) -> int:
-    world, guidance = PLANS[plan]
-    return world // 2 if guidance else world
+    world, guidance, ring = (PLANS | RING_PLANS)[plan]
+    return world // (2 if guidance else 1) // ring
 
 
 class Groups:
@@ -61,16 +63,16 @@ class Groups:
 
     def get(self, name: str, model, plan: str):
         if self.key != (name, plan):
-            world, guidance = PLANS[plan]
+            world, guidance, ring = (PLANS | RING_PLANS)[plan]
             before = self.runtime.pool.actors if self.runtime.pool else []
             start = time.monotonic()
             parallel = self.node.execute(
                 model=model, world_size=world, guidance_parallel=guidance, ulysses_degree=0, ray_address="",
-                devices="cpu",
+                devices="cpu", ring_degree=ring,
             ).result[0]  # fmt: skip
             self.started.append((f"{name} / {plan}", time.monotonic() - start))
             pool = self.runtime.pool
-            assert (len(pool.actors), pool.plan.ulysses) == (world, ulysses(plan))
+            assert (len(pool.actors), pool.plan.ulysses, pool.plan.ring) == (world, ulysses(plan), ring)
             assert pool.holds(parallel.model.diffusion_model.parallel)
             if self.key is not None and self.key[1] == plan:
                 assert pool.actors == before  # the same plan's ranks served the next model
@@ -288,3 +290,77 @@ def test_concat_id_wan_with_placed_references(node_classes, groups, wan, plan):
     run = wan_ksampler(positive, negative, latent, steps=2)
     single, parallel = single_and_parallel(groups, plan, "concat-id-wan placed", "wan", wan[0], run)
     compare("concat-id-wan placed", plan, parallel, single)
+
+
+# ------------------------------------------------------------------------------------- ring attention, LoRAs
+
+
+@pytest.fixture(scope="module", params=list(RING_PLANS))
+def ring_plan(request) -> str:
+    return request.param
+
+
+def test_ring_attention(pack, groups, consisid, ingredients, ring_plan):
+    """Keys and values around a ring of 2 (160 tokens: 80 each), alone and beside guidance parallel."""
+
+    def run_consisid(model):
+        return sample(pack, (model, consisid[1]), random_identity(1), prompts(), steps=STEPS, size=SMALL)
+
+    def run_ingredients(model):
+        return sample(pack, (model, ingredients[1]), two_people(pack), prompts(), steps=STEPS)
+
+    single, parallel = single_and_parallel(groups, ring_plan, "consisid", "consisid", consisid[0], run_consisid)
+    compare("consisid", ring_plan, parallel[0], single[0])
+    single, parallel = single_and_parallel(
+        groups, ring_plan, "ingredients", "ingredients", ingredients[0], run_ingredients
+    )
+    compare("ingredients", ring_plan, parallel[0], single[0])
+    compare("ingredients routing", ring_plan, parallel[1], single[1])
+
+
+def test_ring_attention_concat_id_wan(node_classes, groups, wan):
+    """36 video + 12 reference tokens in two chunks of 24 (the second holds both kinds)."""
+    positive, negative, _, latent, _ = wan_reference(node_classes, wan[1], random_identity(4), WAN_SIZE)
+    run = wan_ksampler(positive, negative, latent)
+    single, parallel = single_and_parallel(groups, "ring 2", "concat-id-wan", "wan", wan[0], run)
+    compare("concat-id-wan", "ring 2", parallel, single)
+
+
+def test_a_ring_that_does_not_cut_the_tokens_evenly_is_refused_and_the_ranks_stay(node_classes, pack, groups, consisid):
+    parallel = groups.get("consisid", consisid[0], "ring 2")
+    actors = list(groups.runtime.pool.actors)
+    with pytest.raises(pack_error(node_classes), match="Ring degree 2 needs the 189 video tokens to split into 2"):
+        sample(pack, (parallel, consisid[1]), random_identity(1), prompts(), steps=1, size=UNEVEN)
+    assert groups.key == ("consisid", "ring 2")
+    assert groups.runtime.pool.actors == actors  # every rank refused before any exchange: nobody restarts
+    out, _, _ = sample(pack, (parallel, consisid[1]), random_identity(1), prompts(), steps=STEPS, size=SMALL)
+    compare("consisid after a refusal", "ring 2", out, SINGLE["consisid"][0])
+
+
+def test_loras_reach_every_rank(node_classes, pack, groups, consisid):
+    """A LoRA loaded before the node is applied by each rank: the parallel run equals the single one with it, and
+    differs from the run without it."""
+    import folder_paths
+    from safetensors.torch import save_file
+
+    layers = ("transformer_blocks.0.attn1.to_q", "transformer_blocks.1.ff.net.2")
+    weights = consisid[0].model.diffusion_model.state_dict()
+    g = torch.Generator().manual_seed(0)
+    tensors = {}
+    for layer in layers:
+        out_dim, in_dim = weights[f"{layer}.weight"].shape
+        tensors[f"transformer.{layer}.lora_A.weight"] = torch.randn(2, in_dim, generator=g) * 0.3
+        tensors[f"transformer.{layer}.lora_B.weight"] = torch.randn(out_dim, 2, generator=g) * 0.3
+    folder = Path(folder_paths.get_folder_paths("loras")[0])
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, folder / "multi_gpu_test.safetensors")
+    (with_lora,) = node_classes["LoraLoaderModelOnly"]().load_lora_model_only(
+        consisid[0], "multi_gpu_test.safetensors", 1.0
+    )
+
+    def run(model):
+        return sample(pack, (model, consisid[1]), random_identity(1), prompts(), steps=STEPS, size=SMALL)
+
+    single, parallel = single_and_parallel(groups, "guidance 2", "consisid lora", "consisid lora", with_lora, run)
+    compare("consisid lora", "guidance 2", parallel[0], single[0])
+    assert rel_err(single[0], once("consisid", lambda: run(consisid[0]))[0]) > 1e-3  # the LoRA changes the video
