@@ -76,3 +76,28 @@ def test_addresses_that_do_not_answer_fail_within_seconds(node_classes, consisid
     finally:
         closed.close()
         silent.close()
+
+
+def test_a_rank_out_of_memory_is_named_with_what_to_do(node_classes):
+    """What a rank's CUDA OOM becomes (raised here by a Ray task on the CPU: the same exception travels back)."""
+    import ray
+    import torch
+
+    engine = sys.modules[node_classes["MultiID_MultiGPU"].__module__.replace("multi_gpu_nodes", "multi_gpu")]
+    settings = engine.MultiGPUSettings(devices="cpu")
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+    @ray.remote(num_cpus=0)
+    def out_of_memory():
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    engine.RUNTIME.connect(settings)
+    try:
+        pool = engine.RankPool(settings)
+        with pytest.raises(
+            pack_error(node_classes), match=r"rank 0 ran out of GPU memory while sampling step 3 of 50\. "
+        ):
+            pool._wait([out_of_memory.remote()], "sampling step 3 of 50")
+    finally:
+        engine.RUNTIME.shutdown()
+    assert not ray.is_initialized()
