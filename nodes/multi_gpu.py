@@ -4,7 +4,7 @@ own with a copy of the model), joined by torch.distributed (NCCL on GPUs, gloo o
 The MODEL it returns is the loader's MODEL with a stand-in diffusion model (`RemoteDiT`, no weights): ComfyUI's
 samplers, guiders, previews and progress run here as usual, and each model call goes to the ranks
 (`multi_gpu_rank.py`), which load the model through the loader's own reload factory, with this MODEL's weight
-patches (LoRAs). Guidance parallel and Ulysses sequence parallel are `multiid_core.parallel`.
+patches (LoRAs). Guidance parallel, Ulysses and ring sequence parallel are `multiid_core.parallel`.
 
 Lifetime: the actors start when the node runs and stay warm between runs, and for the next parallel MODEL with
 the same plan and devices (which they load in place of the last: the GPUs hold one at a time). ComfyUI unloading
