@@ -18,7 +18,9 @@ from __future__ import annotations
 import atexit
 import copy
 import os
+import signal
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -67,8 +69,8 @@ class MultiGPUSettings:
             raise MultiIDError(
                 f"World size {self.world_size} is not {guidance} (guidance parallel "
                 f"{'on' if guidance == 2 else 'off'}) x {self.ring_degree} (ring degree) x {ulysses} (Ulysses "
-                "degree): set the Ulysses degree to 0 (automatic) and a world size that the other two divide, or "
-                "make the product match."
+                f"degree): set the Ulysses degree to 0 (automatic) and a world size divisible by "
+                f"{guidance * self.ring_degree}, or make the product match."
             )
         return ParallelPlan(guidance, ulysses, self.ring_degree)
 
@@ -86,6 +88,9 @@ class MultiGPUSettings:
 
 
 def import_ray():
+    # Ray's C++ crash handler takes SIGTERM over from the second ray.init on, and the handler below (which ends
+    # Ray's processes) would never run. Read when ray is first imported.
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     try:
         import ray
     except ImportError:
@@ -152,22 +157,45 @@ class RayRuntime:
                 return
             self.shutdown()
 
-    def shutdown(self) -> None:
-        with self.lock:
-            if self.pool is not None:
+    def shutdown(self, wait: float = -1) -> None:
+        """Ends the ranks and a Ray started here; `wait`: at most this long for a run holding the lock (at exit)."""
+        locked = self.lock.acquire(timeout=wait)
+        try:
+            if self.pool is not None and locked:
                 self.pool.close()
                 self.pool = None
-            try:
-                import ray
-            except ImportError:
-                return
-            if ray.is_initialized() and self.started_here:
+            ray = sys.modules.get("ray")
+            if ray is not None and ray.is_initialized() and self.started_here:
                 ray.shutdown()
                 self.config = None
+        finally:
+            if locked:
+                self.lock.release()
 
 
 RUNTIME = RayRuntime()
-atexit.register(RUNTIME.shutdown)
+atexit.register(RUNTIME.shutdown, 5.0)
+
+
+def _end_ray_then(previous):
+    """SIGTERM (a service manager, docker stop) ends Python without atexit, and Ray's agents would outlive the
+    server by a minute or two: end Ray first, then do what SIGTERM did before (by default, end the process)."""
+
+    def handler(signum, frame):
+        try:
+            RUNTIME.shutdown(wait=5.0)
+        finally:
+            if callable(previous):
+                previous(signum, frame)
+            else:
+                signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+                os.kill(os.getpid(), signum)
+
+    return handler
+
+
+if threading.current_thread() is threading.main_thread():  # where ComfyUI imports the pack
+    signal.signal(signal.SIGTERM, _end_ray_then(signal.getsignal(signal.SIGTERM)))
 
 
 def _restore_env(name: str, value: str | None) -> None:
@@ -351,11 +379,12 @@ class RankPool:
             ) from None
         except ray.exceptions.RayActorError as e:
             self.close()
-            reason = _last_line(e.cause if isinstance(getattr(e, "cause", None), BaseException) else e)
+            cause = getattr(e, "cause", None)
+            reason = _last_line(cause) if isinstance(cause, BaseException) else "its process ended"
             raise MultiIDError(
-                f"MultiID Multi-GPU: {self.labels[rank]} stopped while {what} ({reason}). The group was shut down "
-                "and the next run starts a fresh one; if it happens again, look at the Ray logs "
-                "(/tmp/ray/session_latest/logs) of that machine."
+                f"MultiID Multi-GPU: {self.labels[rank]} stopped while {what} ({reason}: killed, crashed or out of "
+                "host memory). The group was shut down and the next run starts a fresh one; if it happens again, "
+                "look at the Ray logs (/tmp/ray/session_latest/logs) of that machine."
             ) from None
 
     def _all_refused(self, ray, others: list) -> bool:
@@ -378,6 +407,8 @@ class RankPool:
         return True
 
     def offload(self) -> None:
+        if not import_ray().is_initialized():  # a call on an actor would start a new local Ray (auto-init)
+            return
         for actor in self.actors:
             actor.offload.remote()
 
@@ -387,6 +418,8 @@ class RankPool:
         if not actors:
             return
         ray = import_ray()
+        if not ray.is_initialized():  # Ray ended first (its atexit runs before ours): the actors went with it,
+            return  # and ray.kill would start a new local Ray (auto-init)
         for actor in actors:
             try:
                 ray.kill(actor, no_restart=True)
@@ -498,8 +531,8 @@ def parallel_model(
     heads = dit.config.num_attention_heads if isinstance(base, MultiIDCogVideoX) else dit.num_heads
     if heads % plan.ulysses:
         raise MultiIDError(
-            f"This model has {heads} attention heads, which Ulysses degree {plan.ulysses} does not divide: each rank "
-            f"takes an equal share of the heads. Use a degree that divides {heads}."
+            f"This model has {heads} attention head{'s' if heads > 1 else ''}, which Ulysses degree {plan.ulysses} "
+            f"does not divide: each rank takes an equal share of the heads. Use a degree that divides {heads}."
         )
     teacache = model.get_wrappers(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, TEACACHE)
     if teacache or model.model_options.get("transformer_options", {}).get("patches_replace"):

@@ -190,20 +190,42 @@ def consisid_person(graph: Graph) -> tuple:
     return extractor, identity, positive, negative, loader
 
 
-def consisid_single_id() -> tuple[Graph, list[dict], str]:
-    graph = Graph()
-    extractor, identity, positive, negative, model = consisid_person(graph)
+def consisid_sampled(graph: Graph, person: tuple, model: tuple, folder: str) -> None:
+    """The authors' sampling of one ConsisID person (`consisid_person`) on `model`, to a video and its scores."""
+    extractor, identity, positive, negative, loader = person
     latent = graph.add(
         "MultiID_Sampler", 720, 480, 49, 50, 6.0, False, "CogVideoX DPM", 42, "fixed", 1.0, "all steps",
         column=2, row=0,
-        model=(model, "model"), vae=(model, "vae"), positive=(positive, "conditioning"),
+        model=model, vae=(loader, "vae"), positive=(positive, "conditioning"),
         negative=(negative, "conditioning"), identity=(identity, "identity"),
     )  # fmt: skip
-    frames = video_output(graph, model, (latent, "latent"), "MultiID/consisid", 8.0, column=3)
+    frames = video_output(graph, loader, (latent, "latent"), folder, 8.0, column=3)
     identity_scores(graph, frames, (identity, "identity"), extractor, column=5)
+
+
+def consisid_single_id() -> tuple[Graph, list[dict], str]:
+    graph = Graph()
+    person = consisid_person(graph)
+    consisid_sampled(graph, person, (person[-1], "model"), "MultiID/consisid")
     description = (
         "ConsisID: one person from one photo and a detailed prompt, 49 frames at 720x480, 8 fps (the authors' "
         "settings). Put the whole BestWishYsh/ConsisID-preview snapshot in models/multiid/ConsisID-preview."
+    )
+    return graph, model_entries(FACE_FILES + CONSISID_MODEL_FILES), description
+
+
+def consisid_multi_gpu() -> tuple[Graph, list[dict], str]:
+    graph = Graph()
+    person = consisid_person(graph)
+    # world size 2, guidance parallel, Ulysses degree 0 (automatic), a Ray of this machine, any GPUs, no ring
+    model = graph.add("MultiID_MultiGPU", 2, True, 0, "", "", 1, column=2, row=4, model=(person[-1], "model"))
+    consisid_sampled(graph, person, (model, "MODEL"), "MultiID/consisid_multi_gpu")
+    description = (
+        "ConsisID on two GPUs: MultiID Multi-GPU between the loader and the sampler puts the prompt and the "
+        "negative branch on one GPU each (guidance parallel), for the video one GPU gives with the same seed. "
+        "Each GPU holds a copy of the model. 49 frames at 720x480, 8 fps, 50 steps. Needs Ray (pip install "
+        "'comfyui-multiid[multigpu]'); with 4 GPUs set the world size to 4 (guidance 2 x Ulysses 2), for a Ray "
+        "cluster give its head's address. Put the ConsisID-preview snapshot in models/multiid/ConsisID-preview."
     )
     return graph, model_entries(FACE_FILES + CONSISID_MODEL_FILES), description
 
@@ -515,6 +537,7 @@ WORKFLOWS = {
     "ingredients_sampler_custom_advanced": ingredients_sampler_custom_advanced,
     "concat_id_wan": concat_id_wan,
     "concat_id_wan_two_ids_placed": concat_id_wan_two_ids_placed,
+    "consisid_multi_gpu": consisid_multi_gpu,
 }
 
 

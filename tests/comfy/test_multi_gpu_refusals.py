@@ -24,7 +24,7 @@ def multi_gpu(node_classes, model, world=2, guidance=True, ulysses=0, address=""
     [
         (dict(world=3), r"World size 3 is not 2 \(guidance parallel on\) x 1 \(ring degree\) x 1 \(Ulysses"),
         (dict(world=4, ulysses=3), r"World size 4 is not 2 .* x 3 \(Ulysses degree\)"),
-        (dict(world=2, guidance=False), r"1 attention heads, which Ulysses degree 2 does not divide"),
+        (dict(world=2, guidance=False), r"1 attention head, which Ulysses degree 2 does not divide"),
     ],
 )
 def test_bad_settings_are_refused_before_ranks_start(node_classes, consisid, settings, message):
