@@ -101,3 +101,21 @@ def test_a_rank_out_of_memory_is_named_with_what_to_do(node_classes):
     finally:
         engine.RUNTIME.shutdown()
     assert not ray.is_initialized()
+
+
+def test_a_world_size_larger_than_the_free_gpus_is_refused(node_classes, monkeypatch):
+    """Ray told of one GPU (it schedules by what it is told; no GPU is touched): a world of 2 is refused at once."""
+    import ray
+    import torch
+
+    engine = sys.modules[node_classes["MultiID_MultiGPU"].__module__.replace("multi_gpu_nodes", "multi_gpu")]
+    monkeypatch.setattr(engine.mm, "get_torch_device", lambda: torch.device("cuda", 0))  # a GPU server's answer
+    settings = engine.MultiGPUSettings(world_size=2)
+    assert not settings.on_cpu
+    ray.init(num_cpus=1, num_gpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        expected = r"World size 2 needs 2 GPUs; this machine has 1 free \(devices: any\)\. Lower the world size"
+        with pytest.raises(pack_error(node_classes), match=expected):
+            engine.RankPool(settings).start(ray)
+    finally:
+        ray.shutdown()
