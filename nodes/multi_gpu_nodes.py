@@ -83,8 +83,8 @@ class MultiGPU(io.ComfyNode):
         )
 
     @classmethod
-    def validate_inputs(cls, world_size=None, ulysses_degree=None, ring_degree=None) -> bool | str:
-        return valid_inputs(cls, world_size=world_size, ulysses_degree=ulysses_degree, ring_degree=ring_degree)
+    def validate_inputs(cls, model=None) -> bool | str:
+        return valid_inputs(cls, model=model)
 
     @classmethod
     def execute(
