@@ -40,12 +40,11 @@ from ..multiid_core.routing import (
     coverage_matrix,
     recording_steps,
 )
-from .concat_id_wan import TEACACHE, _step_of
+from .concat_id_wan import SHARD, TEACACHE, _step_of
 
 IDENTITY = "multiid_identity"  # conditioning key: an IdentityCondition
 FIRST_FRAME = "multiid_first_frame"  # conditioning key: raw latents [1, C, F, h, w], the face frame then zeros
 REFERENCES = "multiid_cogvideox_references"  # conditioning key: raw latents [1, C, N, h, w], one per person
-SHARD = "multiid_sequence_shard"  # transformer option (multi-GPU ranks): this rank's SequenceShard
 PEER_RESIDUALS = "multiid_peer_residuals"  # transformer option (multi-GPU ranks): the guidance pair's residuals
 
 

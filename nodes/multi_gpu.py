@@ -42,7 +42,7 @@ from ..multiid_core.errors import MultiIDError
 from ..multiid_core.parallel import ParallelPlan
 from . import multi_gpu_actor
 from .cogvideox_model import IDENTITY, MultiIDCogVideoX
-from .concat_id_wan import TEACACHE
+from .concat_id_wan import TEACACHE, _step_of
 from .multi_gpu_rank import OPTIONS, ModelCall, RankResult, SentBefore
 from .wan_model import ConcatIDWanModel
 
@@ -509,11 +509,9 @@ def _to_cpu(value: Any) -> Any:
 
 
 def _step_label(options: dict) -> str:
-    schedule, sigma = options.get("sample_sigmas"), options.get("sigmas")
-    if schedule is None or sigma is None:
+    if options.get("sample_sigmas") is None or options.get("sigmas") is None:
         return "sampling"
-    step = int((schedule[:-1] > sigma.max().to(schedule)).sum()) + 1
-    return f"sampling step {step} of {len(schedule) - 1}"
+    return "sampling step {} of {}".format(*_step_of(options))
 
 
 def parallel_model(

@@ -24,7 +24,8 @@ import torch.distributed as dist
 
 from ..multiid_core.parallel import ParallelPlan, PeerResiduals, SequenceShard
 from ..multiid_core.routing import RoutingRecorder
-from .cogvideox_model import IDENTITY, PEER_RESIDUALS, SHARD, IdentityCondition
+from .cogvideox_model import IDENTITY, PEER_RESIDUALS, IdentityCondition
+from .concat_id_wan import SHARD
 
 OPTIONS = ("sigmas", "sample_sigmas", "rope_options")  # transformer options a rank needs (the rest stay here)
 JOIN_TIMEOUT = datetime.timedelta(minutes=10)  # a collective waiting longer than this fails (a peer is gone)
@@ -161,8 +162,7 @@ class RankWorker:
         if condition is not None and condition.recorder.total is not None:
             total = condition.recorder.total
             if self.shard.size > 1:
-                grid = x.shape[2] * (x.shape[3] // dit.config.patch_size) * (x.shape[4] // dit.config.patch_size)
-                total = self.shard.gather(total, 0, self.shard.sizes(grid))
+                total = self.shard.gather(total, 0, self.shard.sizes(_video_tokens(x, dit.config.patch_size)))
             routing = (total.cpu(), condition.recorder.count)
         return RankResult(rows, out.cpu(), routing) if u == 0 else None
 
@@ -176,8 +176,12 @@ class RankWorker:
     def _peer_residuals(self, call: ModelCall, x: torch.Tensor, rows: int) -> PeerResiduals:
         """The unconditional group sends its identity residuals; the conditional one receives them."""
         dit = self.patcher.model.diffusion_model
-        p = dit.config.patch_size
-        start, stop = self.shard.bounds(x.shape[2] * (x.shape[3] // p) * (x.shape[4] // p))
+        start, stop = self.shard.bounds(_video_tokens(x, dit.config.patch_size))
         like = torch.empty((rows, stop - start, dit.config.inner_dim), dtype=x.dtype, device=x.device)
         source = self.plan.rank(call.branches.index(1), self.shard.rank)
         return PeerResiduals(self.pair, source, like)
+
+
+def _video_tokens(x: torch.Tensor, patch: int) -> int:
+    """Tokens of CogVideoX latents [B, C, T, h, w]: frames x patch rows x patch columns."""
+    return x.shape[2] * (x.shape[3] // patch) * (x.shape[4] // patch)

@@ -546,7 +546,7 @@ class CogVideoXTransformer(nn.Module):
             x = self.run_blocks(x, text_len, temb, rope, identity)
         else:
             x = cache.run(x, temb, lambda x: self.run_blocks(x, text_len, temb, rope, identity), branches)
-        return self._unpatchify(self.proj_out(self.norm_out(self.norm_final(x[:, text_len:]), temb)), b, f, h, w)
+        return self._unpatchify(self._head(x, text_len, temb), b, f, h, w)
 
     def _sharded(
         self,
@@ -569,8 +569,11 @@ class CogVideoXTransformer(nn.Module):
             x = self.run_blocks(x, text_len, temb, rope, identity)
         finally:
             self.set_attention(kernel)
-        out = self.proj_out(self.norm_out(self.norm_final(x[:, text_len:]), temb))
-        return self._unpatchify(shard.gather(out, 1, shard.sizes(video_len)), *shape)
+        return self._unpatchify(shard.gather(self._head(x, text_len, temb), 1, shard.sizes(video_len)), *shape)
+
+    def _head(self, x: torch.Tensor, text_len: int, temb: torch.Tensor) -> torch.Tensor:
+        """The video tokens' prediction, [B, L, p * p * out_channels] (before unpatchify)."""
+        return self.proj_out(self.norm_out(self.norm_final(x[:, text_len:]), temb))
 
     def _unpatchify(self, out: torch.Tensor, b: int, f: int, h: int, w: int) -> torch.Tensor:
         p = self.config.patch_size
