@@ -6,7 +6,7 @@ CogVideoX DPM sampler) against diffusers' ConsisIDPipeline, on the same weights.
     python benchmarks/consisid_speed.py --only wan   # only the Concat-ID Wan table (--only consisid: the other)
 
 Then Concat-ID Wan with and without TeaCache (the full Wan2.1-1.3B at 81x480x832 with --gpu): the model is
-ComfyUI's own WanModel, loaded by ComfyUI as the pack's loader does (nodes/wan_model.py), sampled by ComfyUI's
+ComfyUI's own WanModel, loaded by ComfyUI as the pack's loader does (nodes/concat_id_wan/model.py), sampled by ComfyUI's
 KSampler (euler, the pack's linear-time scheduler = the release's schedule, cfg 5, 50 steps), plain and on the
 MultiID TeaCache (Wan) node's MODEL. ComfyUI comes from COMFYUI_PATH, by default the pack's dev tree
 `.comfyui/ComfyUI` (made by `python multiid.py test --setup-only`).
@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from multiid import TREE  # noqa: E402
-from multiid_core.pipelines.concat_id_wan import WanConfig  # noqa: E402
+from multiid_core.concat_id_wan.checkpoint import ConcatIDWanConfig  # noqa: E402
+from multiid_core.wan.checkpoint import WanConfig  # noqa: E402
 from multiid_tools import PACK_NAME  # noqa: E402
 from multiid_tools.tiny_models import cogvideox as tiny_cogvideox  # noqa: E402
 from multiid_tools.tiny_models.teacache import keep_slow_timestep_frequencies  # noqa: E402
@@ -159,14 +160,14 @@ def run_ours(spec, folder, dtype, device, size, steps, positive, negative, ident
     import comfy.ops
     import comfy.utils
 
-    loading = sys.modules[f"{pack}.multiid_core.pipelines.cogvideox_loading"]
-    model_nodes, sampler_nodes = sys.modules[f"{pack}.nodes.model_nodes"], sys.modules[f"{pack}.nodes.sampler_nodes"]
-    teacache, cogvideox_model = sys.modules[f"{pack}.nodes.teacache"], sys.modules[f"{pack}.nodes.cogvideox_model"]
-    size_type = sys.modules[f"{pack}.multiid_core.pipelines.cogvideox_inputs"].VideoSize
+    loading = sys.modules[f"{pack}.multiid_core.cogvideox.checkpoint"]
+    loader, sampler = sys.modules[f"{pack}.nodes.cogvideox.loader"], sys.modules[f"{pack}.nodes.cogvideox.sampler"]
+    teacache = sys.modules[f"{pack}.nodes.teacache"]
+    size_type = sys.modules[f"{pack}.multiid_core.cogvideox.inputs"].VideoSize
     core = loading.load_snapshot(folder, dtype, comfy.ops.disable_weight_init, device="cpu")
-    model, vae = model_nodes.video_model(core)
+    model, vae = loader.video_model(core)
     if spec.get("teacache"):
-        model = teacache.with_teacache(model, spec["teacache"], cogvideox_model.CogVideoXDiT)
+        model = teacache.with_teacache(model, spec["teacache"], teacache.COGVIDEOX_5B)
     comfy.model_management.load_models_gpu([model])
     dit = model.model.diffusion_model
     block_runs = []
@@ -174,7 +175,7 @@ def run_ours(spec, folder, dtype, device, size, steps, positive, negative, ident
     dit.run_blocks = lambda *args: block_runs.append(1) or run_blocks(*args)
     comfy.utils.set_progress_bar_global_hook(lambda *_args, **_kwargs: tick())
     tick()
-    raw, _, _ = sampler_nodes.sample_video(
+    raw, _, _ = sampler.sample_video(
         model, vae, [[positive, {}]], [[negative, {}]], identity, size_type(**size), steps, 6.0, False,
         "CogVideoX DPM", 42, 1.0,
     )  # fmt: skip
@@ -284,22 +285,22 @@ def wan_rows(name: str, device: str) -> list[list[str]]:
 
     import nodes
 
-    wan_model = sys.modules[f"{pack}.nodes.wan_model"]
-    dit_module = sys.modules[f"{pack}.nodes.concat_id_wan"]
+    concat_id_wan = sys.modules[f"{pack}.nodes.concat_id_wan.model"]
+    teacache = sys.modules[f"{pack}.nodes.teacache"]
     linear_time = sys.modules[f"{pack}.nodes.schedulers"].LINEAR_TIME
-    from multiid_core.step_cache import WAN_THRESHOLDS
+    from multiid_core.teacache import WAN_THRESHOLDS
     from multiid_tools.tiny_models.wan import tiny_concat_id_wan_state_dict
 
     sizes, (frames, height, width) = WAN_CONFIGS[name]
     sd = tiny_concat_id_wan_state_dict(adaln=True, sizes=sizes)
     sd["time_embedding.0.weight"] = keep_slow_timestep_frequencies(sd["time_embedding.0.weight"])
     weight_dtype = "bf16" if device == "cuda" else "fp32"
-    model = wan_model.concat_id_model_patcher(sd, WanConfig.from_state_dict(sd), weight_dtype, name)
+    model = concat_id_wan.concat_id_model_patcher(sd, ConcatIDWanConfig.from_state_dict(sd), weight_dtype, name)
     del sd
     g = torch.Generator().manual_seed(0)
     reference = torch.randn(1, 16, 1, height, width, generator=g)  # a raw VAE latent, as the Reference node gives
     positive, negative = (
-        [[torch.randn(1, 512, sizes.text_dim, generator=g), {dit_module.REFERENCES: reference}]] for _ in range(2)
+        [[torch.randn(1, 512, sizes.text_dim, generator=g), {concat_id_wan.REFERENCES: reference}]] for _ in range(2)
     )
     latent = {"samples": torch.zeros(1, 16, frames, height, width)}
     dit = model.model.diffusion_model
@@ -313,7 +314,7 @@ def wan_rows(name: str, device: str) -> list[list[str]]:
     ksampler(model, 1)  # loads the model where ComfyUI puts it, outside the timed runs
 
     def run(threshold: float) -> tuple[float, str, torch.Tensor, int]:
-        m = wan_model.with_teacache(model, threshold) if threshold else model
+        m = teacache.with_teacache(model, threshold, teacache.WAN_1_3B) if threshold else model
         block_runs.clear()
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()

@@ -402,9 +402,10 @@ def setup_comfyui(gpu: bool) -> tuple[str, dict]:
     import comfy.utils
 
     comfy.utils.PROGRESS_BAR_ENABLED = False
-    names = ("nodes.model_nodes", "nodes.multi_gpu", "nodes.sampler_nodes", "nodes.model_folders",
-             "multiid_core.routing", "multiid_core.pipelines.cogvideox_inputs")  # fmt: skip
-    return pack, {name.rsplit(".", 1)[1]: sys.modules[f"{pack}.{name}"] for name in names}
+    names = {"loader": "nodes.cogvideox.loader", "engine": "nodes.multi_gpu.engine",
+             "sampler": "nodes.cogvideox.sampler", "model_folders": "nodes.model_folders",
+             "routing": "multiid_core.routing", "inputs": "multiid_core.cogvideox.inputs"}  # fmt: skip
+    return pack, {short: sys.modules[f"{pack}.{name}"] for short, name in names.items()}
 
 
 def write_tiny_snapshot(folder: Path) -> None:
@@ -431,7 +432,7 @@ def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def settings(m: dict, s: Scheme, devices: str = "cpu"):
     """The node's settings for a scheme (MultiID Multi-GPU's inputs)."""
-    return m["multi_gpu"].MultiGPUSettings(
+    return m["engine"].MultiGPUSettings(
         world_size=s.world, guidance_parallel=s.guidance == 2, ulysses_degree=s.ulysses, ray_address="",
         devices=devices, ring_degree=s.ring,
     )  # fmt: skip
@@ -464,9 +465,9 @@ def measure_cpu(m: dict, scratch: Path, steps: int, repeats: int) -> tuple[list[
     from multiid_tools.tiny_models.identities import random_identity
 
     write_tiny_snapshot(scratch / "multiid" / "ConsisID-4heads")
-    model, vae = m["model_nodes"].load_video_model("ConsisID-4heads", "from model folder", "fp32", "same as precision")
+    model, vae = m["loader"].load_video_model("ConsisID-4heads", "from model folder", "fp32", "same as precision")
     conditioning = prompts(model.model.diffusion_model.config.text_embed_dim)
-    size = m["cogvideox_inputs"].VideoSize(**TINY_SIZE)
+    size = m["inputs"].VideoSize(**TINY_SIZE)
     one = random_identity(1)
     masks = [torch.zeros(1, 128, 160) for _ in range(2)]
     masks[0][:, :, :80], masks[1][:, :, 80:] = 1, 1
@@ -474,7 +475,7 @@ def measure_cpu(m: dict, scratch: Path, steps: int, repeats: int) -> tuple[list[
 
     def sample(mdl, identity, n: int = steps) -> tuple[float, torch.Tensor]:
         start = time.perf_counter()
-        latents, _, _ = m["sampler_nodes"].sample_video(
+        latents, _, _ = m["sampler"].sample_video(
             mdl, vae, *conditioning, identity, size, n, 6.0, False, "CogVideoX DPM", 5, 1.0
         )
         return time.perf_counter() - start, latents
@@ -499,7 +500,7 @@ def measure_cpu(m: dict, scratch: Path, steps: int, repeats: int) -> tuple[list[
     timed = {}
     for scheme in schemes:
         start = time.perf_counter()
-        parallel = m["multi_gpu"].parallel_model(model, settings(m, scheme))
+        parallel = m["engine"].parallel_model(model, settings(m, scheme))
         started = time.perf_counter() - start
         seconds, latents = best(parallel, one)
         timed[f"{scheme} ({scheme.world} ranks)"] = (started, seconds, rel_err(latents, reference))
@@ -526,7 +527,7 @@ def count_rows(m, model, sample, identities: dict, scratch: Path, steps: int) ->
     latents against one process's (`identities`: key -> (identity, latents))."""
     import ray
 
-    runtime = m["multi_gpu"].RUNTIME
+    runtime = m["engine"].RUNTIME
     rows = []
     routed = replace(TINY, identities=2, routed=True)
     cases = [
@@ -543,7 +544,7 @@ def count_rows(m, model, sample, identities: dict, scratch: Path, steps: int) ->
                  runtime_env={"worker_process_setup_hook": count_collectives,
                               "env_vars": {"MULTIID_BENCH_COUNTS": str(folder)}})  # fmt: skip
         runtime.config, runtime.started_here = ("", ""), True  # the node uses this Ray (same settings as its own)
-        parallel = m["multi_gpu"].parallel_model(model, settings(m, scheme))
+        parallel = m["engine"].parallel_model(model, settings(m, scheme))
         identity, reference = identities[key]
         err = rel_err(sample(parallel, identity, steps)[1], reference)
         close(parallel)
@@ -583,10 +584,10 @@ def random_consisid(pack: str, shape: dict, precision: str, seed: int = 0):
     # Imported by name: an attribute named like torch.ops in this function would make Ray ship torch.ops with it.
     weightless = importlib.import_module("comfy.ops").disable_weight_init
     # By the pack's name, as ComfyUI imported it (in a rank: as the rank's actor registered it).
-    dit, loading, families, model_nodes = (
+    dit, loading, families, loader = (
         importlib.import_module(f"{pack}.{name}")
-        for name in ("multiid_core.dit.cogvideox", "multiid_core.pipelines.cogvideox_loading",
-                     "multiid_core.families", "nodes.model_nodes")
+        for name in ("multiid_core.cogvideox.transformer", "multiid_core.cogvideox.checkpoint",
+                     "multiid_core.families", "nodes.cogvideox.loader")
     )  # fmt: skip
     dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[precision]
     config = dit.CogVideoXConfig.from_dict({**loading.RELEASED_TRANSFORMER_CONFIG, **shape})
@@ -608,7 +609,7 @@ def random_consisid(pack: str, shape: dict, precision: str, seed: int = 0):
     vae = AutoencoderKLCogVideoX(**SMALL_VAE).to(device=device, dtype=dtype).eval()
     core = loading.CogVideoXModel(families.CONSISID, transformer, vae, dict(loading.RELEASED_SCHEDULER_CONFIG), dtype,
                                   "random weights")  # fmt: skip
-    patcher, video_vae = model_nodes.video_model(core)
+    patcher, video_vae = loader.video_model(core)
     patcher.cached_patcher_init = (random_consisid_patcher, (pack, shape, precision, seed))
     return patcher, video_vae
 
@@ -629,7 +630,7 @@ def gpu_rows(steps: int, smoke: bool) -> list[list[str]]:
         for s in m["model_folders"].snapshots()
     )
     if real:
-        model, vae = m["model_nodes"].load_video_model("ConsisID-preview", "from model folder", "bf16",
+        model, vae = m["loader"].load_video_model("ConsisID-preview", "from model folder", "bf16",
                                                        "same as precision")  # fmt: skip
         what = "ConsisID-preview (real weights)"
     else:
@@ -637,7 +638,7 @@ def gpu_rows(steps: int, smoke: bool) -> list[list[str]]:
         model, vae = random_consisid(pack, shape, "fp32" if smoke else "bf16")
         what = "CogVideoX-5B/ConsisID shape, random weights" if not smoke else "smoke test: tiny random model on CPU"
     config = model.model.diffusion_model.config
-    size = m["cogvideox_inputs"].VideoSize(**(SMOKE_SIZE if smoke else FULL_SIZE))
+    size = m["inputs"].VideoSize(**(SMOKE_SIZE if smoke else FULL_SIZE))
     conditioning = prompts(config.text_embed_dim)
     identity = random_identity(0, config.LFE_vit_dim)
 
@@ -645,7 +646,7 @@ def gpu_rows(steps: int, smoke: bool) -> list[list[str]]:
         if not smoke:
             torch.cuda.synchronize()
         start = time.perf_counter()
-        latents, _, _ = m["sampler_nodes"].sample_video(
+        latents, _, _ = m["sampler"].sample_video(
             mdl, vae, *conditioning, identity, size, steps, 6.0, False, "CogVideoX DPM", 42, 1.0
         )
         if not smoke:
@@ -662,7 +663,7 @@ def gpu_rows(steps: int, smoke: bool) -> list[list[str]]:
         if scheme.world > gpus:
             continue
         start = time.perf_counter()
-        parallel = m["multi_gpu"].parallel_model(model, settings(m, scheme, "cpu" if smoke else ""))
+        parallel = m["engine"].parallel_model(model, settings(m, scheme, "cpu" if smoke else ""))
         started = time.perf_counter() - start
         run(parallel)  # warm: the ranks' first call
         seconds, latents = run(parallel)

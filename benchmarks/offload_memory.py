@@ -34,7 +34,7 @@ def build(pack: str):
 
     from multiid_tools.tiny_models.cogvideox import TINY_TRANSFORMER
 
-    dit = sys.modules[f"{pack}.multiid_core.dit.cogvideox"]
+    dit = sys.modules[f"{pack}.multiid_core.cogvideox.transformer"]
     config = dit.CogVideoXConfig.from_dict({**TINY_TRANSFORMER, **SIZES})
     torch.manual_seed(0)
     return dit, config, dit.CogVideoXTransformer(config, comfy.ops.disable_weight_init).eval()

@@ -30,9 +30,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from multiid_core.catalog import ModelFile, other_places
 from multiid_core.families import FAMILY_FILES
 from multiid_core.file_kinds import problem
-from multiid_core.models import ModelFile, other_places
 
 from . import PACK_DIR
 

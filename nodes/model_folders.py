@@ -11,8 +11,8 @@ from pathlib import Path
 
 import folder_paths
 
+from ..multiid_core.catalog import ANTELOPEV2_RECOGNIZER, EVA_CLIP, FACE_PARSER, ModelFile, other_places
 from ..multiid_core.errors import MultiIDError
-from ..multiid_core.models import ANTELOPEV2_RECOGNIZER, EVA_CLIP, FACE_PARSER, ModelFile, other_places
 
 FOLDERS = {
     "multiid": {".safetensors", ".pt", ".pth", ".bin", ".onnx", ".json"},

@@ -14,7 +14,7 @@ from __future__ import annotations
 import comfy.samplers
 import torch
 
-from ..multiid_core.cogvideox_schedule import trailing_timesteps
+from ..multiid_core.cogvideox.schedule import trailing_timesteps
 
 LINEAR_TIME = "multiid_linear_time"
 TRAILING = "multiid_trailing"

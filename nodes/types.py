@@ -2,6 +2,8 @@
 
 from comfy_api.latest import io
 
+from ..multiid_core.families import Loader
+
 FaceExtractor = io.Custom("MULTIID_FACE_EXTRACTOR")
 Identity = io.Custom("MULTIID_IDENTITY")
 Identities = io.Custom("MULTIID_IDENTITIES")
@@ -14,6 +16,6 @@ MADE_BY = {
     FaceExtractor.io_type: "Load Face Extractor",
     Identity.io_type: "Encode Identity",
     Identities.io_type: "ID Router",
-    VideoVAE.io_type: "Load MultiID Video Model",
-    "MODEL": "Load MultiID Video Model or Load Concat-ID Wan Model",
+    VideoVAE.io_type: Loader.VIDEO_MODEL.value,
+    "MODEL": " or ".join(loader.value for loader in Loader),
 }

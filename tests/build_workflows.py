@@ -13,7 +13,7 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from workflow_builder import Graph  # noqa: E402
 
-from multiid_core.models import (  # noqa: E402
+from multiid_core.catalog import (
     CONCAT_ID_COGVIDEOX_FILES,
     CONCAT_ID_FACE_FILES,
     CONCAT_ID_WAN_ADALN_FILE,

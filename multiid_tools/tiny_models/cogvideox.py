@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from multiid_core.pipelines.cogvideox_loading import RELEASED_SCHEDULER_CONFIG, RELEASED_TRANSFORMER_CONFIG
+from multiid_core.cogvideox.checkpoint import RELEASED_SCHEDULER_CONFIG, RELEASED_TRANSFORMER_CONFIG
 
 from .t5 import TINY_T5
 
@@ -130,7 +130,7 @@ def write_tiny_ingredients_snapshot(snapshot: Path, seed: int = 0) -> list[Path]
     weights here, 2048-wide in the release), and two shards whose index.json omits the router tensors
     (one router here, 21 in the release) and so understates the total size.
     """
-    from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer
+    from multiid_core.cogvideox.transformer import CogVideoXConfig, CogVideoXTransformer
 
     snapshot = Path(snapshot)
     consisid = tiny_consisid_transformer(seed)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import torch
 
-from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer
-from multiid_core.pipelines.sat_conversion import SAT_PREFIX
+from multiid_core.cogvideox.sat_conversion import SAT_PREFIX
+from multiid_core.cogvideox.transformer import CogVideoXConfig, CogVideoXTransformer
 
 from .cogvideox import TINY_TRANSFORMER, TINY_VAE
 from .t5 import write_tiny_t5_snapshot

@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from multiid_core.pipelines.concat_id_wan import WanConfig, expected_shapes
+from multiid_core.concat_id_wan.checkpoint import ConcatIDWanConfig, expected_shapes
+from multiid_core.wan.checkpoint import WanConfig
 
 from .t5 import scaled_fp8, write_t5_tokenizer
 
@@ -44,7 +45,7 @@ def tiny_concat_id_wan_state_dict(adaln: bool, seed: int = 0, sizes: WanConfig =
     """fp32 weights with sane scales (Linear ~ 1/sqrt(fan_in), norms near 1, modulations ~ 1/sqrt(dim)).
 
     `sizes` other than the tiny ones serve the benchmark (WanConfig() is the full 1.3B)."""
-    config = WanConfig(**{**sizes.as_dict(), "adaln_reference": adaln})
+    config = ConcatIDWanConfig(**sizes.as_dict(), adaln_reference=adaln)
     generator = torch.Generator().manual_seed(seed)
     out = {}
     for name, shape in expected_shapes(config).items():

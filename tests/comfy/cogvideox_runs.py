@@ -43,7 +43,7 @@ def sample(
 ) -> tuple:
     """MultiID Sampler's run (nodes/sampler_nodes.sample_video): (raw latents, routing weights or None, grid)."""
     video = pack.cogvideox_inputs.VideoSize(size["width"], size["height"], size["frames"])
-    return pack.sampler_nodes.sample_video(
+    return pack.cogvideox_sampler.sample_video(
         *loaded, *conditioning, identity, video, steps, cfg, dynamic_cfg, scheduler, seed, strength
     )
 

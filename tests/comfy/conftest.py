@@ -23,13 +23,13 @@ def pack(node_classes):
     CogVideoX family's whose classes the tests build inputs with or spy on."""
     root = node_classes["MultiID_LoadConcatIDWan"].__module__.rsplit(".nodes.", 1)[0]
     return SimpleNamespace(
-        wan_model=sys.modules[f"{root}.nodes.wan_model"],
-        dit=sys.modules[f"{root}.nodes.concat_id_wan"],
+        concat_id_wan=sys.modules[f"{root}.nodes.concat_id_wan.model"],
+        options=sys.modules[f"{root}.nodes.options"],
         schedulers=sys.modules[f"{root}.nodes.schedulers"],
-        step_cache=sys.modules[f"{root}.multiid_core.step_cache"],
-        sampler_nodes=sys.modules[f"{root}.nodes.sampler_nodes"],
-        cogvideox_transformer=sys.modules[f"{root}.multiid_core.dit.cogvideox"].CogVideoXTransformer,
-        cogvideox_inputs=sys.modules[f"{root}.multiid_core.pipelines.cogvideox_inputs"],
+        teacache=sys.modules[f"{root}.multiid_core.teacache"],
+        cogvideox_sampler=sys.modules[f"{root}.nodes.cogvideox.sampler"],
+        cogvideox_transformer=sys.modules[f"{root}.multiid_core.cogvideox.transformer"].CogVideoXTransformer,
+        cogvideox_inputs=sys.modules[f"{root}.multiid_core.cogvideox.inputs"],
         routing=sys.modules[f"{root}.multiid_core.routing"],
     )
 

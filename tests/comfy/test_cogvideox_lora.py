@@ -50,7 +50,7 @@ def loaded(node_classes):
 @pytest.fixture(scope="module")
 def lora_module(node_classes):
     root = node_classes["MultiID_LoadModel"].__module__.rsplit(".nodes.", 1)[0]
-    return sys.modules[f"{root}.nodes.cogvideox_lora"]
+    return sys.modules[f"{root}.nodes.cogvideox.lora"]
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from cogvideox_runs import SMALL, load, prompts, sample
 from comfy_env import pack_error
 from tensors import rel_err
 
-from multiid_core.step_cache import COEFFICIENTS, CONSISID_THRESHOLDS
+from multiid_core.teacache import COEFFICIENTS, CONSISID_THRESHOLDS
 from multiid_tools.tiny_models.identities import random_identity
 from multiid_tools.tiny_models.teacache import keep_slow_timestep_frequencies
 

@@ -11,7 +11,8 @@ import torch
 from concat_id_wan_release import flow_match_sigmas, release_forward
 from tensors import rel_err
 
-from multiid_core.pipelines.concat_id_wan import WanConfig, expected_shapes, read_checkpoint
+from multiid_core.concat_id_wan.checkpoint import ConcatIDWanConfig, expected_shapes, read_checkpoint
+from multiid_core.wan.checkpoint import WanConfig
 from multiid_tools.tiny_models.wan import tiny_concat_id_wan_state_dict
 
 FILES = {"first": "Concat-ID-Wan/first_stage.pt", "adaln": "Concat-ID-Wan/second_stage_adaln.pt"}
@@ -28,7 +29,7 @@ def comfy(node_classes):
 
 
 def load(pack, sd: dict, weight_dtype: str = "fp32"):
-    return pack.wan_model.concat_id_model_patcher(dict(sd), WanConfig.from_state_dict(sd), weight_dtype)
+    return pack.concat_id_wan.concat_id_model_patcher(dict(sd), ConcatIDWanConfig.from_state_dict(sd), weight_dtype)
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def models(pack, released):
 
 def comfy_wan(comfy, sd: dict) -> torch.nn.Module:
     """ComfyUI's WanModel (t2v) built by hand with the plain Wan tensors of a Concat-ID file."""
-    config = WanConfig.from_state_dict(sd)
+    config = ConcatIDWanConfig.from_state_dict(sd)
     model = comfy.wan.WanModel(
         model_type="t2v", dim=config.dim, ffn_dim=config.ffn_dim, num_heads=config.num_heads,
         num_layers=config.num_layers, text_dim=config.text_dim, operations=comfy.ops.disable_weight_init,
@@ -62,9 +63,9 @@ def dit_inputs(seed: int = 0, h: int = 6, w: int = 8, refs: int = 1, frames: int
 
 
 def predict(pack, model, x, t, context, ref=None, regions=None, options=None) -> torch.Tensor:
-    kwargs = {} if ref is None else {pack.dit.REFERENCES: ref}
+    kwargs = {} if ref is None else {pack.concat_id_wan.REFERENCES: ref}
     if regions is not None:
-        kwargs[pack.dit.REGIONS] = regions
+        kwargs[pack.concat_id_wan.REGIONS] = regions
     with torch.no_grad():
         return model.model.diffusion_model(x, t, context, transformer_options=options or {}, **kwargs)
 
@@ -83,7 +84,7 @@ def test_the_model_is_comfyuis_wan_model_loaded_by_comfyui(comfy, pack, models, 
 
 @pytest.mark.parametrize("adaln", [False, True])
 def test_the_released_layout_is_comfyuis_wan_layout(comfy, adaln):
-    config = WanConfig(dim=256, ffn_dim=512, num_heads=2, num_layers=3, adaln_reference=adaln)
+    config = ConcatIDWanConfig(dim=256, ffn_dim=512, num_heads=2, num_layers=3, adaln_reference=adaln)
     with torch.device("meta"):
         model = comfy.wan.WanModel(
             model_type="t2v", dim=256, ffn_dim=512, num_heads=2, num_layers=3,

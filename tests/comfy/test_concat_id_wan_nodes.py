@@ -13,7 +13,8 @@ import torch
 from concat_id_wan_release import release_sample
 from tensors import rel_err
 
-from multiid_core.pipelines.concat_id_wan import WanConfig, reference_image
+from multiid_core.concat_id_wan.checkpoint import ConcatIDWanConfig
+from multiid_core.concat_id_wan.references import reference_image
 from multiid_tools.tiny_models.teacache import keep_slow_timestep_frequencies
 from multiid_tools.tiny_models.wan import TINY_UMT5, tiny_concat_id_wan_state_dict, wan_vae_shapes
 
@@ -114,7 +115,7 @@ def test_schema_has_tooltips_and_a_multiid_category(node_classes, node_id):
 def test_loader_detects_the_variant_and_builds_a_native_wan_model(node_classes, models, pack):
     for name, patcher in models.items():
         model = patcher.model
-        assert isinstance(model, pack.wan_model.ConcatIDWanModel) and type(model).__mro__[1].__name__ == "WAN21"
+        assert isinstance(model, pack.concat_id_wan.ConcatIDWanModel) and type(model).__mro__[1].__name__ == "WAN21"
         assert model.diffusion_model.adaln_reference == (name == "adaln")
         assert float(patcher.get_model_object("model_sampling").shift) == 5.0
         assert model.latent_format.latent_channels == 16
@@ -166,16 +167,16 @@ def core_sample(patcher, positive, negative, steps, cfg, image_cfg=1.0, seed=0, 
     regions = positive[0][1].get("concat_id_regions")
     noise = torch.randn(1, 16, 3, 6, 8, generator=torch.Generator().manual_seed(seed))
     dit = patcher.model.diffusion_model
-    pack = sys.modules[type(dit).__module__]
+    root = type(dit).__module__.rsplit(".nodes.", 1)[0]
     options = {}
     if teacache:
-        teacache_module = sys.modules[pack.__name__.rsplit(".nodes.", 1)[0] + ".multiid_core.step_cache"]
-        options[pack.TEACACHE] = teacache_module.TeaCache(
+        teacache_module = sys.modules[root + ".multiid_core.teacache"]
+        options[sys.modules[root + ".nodes.options"].TEACACHE] = teacache_module.TeaCache(
             teacache, teacache_module.COEFFICIENTS["wan2.1-t2v-1.3b"], steps
         )
 
     def forward(x, t, context, refs, step_options, branch):
-        return dit.concat_id_forward(x, t, context, refs, regions, step_options, [branch])
+        return dit.reference_forward(x, t, context, refs, regions, step_options, [branch])
 
     with torch.no_grad():
         out = release_sample(
@@ -244,7 +245,7 @@ def test_teacache_node_gives_the_released_teacache_in_ksampler(comfy, node_class
     """KSampler on the TeaCache node's MODEL = TeaCache4Wan2.1 in the release's loop; the input MODEL is untouched."""
     sd = tiny_concat_id_wan_state_dict(adaln=True)
     sd["time_embedding.0.weight"] = keep_slow_timestep_frequencies(sd["time_embedding.0.weight"])
-    model = pack.wan_model.concat_id_model_patcher(sd, WanConfig.from_state_dict(sd), "fp32")
+    model = pack.concat_id_wan.concat_id_model_patcher(sd, ConcatIDWanConfig.from_state_dict(sd), "fp32")
     cached_model = execute(node_classes, "MultiID_WanTeaCache", model, "0.08")[0]
     positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
 

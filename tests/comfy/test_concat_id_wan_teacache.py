@@ -11,8 +11,8 @@ import torch
 from concat_id_wan_release import flow_match_sigmas, release_sample
 from tensors import rel_err
 
-from multiid_core.pipelines.concat_id_wan import WanConfig
-from multiid_core.step_cache import COEFFICIENTS, WAN_THRESHOLDS
+from multiid_core.concat_id_wan.checkpoint import ConcatIDWanConfig
+from multiid_core.teacache import COEFFICIENTS, WAN_THRESHOLDS
 from multiid_tools.tiny_models.teacache import keep_slow_timestep_frequencies
 from multiid_tools.tiny_models.wan import tiny_concat_id_wan_state_dict
 
@@ -23,12 +23,12 @@ def smooth_wan_dit(pack, adaln: bool = True):
     """The tiny Concat-ID-Wan, loaded by ComfyUI, with a timestep embedding that changes as a trained one does."""
     sd = tiny_concat_id_wan_state_dict(adaln)
     sd["time_embedding.0.weight"] = keep_slow_timestep_frequencies(sd["time_embedding.0.weight"])
-    patcher = pack.wan_model.concat_id_model_patcher(sd, WanConfig.from_state_dict(sd), "fp32")
+    patcher = pack.concat_id_wan.concat_id_model_patcher(sd, ConcatIDWanConfig.from_state_dict(sd), "fp32")
     return patcher.model.diffusion_model
 
 
 def teacache(pack, threshold: float, steps: int = STEPS):
-    return pack.step_cache.TeaCache(threshold, COEFFICIENTS["wan2.1-t2v-1.3b"], steps)
+    return pack.teacache.TeaCache(threshold, COEFFICIENTS["wan2.1-t2v-1.3b"], steps)
 
 
 def released_wan_teacache_decisions(embs, steps, threshold):
@@ -61,10 +61,10 @@ def wan_inputs():
 def wan_sample(pack, dit, threshold: float = 0.0, steps: int = STEPS, on_call=None):
     """The release's loop (cfg 5) on ComfyUI's model, TeaCache4Wan2.1 with `threshold` if > 0; the cache too."""
     cache = teacache(pack, threshold, steps) if threshold else None
-    options = {} if cache is None else {pack.dit.TEACACHE: cache}
+    options = {} if cache is None else {pack.options.TEACACHE: cache}
 
     def forward(x, t, context, references, step_options, branch):
-        out = dit.concat_id_forward(x, t, context, references, None, step_options, [branch])
+        out = dit.reference_forward(x, t, context, references, None, step_options, [branch])
         if on_call is not None:
             on_call(branch)
         return out
@@ -89,7 +89,9 @@ def test_wan_teacache_decides_as_released(pack, threshold):
     sigmas = flow_match_sigmas(STEPS)
     with torch.no_grad():
         embs = [
-            dit.time_embedding(pack.dit.release_timestep_embedding(dit.freq_dim, (sigmas[i] * 1000).reshape(1)).float())
+            dit.time_embedding(
+                pack.concat_id_wan.release_timestep_embedding(dit.freq_dim, (sigmas[i] * 1000).reshape(1)).float()
+            )
             for i in range(STEPS)
         ]
     assert ours == released_wan_teacache_decisions(embs, STEPS, threshold)
@@ -122,10 +124,10 @@ def test_a_batch_of_branches_decides_and_reuses_as_separate_calls(pack):
     noise, positive, negative, references = wan_inputs()
     sigmas = flow_match_sigmas(STEPS)
     separate, batched = teacache(pack, 0.08), teacache(pack, 0.08)
-    refs = {pack.dit.REFERENCES: references}
+    refs = {pack.concat_id_wan.REFERENCES: references}
 
     def options(cache, uuids, i):
-        return {pack.dit.TEACACHE: cache, "uuids": uuids, "sample_sigmas": sigmas, "sigmas": sigmas[i : i + 1]}
+        return {pack.options.TEACACHE: cache, "uuids": uuids, "sample_sigmas": sigmas, "sigmas": sigmas[i : i + 1]}
 
     with torch.no_grad():
         for i in range(STEPS):

@@ -57,7 +57,7 @@ class Groups:
 
     def __init__(self, node_classes) -> None:
         self.node = node_classes["MultiID_MultiGPU"]
-        self.runtime = sys.modules[self.node.__module__.replace("multi_gpu_nodes", "multi_gpu")].RUNTIME
+        self.runtime = sys.modules[self.node.__module__.rsplit(".", 1)[0] + ".engine"].RUNTIME
         self.key, self.model = None, None
         self.started: list[tuple[str, float]] = []
 

@@ -83,7 +83,7 @@ def test_a_rank_out_of_memory_is_named_with_what_to_do(node_classes):
     import ray
     import torch
 
-    engine = sys.modules[node_classes["MultiID_MultiGPU"].__module__.replace("multi_gpu_nodes", "multi_gpu")]
+    engine = sys.modules[node_classes["MultiID_MultiGPU"].__module__.rsplit(".", 1)[0] + ".engine"]
     settings = engine.MultiGPUSettings(devices="cpu")
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
@@ -108,7 +108,7 @@ def test_a_world_size_larger_than_the_free_gpus_is_refused(node_classes, monkeyp
     import ray
     import torch
 
-    engine = sys.modules[node_classes["MultiID_MultiGPU"].__module__.replace("multi_gpu_nodes", "multi_gpu")]
+    engine = sys.modules[node_classes["MultiID_MultiGPU"].__module__.rsplit(".", 1)[0] + ".engine"]
     monkeypatch.setattr(engine.mm, "get_torch_device", lambda: torch.device("cuda", 0))  # a GPU server's answer
     settings = engine.MultiGPUSettings(world_size=2)
     assert not settings.on_cpu

@@ -136,7 +136,9 @@ def test_file_with_the_encoder_under_other_names(node_classes, comfy_base, ours)
 
 
 def tiny_config(node_classes) -> dict:
-    return pack_module(node_classes, "nodes.t5_files").t5_config_from_state_dict(tiny_t5_state_dict(), "tiny")
+    return pack_module(node_classes, "multiid_core.text_encoders").t5_config_from_state_dict(
+        tiny_t5_state_dict(), "tiny"
+    )
 
 
 @pytest.mark.parametrize("factory", ["sd3", "mochi", "pixart"])
@@ -196,7 +198,7 @@ def test_load_clip_types_hold_a_usable_t5(node_classes, narrow_t5_xxl, clip_type
         clip_type=getattr(comfy.sd.CLIPType, clip_type.upper()),
         model_options={"t5xxl_model_config": config},
     )
-    encoder, tokenizer = pack_module(node_classes, "nodes.text_nodes").t5_parts(clip)
+    encoder, tokenizer = pack_module(node_classes, "nodes.text.t5").t5_parts(clip)
     assert encoder.transformer.shared.weight.shape == (8, 4096)
     assert tokenizer("a cat")["input_ids"] == [3, 9, 1712, 1]
 

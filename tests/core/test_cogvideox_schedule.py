@@ -4,7 +4,8 @@ import pytest
 import torch
 from tensors import rel_err
 
-from multiid_core.cogvideox_schedule import (
+from multiid_core.cogvideox.checkpoint import RELEASED_SCHEDULER_CONFIG
+from multiid_core.cogvideox.schedule import (
     alphas_cumprod,
     ddim_step,
     dpm_step,
@@ -13,7 +14,6 @@ from multiid_core.cogvideox_schedule import (
     v_to_x0,
 )
 from multiid_core.errors import MultiIDError
-from multiid_core.pipelines.cogvideox_loading import RELEASED_SCHEDULER_CONFIG
 
 diffusers = pytest.importorskip("diffusers")
 CONFIGS = {  # CogVideoX-5B (the releases here) and CogVideoX-2B (snr shift 3)

@@ -11,8 +11,8 @@ from diffusers.pipelines.consisid.pipeline_consisid import ConsisIDPipeline
 from tensors import rel_err
 from torch import nn
 
-from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer, cogvideox_rope
-from multiid_core.dit.identity_modules import IdentityRouter
+from multiid_core.cogvideox.identity_modules import IdentityRouter
+from multiid_core.cogvideox.transformer import CogVideoXConfig, CogVideoXTransformer, cogvideox_rope
 from multiid_core.routing import IdentityInjection
 
 TEXT_LEN = 7

@@ -13,11 +13,11 @@ from einops import rearrange
 from tensors import rel_err
 
 from multiid_core.canvas import letterbox
-from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer, cogvideox_rope
+from multiid_core.cogvideox.checkpoint import load_concat_id_cogvideox
+from multiid_core.cogvideox.sat_conversion import sat_transformer_to_diffusers, sat_vae_to_diffusers
+from multiid_core.cogvideox.transformer import CogVideoXConfig, CogVideoXTransformer, cogvideox_rope
 from multiid_core.errors import MultiIDError
 from multiid_core.families import CONCAT_ID_COGVIDEOX
-from multiid_core.pipelines.cogvideox_loading import load_concat_id_cogvideox
-from multiid_core.pipelines.sat_conversion import sat_transformer_to_diffusers, sat_vae_to_diffusers
 from multiid_tools.tiny_models.cogvideox import TINY_TEXT_DIM, TINY_VAE
 from multiid_tools.tiny_models.concat_id import (
     TINY_T2V,

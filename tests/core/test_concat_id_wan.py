@@ -9,10 +9,11 @@ import torch
 import torch.nn.functional as F
 from tensors import rel_err
 
+from multiid_core.concat_id_wan.checkpoint import read_checkpoint
+from multiid_core.concat_id_wan.references import reference_image, token_positions
 from multiid_core.errors import MultiIDError
 from multiid_core.families import CONCAT_ID_WAN, CONCAT_ID_WAN_ADALN
-from multiid_core.pipelines.concat_id_wan import latent_frames, read_checkpoint, reference_image, token_regions
-from multiid_core.reference_attention import AttentionGroups, token_positions
+from multiid_core.wan.reference_tokens import AttentionGroups, latent_frames, token_regions
 from multiid_tools.tiny_models.wan import write_tiny_concat_id_wan
 
 # ------------------------------------------------------------------------------------------------------ loading

@@ -7,9 +7,9 @@ import pytest
 import torch
 from tensors import rel_err
 
+from multiid_core.cogvideox.checkpoint import load_snapshot
+from multiid_core.cogvideox.inputs import decode
 from multiid_core.families import CONSISID
-from multiid_core.pipelines.cogvideox_inputs import decode
-from multiid_core.pipelines.cogvideox_loading import load_snapshot
 from multiid_tools.tiny_models.cogvideox import write_tiny_consisid_snapshot
 
 diffusers = pytest.importorskip("diffusers")

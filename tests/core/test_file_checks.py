@@ -12,12 +12,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from multiid_core.cogvideox.checkpoint import load_transformer, load_vae
 from multiid_core.errors import MultiIDError
 from multiid_core.faces.eva_clip import load_eva_clip
 from multiid_core.faces.extractor import encode_photo, limit_long_edge
 from multiid_core.faces.parsing import load_face_parser
 from multiid_core.loading import check_finite, check_keys, load_sharded_folder, read_json_config
-from multiid_core.pipelines.cogvideox_loading import load_transformer, load_vae
 from multiid_tools.tiny_models import write_tiny_eva_clip
 from multiid_tools.tiny_models.cogvideox import tiny_vae, write_tiny_consisid_snapshot
 from multiid_tools.tiny_models.parsing import write_random_face_parser

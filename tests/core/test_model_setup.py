@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from fake_hub import FakeHub, model_file_bytes
 
+from multiid_core.catalog import CONSISID_REPO, INGREDIENTS_REPO
 from multiid_core.families import FAMILY_FILES
-from multiid_core.models import CONSISID_REPO, INGREDIENTS_REPO
 
 ROOT = Path(__file__).resolve().parents[2]
 CONSISID = FAMILY_FILES["ConsisID"]

@@ -12,10 +12,10 @@ from PIL import Image
 from tensors import rel_err
 
 from multiid_core.canvas import canvas_for_faces, row_boxes
-from multiid_core.dit.cogvideox import CogVideoXConfig, CogVideoXTransformer
+from multiid_core.cogvideox.checkpoint import load_snapshot
+from multiid_core.cogvideox.transformer import CogVideoXConfig, CogVideoXTransformer
 from multiid_core.errors import MultiIDError
 from multiid_core.families import INGREDIENTS
-from multiid_core.pipelines.cogvideox_loading import load_snapshot
 from multiid_core.routing import (
     IdentityInjection,
     RoutingRecorder,

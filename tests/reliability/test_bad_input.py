@@ -30,7 +30,7 @@ from reliability_graphs import (
     with_sampler_custom_advanced,
 )
 
-from multiid_core.models import CONCAT_ID_WAN_ADALN_FILE
+from multiid_core.catalog import CONCAT_ID_WAN_ADALN_FILE
 
 pytestmark = pytest.mark.server
 

@@ -16,10 +16,10 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from multiid_core.canvas import box_in_mask, row_boxes
+from multiid_core.cogvideox.inputs import VideoSize, validate
 from multiid_core.errors import MultiIDError
 from multiid_core.faces.detection import DetectedFace
 from multiid_core.faces.extractor import FACE_CHOICES, choose_face, encode_photo, photo_frames, to_uint8_rgb
-from multiid_core.pipelines.cogvideox_inputs import VideoSize, validate
 from multiid_core.routing import (
     INSIDE,
     TokenGrid,

@@ -16,12 +16,12 @@ import torch
 from reliability_files import RunsCode, write_payload
 from reliability_graphs import assert_clear, outcome, succeed, video_prompt
 
+from multiid_core.cogvideox.sat_conversion import load_sat_pickle
+from multiid_core.concat_id_wan.checkpoint import read_checkpoint
 from multiid_core.errors import MultiIDError
 from multiid_core.faces.eva_clip import load_eva_clip
 from multiid_core.faces.parsing import load_face_parser
 from multiid_core.loading import load_state_dict
-from multiid_core.pipelines.concat_id_wan import read_checkpoint
-from multiid_core.pipelines.sat_conversion import load_sat_pickle
 
 REFUSAL = r"Refused to load .*Python objects \(.*\).*could run code, so it is never loaded.*Download"
 

@@ -1,0 +1,1 @@
+"""Concat-ID-Wan without ComfyUI: its released checkpoints, and its reference image and positions."""

@@ -1,1 +1,0 @@
-"""Sampling pipelines: from conditioning to latents and frames, one module per model family."""
