@@ -192,7 +192,7 @@ def test_reference_rope_is_the_released_per_axis_tables(models):
         ],
         dim=-1,
     ).reshape(h * w, -1)
-    freqs = models["first"].model.diffusion_model.reference_rope(frames, h, w, 1, {}, torch.device("cpu"))
+    freqs = models["first"].model.diffusion_model.rope((frames, h, w), (1, h, w), {}, torch.device("cpu"))
     rotation = freqs[0, -h * w :, 0]  # [tokens, head_dim / 2, 2, 2]: ((cos, -sin), (sin, cos))
     assert torch.allclose(rotation[..., 0, 0], angles.cos().float(), atol=1e-6)
     assert torch.allclose(rotation[..., 1, 0], angles.sin().float(), atol=1e-6)

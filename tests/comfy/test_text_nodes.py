@@ -118,7 +118,9 @@ def test_scaled_fp8_file_is_read_with_its_scales(node_classes, comfy_base):
     assert q.weight.dtype == torch.float8_e4m3fn  # kept in fp8, scaled when used
     for text in SINGLE_FILE_PROMPTS.values():
         scaled, dequantised, scales_lost = (encode(node_classes, clips[name], text) for name in clips)
-        assert rel_err(scaled, dequantised) < 1e-6
+        # ComfyUI multiplies the scale in at run time, so the products round apart from the precomputed weights:
+        # 1.7e-6 through the tiny T5 on a 2-core CPU (CPU kernels differ by machine); a lost scale is 0.1 off.
+        assert rel_err(scaled, dequantised) < 1e-5
         assert rel_err(scales_lost, dequantised) > 0.1
 
 
