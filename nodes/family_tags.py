@@ -4,8 +4,8 @@ The CogVideoX family and Concat-ID-Wan make look-alike outputs (16-channel video
 embeddings in the released models), so shapes cannot tell them apart. The node that makes one writes its
 family under FAMILY_KEY: in the LATENT dict (KSampler copies the extra keys of its input latent to its
 output) and in each conditioning entry's dict. ComfyUI passes a conditioning entry's keys to
-`model.extra_conds(**kwargs)`, and every extra_conds (comfy/model_base.py, nodes/wan_model.py) reads only the
-keys it knows with kwargs.get, so the tag changes nothing in sampling.
+`model.extra_conds(**kwargs)` when sampling starts: the pack's models read the tag there (`refuse_other_family`)
+and refuse another family's conditioning by name; ComfyUI's own models read only the keys they know.
 """
 
 from __future__ import annotations
@@ -14,9 +14,15 @@ from typing import Any
 
 import torch
 
+from ..multiid_core.errors import MultiIDError
+
 FAMILY_KEY = "multiid_family"
 COGVIDEOX = "cogvideox"  # ConsisID, Ingredients, Concat-ID on CogVideoX-5B: T5 prompts, the CogVideoX VAE
 CONCAT_ID_WAN = "concat_id_wan"  # Concat-ID on Wan2.1-T2V-1.3B: UMT5 prompts, the Wan 2.1 VAE
+MADE_BY = {
+    COGVIDEOX: "MultiID Identity Conditioning (for ConsisID, Ingredients and Concat-ID CogVideoX)",
+    CONCAT_ID_WAN: "Concat-ID Wan Reference (for Concat-ID-Wan)",
+}
 
 
 def tag_latent(latent: dict[str, Any], family: str) -> dict[str, Any]:
@@ -42,3 +48,15 @@ def conditioning_family(conditioning: list) -> str | None:
             if family is not None:
                 return family
     return None
+
+
+def refuse_other_family(conditions: dict[str, Any], family: str, loader: str) -> None:
+    """Called from a model's extra_conds with one conditioning entry's keys: another family's entry is refused,
+    before the first step, naming the node that made it and the loader of the MODEL it met."""
+    tag = conditions.get(FAMILY_KEY)
+    if tag is not None and tag != family:
+        raise MultiIDError(
+            f"This conditioning was made by {MADE_BY.get(tag, tag)}, but it is sampled with the MODEL of {loader}, "
+            "another model family: condition the prompts with the node made for this MODEL, or sample the MODEL "
+            "the conditioning was made for."
+        )

@@ -16,6 +16,7 @@ on an attribute error. Here it is refused with the node whose output the input t
 
 from __future__ import annotations
 
+import functools
 import math
 
 from comfy_api.latest import io
@@ -29,14 +30,22 @@ def valid_inputs(node: type[io.ComfyNode], **values) -> bool | str:
 
     A value of None is an input fed by a link: its value is not known when the prompt is validated. A node
     that takes its inputs as lists (is_input_list) gets a list of values for each, and (None,) for a link."""
-    schema = node.define_schema()
-    inputs = {i.id: i for i in schema.inputs}
+    display_name, inputs = input_specs(node)
     for name, given in values.items():
         for value in given if isinstance(given, (list, tuple)) else [given]:
-            problem = None if value is None else _problem(inputs[name], value, schema.display_name)
+            problem = None if value is None else _problem(inputs[name], value, display_name)
             if problem:
                 return problem
     return True
+
+
+@functools.cache
+def input_specs(node: type[io.ComfyNode]) -> tuple[str, dict[str, io.Input]]:
+    """(display name, inputs by id) of a node, read once: a loader's schema lists the model folders' files, and a
+    check must not scan the disks each time a prompt is queued. Only inputs whose options never change (fixed
+    combos, numbers, links) are checked here, so the files found at the first read do not matter."""
+    schema = node.define_schema()
+    return schema.display_name, {i.id: i for i in schema.inputs}
 
 
 def _problem(spec: io.Input, value, node: str) -> str | None:

@@ -156,3 +156,71 @@ def test_core_tests_import_no_comfyui():
                     todo.append(helpers[top])
     assert ROOT / "tests" / "tensors.py" in seen
     assert offenders == []
+
+
+def _module_trees() -> dict:
+    """relative path -> (path, parsed module) of the shipped code."""
+    import ast
+
+    files = sorted(ROOT.glob("*.py")) + sorted(p for folder in PACKAGES for p in (ROOT / folder).rglob("*.py"))
+    return {
+        p.relative_to(ROOT).as_posix(): (p, ast.parse(p.read_text())) for p in files if "__pycache__" not in p.parts
+    }
+
+
+def test_no_module_reaches_for_a_private_name_of_another():
+    """A name with a leading underscore is its module's own: another module that needs it gets a public name."""
+    import ast
+
+    pack_modules = set(pack_imports())
+    offenders = []
+    for where, (_, tree) in _module_trees().items():
+        module_aliases = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                for alias in node.names:
+                    private = alias.name.startswith("_") and not alias.name.startswith("__")
+                    if private and (node.level or (node.module or "").split(".")[0] in PACKAGES):
+                        offenders.append(f"{where}: imports {alias.name}")
+                    if node.level or (node.module or "").split(".")[0] in PACKAGES:
+                        module_aliases.add(alias.asname or alias.name)
+            elif isinstance(node, ast.Import):
+                module_aliases |= {a.asname or a.name for a in node.names if a.name in pack_modules}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+                private = node.attr.startswith("_") and not node.attr.startswith("__")
+                if private and node.value.id in module_aliases:
+                    offenders.append(f"{where}: reads {node.value.id}.{node.attr}")
+    assert offenders == []
+
+
+def test_each_room_lists_its_nodes_and_the_extension_collects_every_room():
+    """Every node class in nodes/ is in its room's NODES (the folder's __init__.py, or a top-level module's own
+    list), and nodes/__init__.py builds the extension's list from every room's NODES, so a new method is one room
+    and one line there."""
+    import ast
+
+    def listed(tree: ast.Module) -> set[str] | None:
+        for node in tree.body:
+            if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                if any(isinstance(t, ast.Name) and t.id == "NODES" for t in targets):
+                    return {ast.unparse(e) for e in node.value.elts}
+        return None
+
+    trees = _module_trees()
+    rooms: dict[str, set[str]] = {}
+    for where, (_, tree) in trees.items():
+        parts = where.split("/")
+        if parts[0] != "nodes" or where == "nodes/__init__.py":
+            continue
+        room = parts[1] if len(parts) > 2 else parts[1].removesuffix(".py")
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ClassDef) and any(ast.unparse(b) == "io.ComfyNode" for b in node.bases):
+                rooms.setdefault(room, set()).add(node.name)
+    assert {"cogvideox", "concat_id_wan", "identity", "text", "multi_gpu"} <= set(rooms)
+    for room, classes in rooms.items():
+        home = f"nodes/{room}/__init__.py" if f"nodes/{room}/__init__.py" in trees else f"nodes/{room}.py"
+        assert listed(trees[home][1]) == classes, f"{home}: NODES must list exactly {sorted(classes)}"
+    collected = listed(trees["nodes/__init__.py"][1])
+    assert collected == {f"*{room}.NODES" for room in rooms}, collected

@@ -177,6 +177,8 @@ class MultiIDCogVideoX(comfy.model_base.BaseModel):
         return self.diffusion_model.dtype
 
     def extra_conds(self, **kwargs):
+        dit = self.diffusion_model
+        family_tags.refuse_other_family(kwargs, dit.family_tag, dit.loader.value)
         out = {}
         text = kwargs.get("cross_attn")
         if text is not None:

@@ -243,6 +243,3 @@ def check_video_memory(batch_size: int, length: int, height: int, width: int) ->
             f"for their latents alone while sampling, and {free / 2**30:.1f} GB are free. Lower batch_size, "
             f"length or the size (the release: {PAPER.frames} frames at {PAPER.width}x{PAPER.height}, batch 1)."
         )
-
-
-NODES = [LoadConcatIDWan, ConcatIDWanReference]

@@ -16,6 +16,7 @@ import torch
 
 from ...multiid_core.errors import MultiIDError
 from ...multiid_core.precision import COMPUTE_PRECISIONS, DTYPES
+from .. import family_tags
 from .reference_dit import WanReferenceDiT
 
 FAST_FP8 = "fp8_e4m3fn_fast"  # fp8_e4m3fn weights, computed in fp8 where the GPU can (ComfyUI's option)
@@ -29,8 +30,9 @@ class WanReferenceModel(comfy.model_base.WAN21):
     diffusion_model: WanReferenceDiT
 
     def extra_conds(self, **kwargs):
-        out = super().extra_conds(**kwargs)
         dit = self.diffusion_model
+        family_tags.refuse_other_family(kwargs, dit.family_tag, dit.loader.value)
+        out = super().extra_conds(**kwargs)
         references = kwargs.get(dit.references_key)
         if references is not None:
             out[dit.references_key] = comfy.conds.CONDRegular(self.process_latent_in(references))

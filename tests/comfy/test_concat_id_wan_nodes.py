@@ -115,7 +115,9 @@ def test_schema_has_tooltips_and_a_multiid_category(node_classes, node_id):
 def test_loader_detects_the_variant_and_builds_a_native_wan_model(node_classes, models, pack):
     for name, patcher in models.items():
         model = patcher.model
-        assert isinstance(model, pack.concat_id_wan.ConcatIDWanModel) and "WAN21" in {c.__name__ for c in type(model).__mro__}
+        assert isinstance(model, pack.concat_id_wan.ConcatIDWanModel) and "WAN21" in {
+            c.__name__ for c in type(model).__mro__
+        }
         assert model.diffusion_model.adaln_reference == (name == "adaln")
         assert float(patcher.get_model_object("model_sampling").shift) == 5.0
         assert model.latent_format.latent_channels == 16

@@ -93,3 +93,27 @@ def test_a_tagged_conditioning_samples_exactly_as_an_untagged_one(node_classes, 
     latent = {"samples": torch.zeros(1, 16, 3, 6, 8)}  # 64x48, 9 frames
     runs = [nodes.common_ksampler(model, 0, 2, 5.0, "euler", "simple", c, c, latent)[0] for c in (plain, tagged)]
     assert torch.equal(runs[0]["samples"], runs[1]["samples"])
+
+
+def test_another_familys_conditioning_is_refused_by_the_model_before_the_first_step(node_classes, parts, tags):
+    """KSampler with the Concat-ID-Wan MODEL and MultiID Identity Conditioning's outputs (T5 prompts of the same
+    width, the identity and face frame in keys WAN21 ignores) sampled a plain Wan video; now the model reads the
+    tag when sampling starts. Likewise Concat-ID Wan Reference's conditioning on the ConsisID MODEL."""
+    import nodes
+
+    model, vae, positive, negative, identity = parts
+    cogvideox = node_classes["MultiID_IdentityConditioning"].execute(model, vae, positive, negative, identity, 64, 64,
+                                                                     5, 1.0, 0).result  # fmt: skip
+    wan_model = node_classes["MultiID_LoadConcatIDWan"].execute(WAN_FILE, "default").result[0]
+    steps = []
+    hook = wan_model.model.diffusion_model.head.register_forward_hook(lambda *_: steps.append(1))
+    wan_latent = {"samples": torch.zeros(1, 16, 2, 8, 8)}
+    with pytest.raises(pack_error(node_classes), match=r"made by MultiID Identity Conditioning .* MODEL of Load "
+                       r"Concat-ID Wan Model, another model family"):  # fmt: skip
+        nodes.common_ksampler(wan_model, 0, 2, 5.0, "euler", "simple", cogvideox[0], cogvideox[1], wan_latent)
+    hook.remove()
+    wan = [[cogvideox[0][0][0], {**cogvideox[0][0][1], tags.FAMILY_KEY: tags.CONCAT_ID_WAN}]]
+    with pytest.raises(pack_error(node_classes), match=r"made by Concat-ID Wan Reference .* MODEL of Load MultiID "
+                       r"Video Model"):  # fmt: skip
+        nodes.common_ksampler(model, 0, 2, 6.0, "cogvideox_ddim", "multiid_trailing", wan, cogvideox[1], cogvideox[2])
+    assert steps == []

@@ -122,3 +122,25 @@ def test_floats_must_be_finite_and_in_range(node_classes):
             assert cls.validate_inputs(**{name: "6"}) == f"{name} of {display} must be a number, not '6'."
             checked_any += 1
     assert checked_any == 5  # cfg and identity_strength (Sampler), identity_strength, prior_strength, cfg (guider)
+
+
+def test_checks_do_not_scan_the_model_folders_each_time_a_prompt_is_queued(node_classes, monkeypatch):
+    """A loader's schema lists the files in the model folders; validating its fixed options must not list them
+    again for every prompt (a slow network drive made each queue wait)."""
+    import folder_paths
+
+    scans = []
+    listing = folder_paths.get_filename_list
+    monkeypatch.setattr(folder_paths, "get_filename_list", lambda kind: scans.append(kind) or listing(kind))
+    loaders = [node_classes[n] for n in ("MultiID_LoadModel", "MultiID_LoadConcatIDWan", "MultiID_LoadTextEncoder")]
+    loaders[0].validate_inputs(precision="bf16", weight_storage="same as precision")  # read once, maybe here
+    loaders[1].validate_inputs(weight_dtype="default")
+    loaders[2].validate_inputs(precision="auto", device="default")
+    scans.clear()
+    for _ in range(3):
+        assert loaders[0].validate_inputs(precision="bf16", weight_storage="same as precision") is True
+        assert loaders[1].validate_inputs(weight_dtype="default") is True
+        assert loaders[2].validate_inputs(precision="auto", device="default") is True
+    assert scans == []
+    assert "fp64" in loaders[0].validate_inputs(precision="fp64", weight_storage="same as precision")
+    assert node_classes["MultiID_LoadModel"].define_schema() is not None and scans  # the editor's read still lists

@@ -20,3 +20,16 @@ def test_schema_validates_with_tooltips_and_category(node_classes, node_id):
         for name, spec in info["input"].get(section, {}).items():
             assert spec[1].get("tooltip"), f"{node_id}.{name} has no tooltip"
     assert schema.node_id == node_id
+
+
+def test_the_interface_saved_workflows_depend_on_is_unchanged(node_classes):
+    """Node ids, input names and types, fixed options and outputs are what saved workflows and API prompts name;
+    moving code (or anything else) must not change them by accident."""
+    import json
+
+    from node_interface import SAVED, interface
+
+    saved, now = json.loads(SAVED.read_text()), interface(node_classes)
+    assert sorted(now) == sorted(saved), "node ids changed"
+    for node_id, spec in saved.items():
+        assert now[node_id] == spec, f"{node_id}: its inputs or outputs changed (see tests/comfy/node_interface.py)"
