@@ -162,6 +162,6 @@ def detect_family(config: Mapping[str, Any], keys: Collection[str], where: str, 
             return family
     known = ", ".join(f"{f.name} ({f.repo})" for f in candidates)
     raise MultiIDError(
-        f"{where} is not a checkpoint of a model family {loader.value} runs (it has none of their identity "
-        f"modules, e.g. local_facial_extractor.*). Supported: {known}."
+        f"{where} is not a checkpoint of a model family MultiID runs with {loader.value} (it has none of their "
+        f"identity modules, e.g. local_facial_extractor.*). Supported: {known}."
     )

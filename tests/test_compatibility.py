@@ -41,6 +41,8 @@ COMFY_MODULES = {
 }
 SYMBOLS_HEADING = "## Symbols the code names"
 MEMBERS_HEADING = "## Methods and attributes of ComfyUI objects"
+MIRRORS_HEADING = "## Code that mirrors ComfyUI's"
+MIRROR_MARK = re.compile(r"^\s*# Mirrors ([\w.]+) \(ComfyUI (\d+\.\d+\.\d+)\)\.$")
 ROW = re.compile(r"^\|\s*`([^`]+)`\s*\|([^|]*)\|")
 
 
@@ -116,7 +118,7 @@ def attributes_named(path: Path) -> set[str]:
 
 def doc_rows() -> dict[str, dict[str, tuple[set[str], int]]]:
     """heading -> symbol -> (files in its 'Used in' cell, line number), for the doc's two tables."""
-    tables: dict[str, dict[str, tuple[set[str], int]]] = {SYMBOLS_HEADING: {}, MEMBERS_HEADING: {}}
+    tables: dict[str, dict[str, tuple[set[str], int]]] = {SYMBOLS_HEADING: {}, MEMBERS_HEADING: {}, MIRRORS_HEADING: {}}
     current = None
     for number, line in enumerate(DOC.read_text().splitlines(), 1):
         if line.startswith("## "):
@@ -169,6 +171,33 @@ def test_listed_methods_and_attributes_are_still_read_where_the_doc_says():
                     f"the row of `{symbol}` (or the row, if nothing uses it)"
                 )
     assert not problems, "\n".join(problems)
+
+
+def mirror_marks() -> dict[str, set[str]]:
+    """ComfyUI symbol -> the pack files whose code marks itself `# Mirrors <symbol> (ComfyUI <version>).`"""
+    marks: dict[str, set[str]] = {}
+    for path in pack_files():
+        for line in path.read_text().splitlines():
+            match = MIRROR_MARK.match(line)
+            if match:
+                marks.setdefault(match.group(1), set()).add(path.relative_to(ROOT).as_posix())
+    return marks
+
+
+def test_code_that_mirrors_comfyui_is_marked_and_listed():
+    marks, listed = mirror_marks(), doc_rows()[MIRRORS_HEADING]
+    assert marks, "no `# Mirrors ...` mark found: is the scan still pointed at nodes/?"
+    listed_files = {symbol: files for symbol, (files, _) in listed.items()}
+    assert listed_files == marks, (
+        f"docs/compatibility.md ({MIRRORS_HEADING}) lists {listed_files}; the code marks {marks}"
+    )
+    loose = [
+        f"{path.relative_to(ROOT)}: {line.strip()}"
+        for path in pack_files()
+        for line in path.read_text().splitlines()
+        if "# Mirrors" in line and not MIRROR_MARK.match(line)
+    ]
+    assert loose == [], "a mark must read `# Mirrors <symbol> (ComfyUI <version>).`"
 
 
 RESOLVER = r"""
@@ -246,7 +275,7 @@ print(json.dumps({"version": comfyui_version.__version__, "missing": missing}))
 
 def test_every_listed_symbol_exists_in_the_comfyui_tree():
     tables = doc_rows()
-    symbols, members = sorted(tables[SYMBOLS_HEADING]), sorted(tables[MEMBERS_HEADING])
+    symbols, members = sorted({*tables[SYMBOLS_HEADING], *tables[MIRRORS_HEADING]}), sorted(tables[MEMBERS_HEADING])
     root = comfyui_root()
     result = subprocess.run(
         [sys.executable, "-c", RESOLVER, str(root), json.dumps(symbols), json.dumps(members)],

@@ -107,6 +107,7 @@ def weights_that_fit(where: str | Path):
         ) from None
 
 
+# Mirrors nodes.CLIPLoader.load_clip (ComfyUI 0.3.75).
 def clip_from_file(path: Path, model_options: dict) -> comfy.sd.CLIP:
     """A T5 file in ComfyUI's layout, read by ComfyUI itself: Load CLIP, type sd3."""
     with weights_that_fit(path):
@@ -118,6 +119,7 @@ def clip_from_file(path: Path, model_options: dict) -> comfy.sd.CLIP:
         )
 
 
+# Mirrors comfy.sd.load_clip (ComfyUI 0.38.1).
 def clip_from_state_dict(sd: dict, model_options: dict, where: str | Path) -> comfy.sd.CLIP:
     """Weights read here (a snapshot's shards, a file under other names) through ComfyUI's loader for state
     dicts, after the conversion `load_clip` applies first in newer ComfyUI (old scaled-fp8 markers to its

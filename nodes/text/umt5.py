@@ -23,6 +23,7 @@ def umt5_choices() -> list[str]:
     return found if UMT5_XXL.path in found else [*found, UMT5_XXL.path]
 
 
+# Mirrors nodes.CLIPLoader.load_clip (ComfyUI 0.3.75).
 def build_umt5_clip(path: Path, device: str) -> comfy.sd.CLIP:
     """ComfyUI's Wan text encoder through ComfyUI's own loader (Load CLIP, type wan), sized from the file.
 

@@ -156,6 +156,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
             raise MultiIDError(non_finite_message(*step_of(transformer_options)))
         return out
 
+    # Mirrors comfy.ldm.wan.model.WanModel.forward_orig (ComfyUI 0.3.75).
     def reference_forward(
         self,
         x: torch.Tensor,
@@ -247,6 +248,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
             positions = positions * scale + shift
         return self.rope_embedder(positions[None]).movedim(1, 2)
 
+    # Mirrors comfy.ldm.wan.model.WanModel.forward_orig (ComfyUI 0.3.75).
     def run_blocks(
         self,
         tokens: torch.Tensor,
@@ -270,6 +272,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
             tokens = (patch(args, {"original_block": original}) if patch else original(args))["img"]
         return tokens
 
+    # Mirrors comfy.ldm.wan.model.WanAttentionBlock.forward (ComfyUI 0.3.75).
     def block_forward(
         self,
         block: comfy.ldm.wan.model.WanAttentionBlock,
@@ -280,8 +283,8 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
         inputs: BlockInputs,
         options: dict,
     ) -> torch.Tensor:
-        """One Wan block (mirrors comfy.ldm.wan.model.WanAttentionBlock.forward, ComfyUI 0.3.75) over the joint
-        sequence, the reference tokens at its end modulated by their own table when the method has one."""
+        """One Wan block over the joint sequence, the reference tokens at its end modulated by their own table when
+        the method has one."""
         nv = inputs.n_video
         x = x.contiguous()
         mod = (mm.cast_to(block.modulation, dtype=x.dtype, device=x.device) + e0.to(x.dtype)).chunk(6, dim=1)
@@ -308,6 +311,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
         )
         return gated(x, block.ffn(h), mod[5], ref[5])
 
+    # Mirrors comfy.ldm.wan.model.WanSelfAttention.forward (ComfyUI 0.3.75).
     def self_attention(
         self, block: comfy.ldm.wan.model.WanAttentionBlock, h: torch.Tensor, freqs: torch.Tensor, inputs: BlockInputs,
         options: dict,
@@ -342,6 +346,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
         out = shard.attend(*(x.transpose(1, 2) for x in (q, k, v)), inputs.tokens, _heads_first(kernel))
         return attn.o(out.transpose(1, 2).flatten(2))
 
+    # Mirrors comfy.ldm.wan.model.WanAttentionBlock.forward (ComfyUI 0.3.75).
     def cross_attention(
         self, block: comfy.ldm.wan.model.WanAttentionBlock, x: torch.Tensor, context: torch.Tensor, nv: int,
         options: dict,

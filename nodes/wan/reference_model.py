@@ -46,10 +46,9 @@ class WanReferenceModel(comfy.model_base.WAN21):
         return {} if references is None else {self.diffusion_model.references_key: list(references.shape)}
 
 
+# Mirrors nodes.UNETLoader.load_unet (ComfyUI 0.3.75).
 def weight_options(weight_dtype: str) -> dict:
-    """The model_options ComfyUI's Load Diffusion Model passes for the same weight_dtype choice.
-
-    Mirrors nodes.UNETLoader.load_unet (ComfyUI 0.3.75)."""
+    """The model_options ComfyUI's Load Diffusion Model passes for the same weight_dtype choice."""
     if weight_dtype == "default":
         return {}
     options = {"dtype": DTYPES["fp8_e4m3fn" if weight_dtype == FAST_FP8 else weight_dtype]}
@@ -82,12 +81,12 @@ def adopt_wan_model(
     model.memory_usage_factor_conds = (dit.references_key,)
 
 
+# Mirrors comfy_extras.nodes_model_advanced.ModelSamplingSD3.patch (ComfyUI 0.3.75).
 def flow_shift_sampling(
     model: comfy.model_base.BaseModel, shift: float
 ) -> comfy.model_sampling.ModelSamplingDiscreteFlow:
     """Flow-matching sampling with `shift`, built as ComfyUI's ModelSamplingSD3 builds one, so a later
-    ModelSamplingSD3 node still overrides it. Mirrors comfy_extras.nodes_model_advanced.ModelSamplingSD3.patch
-    (ComfyUI 0.3.75)."""
+    ModelSamplingSD3 node still overrides it."""
 
     class ShiftedFlow(comfy.model_sampling.ModelSamplingDiscreteFlow, comfy.model_sampling.CONST):
         pass
