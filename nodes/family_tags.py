@@ -20,8 +20,9 @@ FAMILY_KEY = "multiid_family"
 COGVIDEOX = "cogvideox"  # ConsisID, Ingredients, Concat-ID on CogVideoX-5B: T5 prompts, the CogVideoX VAE
 CONCAT_ID_WAN = "concat_id_wan"  # Concat-ID on Wan2.1-T2V-1.3B: UMT5 prompts, the Wan 2.1 VAE
 MADE_BY = {
-    COGVIDEOX: "MultiID Identity Conditioning (for ConsisID, Ingredients and Concat-ID CogVideoX)",
-    CONCAT_ID_WAN: "Concat-ID Wan Reference (for Concat-ID-Wan)",
+    COGVIDEOX: "MultiID Text Encode or MultiID Identity Conditioning (the T5 prompts of ConsisID, Ingredients and "
+    "Concat-ID CogVideoX)",
+    CONCAT_ID_WAN: "Concat-ID Wan Reference (the UMT5 prompts of Concat-ID-Wan)",
 }
 
 

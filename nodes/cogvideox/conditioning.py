@@ -28,7 +28,7 @@ from ...multiid_core.families import COGVIDEOX_5B_DEFAULTS as PAPER
 from ...multiid_core.families import IdentityInput
 from ...multiid_core.routing import IdentitySet, TokenGrid, check_placed, identity_set
 from .. import types
-from ..family_tags import COGVIDEOX, CONCAT_ID_WAN, conditioning_family, tag_latent
+from ..family_tags import COGVIDEOX, MADE_BY, conditioning_family, tag_latent
 from ..input_checks import valid_inputs
 from ..schema import size_inputs
 from .model import FIRST_FRAME, IDENTITY, REFERENCES, IdentityCondition, MultiIDCogVideoX
@@ -38,10 +38,11 @@ def text_embedding(conditioning: list, name: str) -> None:
     """Refuses what is not a CogVideoX T5 prompt (226 tokens), naming the node that makes one."""
     if not conditioning:
         raise MultiIDError(f"The {name} conditioning is empty: connect a MultiID Text Encode node.")
-    if conditioning_family(conditioning) == CONCAT_ID_WAN:
+    family = conditioning_family(conditioning)
+    if family not in (None, COGVIDEOX):
         raise MultiIDError(
-            f"The {name} conditioning comes from Concat-ID Wan Reference (the Wan path: UMT5 prompts). The CogVideoX "
-            f"family needs T5 prompts: encode the prompt with MultiID Text Encode."
+            f"The {name} conditioning comes from {MADE_BY.get(family, family)}. The CogVideoX family needs T5 "
+            f"prompts: encode the prompt with MultiID Text Encode."
         )
     embedding = conditioning[0][0]
     if embedding.ndim != 3 or embedding.shape[1] != 226:

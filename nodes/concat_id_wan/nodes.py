@@ -187,11 +187,11 @@ class ConcatIDWanReference(io.ComfyNode):
         cls, positive, negative, vae, identity, width, height, length, batch_size, references, regional_attention
     ) -> io.NodeOutput:
         for name, conditioning in (("positive", positive), ("negative", negative)):
-            if family_tags.conditioning_family(conditioning) == family_tags.COGVIDEOX:
+            family = family_tags.conditioning_family(conditioning)
+            if family not in (None, family_tags.CONCAT_ID_WAN):
                 raise MultiIDError(
-                    f"The {name} conditioning comes from MultiID Text Encode (the T5 encoder of ConsisID, Ingredients "
-                    "and Concat-ID CogVideoX). Concat-ID-Wan reads UMT5 prompts: encode them with CLIP Text Encode "
-                    "from Load UMT5 Text Encoder (Wan)."
+                    f"The {name} conditioning comes from {family_tags.MADE_BY.get(family, family)}. Concat-ID-Wan "
+                    "reads UMT5 prompts: encode them with CLIP Text Encode from Load UMT5 Text Encoder (Wan)."
                 )
         check_video_memory(batch_size, length, height, width)
         people = identity_set(identity)
