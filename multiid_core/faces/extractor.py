@@ -4,7 +4,10 @@ ConsisID (`process_face_embeddings_infer`): long edge <= 1024 (Lanczos), largest
 FFHQ-512 alignment, BiSeNet background labels painted white, grey face -> EVA at 336. Ingredients
 (`process_face_embeddings_split`): colour crop -> EVA, ArcFace on the 512 crop. Concat-ID
 (`get_face_image`): `norm_crop` 448 from the full-resolution photo, parsed face on black (BiSeNet stands in
-for its SegFormer); the landmarks come from the detection on the shrunk copy, scaled back.
+for its SegFormer); the landmarks come from the detection on the shrunk copy, scaled back. Stand-In
+(`preprocessor/image_input_preprocessor.py` `FaceProcessor.process`): a square 1.5 times the face box around its
+centre (clipped to the photo) from the full-resolution photo, padded white to a square, INTER_AREA to 512, parsed
+with BiSeNet on 0.5/0.5-normalised pixels, the background label painted white.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ BLANK_RANGE = 8  # a photo whose pixels all lie within this many levels (of 255)
 SATURATED = 0.9  # share of pure white (or black) pixels from which a photo is called washed out (or black)
 CONCAT_ID_CROP = 448
 CONCAT_ID_MIN_FOREGROUND = 0.4  # Concat-ID keeps the parsing mask only if it keeps this much of the crop
+STAND_IN_SIZE = 512
+STAND_IN_CROP_SCALE = 1.5  # the square's side, in face-box sides
+STAND_IN_BORDER = 10  # a face box within this many pixels of all four borders: the whole photo is the face
+STAND_IN_BACKGROUND_LABELS = (0,)  # hair, neck, clothes and hat stay
 
 
 @dataclass
@@ -146,6 +153,30 @@ def _concat_id_face(parser: torch.nn.Module, image: np.ndarray, kps: np.ndarray)
     return crop[0].permute(1, 2, 0)
 
 
+def _stand_in_face(parser: torch.nn.Module, image: np.ndarray, bbox: np.ndarray) -> torch.Tensor:
+    """[512, 512, 3] in 0..1: the face as Stand-In's FaceProcessor prepares it (`bbox` in `image`'s pixels)."""
+    h, w = image.shape[:2]
+    x1, y1, x2, y2 = (int(v) for v in bbox)
+    b = STAND_IN_BORDER
+    if x1 <= b and y1 <= b and x2 >= w - b and y2 >= h - b:
+        crop = image
+    else:
+        cx, cy = (x1 + x2) // 2, (y1 + y2) // 2
+        half = int(max(x2 - x1, y2 - y1) * STAND_IN_CROP_SCALE) // 2
+        crop = image[max(cy - half, 0) : min(cy + half, h), max(cx - half, 0) : min(cx + half, w)]
+    ch, cw = crop.shape[:2]
+    side = max(ch, cw)
+    top, left = (side - ch) // 2, (side - cw) // 2
+    square = cv2.copyMakeBorder(
+        crop, top, side - ch - top, left, side - cw - left, cv2.BORDER_CONSTANT, value=(255, 255, 255)
+    )
+    face = cv2.resize(square, (STAND_IN_SIZE, STAND_IN_SIZE), interpolation=cv2.INTER_AREA)
+    pixels = torch.from_numpy(face).permute(2, 0, 1)[None].float() / 255.0
+    labels = parse_face(parser, pixels, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)).cpu()
+    background = background_mask(labels, STAND_IN_BACKGROUND_LABELS)[:, None]
+    return torch.where(background, torch.ones_like(pixels), pixels)[0].permute(1, 2, 0)
+
+
 def encode_photo(
     extractor: FaceExtractor,
     image: np.ndarray,
@@ -212,6 +243,7 @@ def encode_photo(
         aligned_crop=crop[0].permute(1, 2, 0),
         face_on_white=face_on_white[0].permute(1, 2, 0),
         face_on_black=_concat_id_face(extractor.parser, full, face.kps * _scale_back(full, image)),
+        face_stand_in=_stand_in_face(extractor.parser, full, face.bbox * np.tile(_scale_back(full, image), 2)),
         bbox=face.bbox,
         kps=face.kps,
     )

@@ -7,7 +7,7 @@ every model family.
 Several photos of one person: each photo keeps its own features; the sampler runs the perceiver (LFE)
 on every photo and averages its 32 output tokens, so the model sees one token set in the space it was
 trained on. The first photo is the primary one: it provides the first-frame face (ConsisID,
-Ingredients) and the appended reference (Concat-ID).
+Ingredients) and the appended reference (Concat-ID, Stand-In).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class PhotoFeatures:
     aligned_crop: torch.Tensor  # [512, 512, 3] in 0..1, FFHQ-aligned colour crop (Ingredients canvas)
     face_on_white: torch.Tensor  # [512, 512, 3] colour face, background white (ConsisID first frame)
     face_on_black: torch.Tensor  # [448, 448, 3] norm_crop face, background black (Concat-ID)
+    face_stand_in: torch.Tensor  # [512, 512, 3] 1.5x face box padded and parsed, background white (Stand-In)
     bbox: np.ndarray  # [4] in the pixels of the (long-edge <= 1024) photo the detector saw
     kps: np.ndarray  # [5, 2]
     # EVA-CLIP features (None when the extractor was loaded without EVA-CLIP, enough for Concat-ID):

@@ -195,19 +195,22 @@ def load_face_parser(
     return net.to(device=device, dtype=dtype).eval()
 
 
-def parse_face(net: BiSeNet, face_rgb: torch.Tensor) -> torch.Tensor:
+def parse_face(
+    net: BiSeNet, face_rgb: torch.Tensor, mean: tuple[float, ...] = IMAGENET_MEAN, std: tuple[float, ...] = IMAGENET_STD
+) -> torch.Tensor:
     """face_rgb: [B,3,H,W] RGB in 0..1 (the aligned face) -> CelebAMask-HQ labels [B,H,W] int64.
 
-    ImageNet-normalised in fp32 as ConsisID does with torchvision's `normalize`, then cast to the net.
+    Normalised in fp32 as the method does (ImageNet statistics: ConsisID with torchvision's `normalize`; Stand-In
+    uses 0.5, 0.5), then cast to the net.
     """
     if face_rgb.ndim != 4 or face_rgb.shape[1] != 3:
         raise MultiIDError(f"Face parsing needs an RGB batch [B,3,H,W], got shape {tuple(face_rgb.shape)}.")
     param = next(net.parameters())
     with torch.inference_mode():
         x = face_rgb.to(device=param.device, dtype=torch.float32)
-        mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(-1, 1, 1)
-        std = torch.tensor(IMAGENET_STD, device=x.device).view(-1, 1, 1)
-        return net((x - mean).div(std).to(param.dtype)).argmax(dim=1)
+        shift = torch.tensor(mean, device=x.device).view(-1, 1, 1)
+        scale = torch.tensor(std, device=x.device).view(-1, 1, 1)
+        return net((x - shift).div(scale).to(param.dtype)).argmax(dim=1)
 
 
 def background_mask(labels: torch.Tensor, background_labels: tuple[int, ...]) -> torch.Tensor:

@@ -33,15 +33,16 @@ def frames_after_video(frames: int, height: int, width: int, references: int = 0
 class AttentionGroups:
     """Self-attention split by which references a token may see: (query indices, key indices) per group.
 
-    Every token sees every video token. A video token sees reference k's tokens only inside region k;
-    reference k's tokens see their own reference and the video tokens of region k (the mask is
-    symmetric, so no identity leaks through another's tokens). One attention call per group, exact.
+    A video token sees every video token, and reference k's tokens only inside region k. Reference k's tokens see
+    their own reference, and, where references see the video (Concat-ID), the video tokens of region k (the mask is
+    symmetric, so no identity leaks through another's tokens); where they do not (Stand-In), only themselves. One
+    attention call per group, exact.
     """
 
     groups: list[tuple[torch.Tensor, torch.Tensor]]
 
     @classmethod
-    def from_regions(cls, regions: torch.Tensor, ref_tokens: int) -> AttentionGroups:
+    def from_regions(cls, regions: torch.Tensor, ref_tokens: int, references_see_video: bool = True) -> AttentionGroups:
         """`regions`: bool [R, N_video] (token k may see reference k); references follow the video tokens."""
         refs, n_video = regions.shape
         device = regions.device
@@ -53,18 +54,29 @@ class AttentionGroups:
             keys = [video] + [ref_index[k] for k in range(refs) if code >> k & 1]
             groups.append((torch.nonzero(codes == code)[:, 0], torch.cat(keys)))
         for k in range(refs):
-            groups.append((ref_index[k], torch.cat([torch.nonzero(regions[k])[:, 0], ref_index[k]])))
+            seen = [torch.nonzero(regions[k])[:, 0]] if references_see_video else []
+            groups.append((ref_index[k], torch.cat([*seen, ref_index[k]])))
         return cls(groups)
 
     @classmethod
-    def for_batch_item(cls, regions: torch.Tensor, refs: int, n_video: int, ref_tokens: int) -> AttentionGroups:
-        """Groups of one batch item's regions [R, F, h, w] (token grid, > 0.5 = inside)."""
-        inside = regions.reshape(regions.shape[0], -1) > 0.5
+    def for_batch_item(
+        cls, regions: torch.Tensor | None, refs: int, n_video: int, ref_tokens: int, references_see_video: bool = True
+    ) -> AttentionGroups:
+        """Groups of one batch item's regions [R, F, h, w] (token grid, > 0.5 = inside); None: every video token
+        sees every reference."""
+        if regions is None:
+            inside = torch.ones(refs, n_video, dtype=torch.bool)
+        else:
+            inside = regions.reshape(regions.shape[0], -1) > 0.5
         if inside.shape != (refs, n_video):
             raise ValueError(
                 f"regions {tuple(inside.shape)} do not match {refs} reference(s) and {n_video} video tokens"
             )
-        return cls.from_regions(inside, ref_tokens)
+        return cls.from_regions(inside, ref_tokens, references_see_video)
+
+    def video_queries(self, n_video: int) -> AttentionGroups:
+        """The groups of the video tokens' queries only (a call whose reference tokens are kept, not computed)."""
+        return AttentionGroups([(q, k) for q, k in self.groups if bool((q < n_video).all())])
 
     def allowed(self, n: int) -> torch.Tensor:
         """The dense [N, N] bool mask these groups implement (for checks)."""

@@ -22,6 +22,7 @@ def random_identity(seed: int = 0, vit_dim: int = 64, label: str = "") -> Identi
         aligned_crop=face,
         face_on_white=face,
         face_on_black=torch.rand(448, 448, 3, generator=g),
+        face_stand_in=torch.rand(512, 512, 3, generator=g),
         bbox=np.array([10, 10, 100, 100], dtype=np.float32),
         kps=np.zeros((5, 2), dtype=np.float32),
     )

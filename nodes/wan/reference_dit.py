@@ -20,7 +20,7 @@ Placed people (regions), TeaCache and multi-GPU sharding are here once, for ever
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import comfy.ldm.common_dit
@@ -51,12 +51,24 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
 
 
 @dataclass
+class ReferenceStream:
+    """The reference tokens' keys and values in every block, kept for the rest of a sampling run: a method whose
+    reference tokens attend only to references, at a fixed timestep, gets the same ones at every call, so only the
+    first call of a run carries the reference tokens (as Stand-In's authors cache them)."""
+
+    keys: dict[int, torch.Tensor] = field(default_factory=dict)  # block -> [1, reference tokens, heads, head dim]
+    values: dict[int, torch.Tensor] = field(default_factory=dict)
+    complete: bool = False  # every block has its entry
+
+
+@dataclass
 class BlockInputs:
     """What each block needs beyond ComfyUI's block arguments: the video/reference split and routing."""
 
     n_video: int  # tokens before this index are video tokens, the rest reference tokens
     e_ref: torch.Tensor | None  # [B, 6, C] the reference tokens' modulation input (None: the video's)
     groups: AttentionGroups | None
+    stream: ReferenceStream | None = None  # kept reference keys/values: filled (tokens in sequence) or read
     shard: SequenceShard | None = None  # multi-GPU: the blocks see this rank's slice of the sequence
     tokens: int = 0  # with a shard: the whole sequence's length
 
@@ -72,6 +84,8 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
     references_key: ClassVar[str]  # conditioning key: raw VAE latents [1, 16, R, h, w]
     regions_key: ClassVar[str]  # conditioning key: token regions [1, R, F, h/2, w/2]
     reference_sees_text: ClassVar[bool] = False
+    reference_projections: ClassVar[bool] = False  # whether `qkv` treats reference tokens apart (then attention is
+    # always computed here, not by ComfyUI's WanSelfAttention)
     teacache: ClassVar[TeaCacheFit | None] = None
 
     @classmethod
@@ -93,6 +107,10 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
         return None
 
     # -------------------------------------------------------------------------------- what a method overrides
+
+    def call_references(self, kwargs: dict, options: dict) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(reference latents, regions) of a call: by default from the conditioning (taken out of `kwargs`)."""
+        return kwargs.pop(self.references_key, None), kwargs.pop(self.regions_key, None)
 
     def check_call(self, references: torch.Tensor | None, options: dict) -> None:  # noqa: B027 - optional hook
         """Refuse a call this method cannot answer exactly (nothing by default)."""
@@ -127,6 +145,20 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
             )
         return frames_after_video(frames, height, width, refs)
 
+    def reference_stream(
+        self, references: torch.Tensor, grid: tuple[int, int], options: dict
+    ) -> ReferenceStream | None:
+        """Kept reference keys/values for this call (None: the reference tokens run in every call, the default).
+        `grid`: the video's token rows and columns, which the references' positions may depend on."""
+        return None
+
+    def qkv(
+        self, block: comfy.ldm.wan.model.WanAttentionBlock, index: int, h: torch.Tensor, n_video: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Normalised queries and keys, and values [B, L, C] of block `index` (WanSelfAttention's projections)."""
+        attn = block.self_attn
+        return attn.norm_q(attn.q(h)), attn.norm_k(attn.k(h)), attn.v(h)
+
     def attention_groups(self, regions: torch.Tensor | None, refs: int, n_video: int, ref_tokens: int):
         """Who attends to whom, as AttentionGroups (None: everyone to everyone). Default: placed people,
         from `regions` [R, F, h, w] (> 0.5 = inside)."""
@@ -137,7 +169,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
     # -------------------------------------------------------------------------------------------- the forward
 
     def _forward(self, x, timestep, context, clip_fea=None, time_dim_concat=None, transformer_options={}, **kwargs):  # noqa: B006 - ComfyUI's signature
-        references, regions = kwargs.pop(self.references_key, None), kwargs.pop(self.regions_key, None)
+        references, regions = self.call_references(kwargs, transformer_options)
         self.check_call(references, transformer_options)
         cache, shard = transformer_options.get(TEACACHE), transformer_options.get(SHARD)
         if references is None and cache is None and shard is None:
@@ -190,7 +222,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
         grid_h, grid_w = tokens.shape[3:]
         tokens = tokens.flatten(2).transpose(1, 2)
         n_video = frames * grid_h * grid_w
-        n_refs, ref_grid = 0, (grid_h, grid_w)
+        n_refs, ref_grid, stream = 0, (grid_h, grid_w), None
         if references is not None:
             if references.shape[1] != x.shape[1]:
                 raise MultiIDError(
@@ -198,29 +230,38 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
                     f"{(b, x.shape[1], frames, height, width)}: use the latent and conditionings of the same "
                     f"{self.reference_node} node."
                 )
-            references = comfy.ldm.common_dit.pad_to_patch_size(references.to(x), self.patch_size)
-            embedded = self.patch_embedding(references.float()).to(x.dtype)
-            n_refs, ref_grid = embedded.shape[2], tuple(embedded.shape[3:])
-            tokens = torch.cat([tokens, embedded.flatten(2).transpose(1, 2).expand(b, -1, -1)], dim=1)
+            n_refs = references.shape[2]
+            ref_grid = tuple(-(-side // patch) for side, patch in zip(references.shape[3:], self.patch_size[1:]))
+            stream = self.reference_stream(references, (grid_h, grid_w), options)
+            if stream is None or not stream.complete:
+                references = comfy.ldm.common_dit.pad_to_patch_size(references.to(x), self.patch_size)
+                embedded = self.patch_embedding(references.float()).to(x.dtype).flatten(2).transpose(1, 2)
+                tokens = torch.cat([tokens, embedded.expand(b, -1, -1)], dim=1)
+        in_sequence = n_refs if tokens.shape[1] > n_video else 0
 
         e = self.time_embedding(self.embed_time(timestep).to(tokens.dtype))
         e0 = self.time_projection(e).unflatten(1, (6, self.dim))
-        e_ref = self.reference_time(e, timestep) if n_refs else None
+        e_ref = self.reference_time(e, timestep) if in_sequence else None
         ref_regions = None if regions is None else regions[0].to(tokens.device)
         groups = self.attention_groups(ref_regions, n_refs, n_video, ref_grid[0] * ref_grid[1])
-        freqs = self.rope((frames, grid_h, grid_w), (n_refs, *ref_grid), options, tokens.device)
+        freqs = self.rope((frames, grid_h, grid_w), (in_sequence, *ref_grid), options, tokens.device)
         context = self.text_embedding(context)
-        inputs = BlockInputs(n_video=n_video, e_ref=e_ref, groups=groups)
+        inputs = BlockInputs(n_video=n_video, e_ref=e_ref, groups=groups, stream=stream)
         shard: SequenceShard | None = options.get(SHARD)
         cache = options.get(TEACACHE)
         if shard is not None:
             if cache is not None:
                 raise MultiIDError("TeaCache does not run on MultiID Multi-GPU: remove the TeaCache node.")
+            if stream is not None:
+                raise MultiIDError(
+                    f"{self.method} does not run on MultiID Multi-GPU yet: sample this MODEL on one GPU (connect it "
+                    "to the sampler without the MultiID Multi-GPU node)."
+                )
             total = tokens.shape[1]
             start, stop = shard.bounds(total)
             tokens, freqs = tokens[:, start:stop], freqs[:, start:stop]
             local_video = min(max(n_video - start, 0), stop - start)
-            inputs = BlockInputs(local_video, e_ref, groups, shard, total)
+            inputs = BlockInputs(local_video, e_ref, groups, shard=shard, tokens=total)
 
         def run_blocks(tokens: torch.Tensor) -> torch.Tensor:
             return self.run_blocks(tokens, e0, freqs, context, inputs, options)
@@ -230,6 +271,8 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
         else:  # TeaCache4Wan2.1's indicator: the time embedding before the modulation projection
             cache.step = step_of(options)[0] - 1
             tokens = cache.run(tokens, e, run_blocks, branches)
+        if stream is not None:
+            stream.complete = True
         out = self.head(tokens[:, : inputs.n_video], e)
         if shard is not None:
             out = shard.gather(out, 1, shard.sizes_within(inputs.tokens, n_video))
@@ -262,8 +305,8 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
         replace = options.get("patches_replace", {}).get("dit", {})
         for i, block in enumerate(self.blocks):
 
-            def original(args: dict, block=block) -> dict:
-                out = self.block_forward(block, args["img"], args["vec"], args["pe"], args["txt"], inputs,
+            def original(args: dict, block=block, index=i) -> dict:
+                out = self.block_forward(block, index, args["img"], args["vec"], args["pe"], args["txt"], inputs,
                                          args["transformer_options"])  # fmt: skip
                 return {"img": out}
 
@@ -276,6 +319,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
     def block_forward(
         self,
         block: comfy.ldm.wan.model.WanAttentionBlock,
+        index: int,
         x: torch.Tensor,
         e0: torch.Tensor,
         freqs: torch.Tensor,
@@ -289,8 +333,8 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
         x = x.contiguous()
         mod = (mm.cast_to(block.modulation, dtype=x.dtype, device=x.device) + e0.to(x.dtype)).chunk(6, dim=1)
         if inputs.e_ref is None or x.shape[1] == nv:
-            x = torch.addcmul(x, self.self_attention(block, modulate(block.norm1(x), mod[0], mod[1]), freqs,
-                                                     inputs, options), mod[2])  # fmt: skip
+            x = torch.addcmul(x, self.self_attention(block, index, modulate(block.norm1(x), mod[0], mod[1]),
+                                                     freqs, inputs, options), mod[2])  # fmt: skip
             x = self.cross_attention(block, x, context, nv, options)
             return torch.addcmul(x, block.ffn(modulate(block.norm2(x), mod[3], mod[4])), mod[5])
         table = self.reference_block_modulation(block)
@@ -303,7 +347,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
 
         norm = block.norm1(x)
         h = torch.cat([modulate(norm[:, :nv], mod[0], mod[1]), modulate(norm[:, nv:], ref[0], ref[1])], dim=1)
-        x = gated(x, self.self_attention(block, h, freqs, inputs, options), mod[2], ref[2])
+        x = gated(x, self.self_attention(block, index, h, freqs, inputs, options), mod[2], ref[2])
         x = self.cross_attention(block, x, context, nv, options)
         norm = block.norm2(x)
         h = torch.cat(
@@ -313,19 +357,30 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
 
     # Mirrors comfy.ldm.wan.model.WanSelfAttention.forward (ComfyUI 0.3.75).
     def self_attention(
-        self, block: comfy.ldm.wan.model.WanAttentionBlock, h: torch.Tensor, freqs: torch.Tensor, inputs: BlockInputs,
-        options: dict,
+        self, block: comfy.ldm.wan.model.WanAttentionBlock, index: int, h: torch.Tensor, freqs: torch.Tensor,
+        inputs: BlockInputs, options: dict,
     ) -> torch.Tensor:  # fmt: skip
-        """ComfyUI's self-attention; with groups, one exact attention call per group of allowed keys; with a
-        shard, over every rank's tokens (each rank attends with its share of the heads)."""
+        """ComfyUI's self-attention; with groups, one exact attention call per group of allowed keys; with kept
+        reference keys/values, those appended to the video's; with a shard, over every rank's tokens (each rank
+        attends with its share of the heads)."""
         attn = block.self_attn
-        if inputs.groups is None and inputs.shard is None:
-            return attn(h, freqs, transformer_options=options)
         b, s, _ = h.shape
-        q = comfy.ldm.flux.math.apply_rope1(attn.norm_q(attn.q(h)).view(b, s, attn.num_heads, -1), freqs)
-        k = comfy.ldm.flux.math.apply_rope1(attn.norm_k(attn.k(h)).view(b, s, attn.num_heads, -1), freqs)
-        v = attn.v(h).view(b, s, attn.num_heads, -1)
-        groups, shard = inputs.groups, inputs.shard
+        in_sequence = s > inputs.n_video
+        plain = inputs.groups is None and inputs.shard is None and inputs.stream is None
+        if plain and not (self.reference_projections and in_sequence):
+            return attn(h, freqs, transformer_options=options)
+        q, k, v = self.qkv(block, index, h, inputs.n_video)
+        q = comfy.ldm.flux.math.apply_rope1(q.view(b, s, attn.num_heads, -1), freqs)
+        k = comfy.ldm.flux.math.apply_rope1(k.view(b, s, attn.num_heads, -1), freqs)
+        v = v.view(b, s, attn.num_heads, -1)
+        groups, shard, stream = inputs.groups, inputs.shard, inputs.stream
+        if stream is not None and in_sequence:
+            nv = inputs.n_video
+            stream.keys[index], stream.values[index] = k[:1, nv:].detach(), v[:1, nv:].detach()
+        elif stream is not None:
+            k = torch.cat([k, stream.keys[index].to(k).expand(b, -1, -1, -1)], dim=1)
+            v = torch.cat([v, stream.values[index].to(v).expand(b, -1, -1, -1)], dim=1)
+            groups = None if groups is None else groups.video_queries(inputs.n_video)
 
         def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int) -> torch.Tensor:
             return comfy.ldm.modules.attention.optimized_attention(q, k, v, heads, transformer_options=options)

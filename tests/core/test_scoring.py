@@ -29,7 +29,8 @@ def identity(arcface: np.ndarray, label: str = "") -> Identity:
     photo = PhotoFeatures(
         arcface=torch.as_tensor(arcface, dtype=torch.float32),
         arcface_crop=zeros, eva_cls_parsed=zeros, eva_hidden_parsed=[], eva_cls_crop=zeros, eva_hidden_crop=[],
-        aligned_crop=zeros, face_on_white=zeros, face_on_black=zeros, bbox=np.zeros(4), kps=np.zeros((5, 2)),
+        aligned_crop=zeros, face_on_white=zeros, face_on_black=zeros, face_stand_in=zeros, bbox=np.zeros(4),
+        kps=np.zeros((5, 2)),
     )  # fmt: skip
     return Identity(photos=[photo], label=label)
 
