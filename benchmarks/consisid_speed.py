@@ -167,7 +167,7 @@ def run_ours(spec, folder, dtype, device, size, steps, positive, negative, ident
     core = loading.load_snapshot(folder, dtype, comfy.ops.disable_weight_init, device="cpu")
     model, vae = loader.video_model(core)
     if spec.get("teacache"):
-        model = teacache.with_teacache(model, spec["teacache"], teacache.COGVIDEOX_5B)
+        model = teacache.with_teacache(model, spec["teacache"], teacache.COGVIDEOX_FITS)
     comfy.model_management.load_models_gpu([model])
     dit = model.model.diffusion_model
     block_runs = []
@@ -314,7 +314,7 @@ def wan_rows(name: str, device: str) -> list[list[str]]:
     ksampler(model, 1)  # loads the model where ComfyUI puts it, outside the timed runs
 
     def run(threshold: float) -> tuple[float, str, torch.Tensor, int]:
-        m = teacache.with_teacache(model, threshold, teacache.WAN_1_3B) if threshold else model
+        m = teacache.with_teacache(model, threshold, teacache.WAN_FITS) if threshold else model
         block_runs.clear()
         if device == "cuda":
             torch.cuda.reset_peak_memory_stats()

@@ -175,6 +175,33 @@ UMT5_XXL = ModelFile(
 )
 CONCAT_ID_WAN_MODEL_FILES = (WAN21_VAE, UMT5_XXL)
 
+# Wan 14B DiTs as ComfyUI's own Wan workflows load them (Load Diffusion Model), for the methods that apply to them.
+WAN22_REPACKAGED_REPO = "Comfy-Org/Wan_2.2_ComfyUI_Repackaged"
+WAN21_T2V_14B = ModelFile(
+    "diffusion_models",
+    "wan2.1_t2v_14B_fp8_e4m3fn.safetensors",
+    WAN_REPACKAGED_REPO,
+    "split_files/diffusion_models/wan2.1_t2v_14B_fp8_e4m3fn.safetensors",
+    "Wan2.1-T2V-14B DiT (fp8; the _bf16 / _fp16 files of the same repository work too)",
+    size_gb=14.3,
+)
+WAN22_T2V_HIGH_NOISE = ModelFile(
+    "diffusion_models",
+    "wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors",
+    WAN22_REPACKAGED_REPO,
+    "split_files/diffusion_models/wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors",
+    "Wan2.2-T2V-A14B high-noise expert (fp8)",
+    size_gb=14.3,
+)
+WAN22_T2V_LOW_NOISE = ModelFile(
+    "diffusion_models",
+    "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors",
+    WAN22_REPACKAGED_REPO,
+    "split_files/diffusion_models/wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors",
+    "Wan2.2-T2V-A14B low-noise expert (fp8)",
+    size_gb=14.3,
+)
+
 CONCAT_ID_REPO = "yongzhong/Concat-ID"
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from . import catalog
 from .catalog import ModelFile
 from .errors import MultiIDError
+from .stand_in import checkpoint as stand_in
 
 EvaStyle = Literal["consisid", "ingredients"]  # which EVA-CLIP features a perceiver was trained on
 
@@ -25,13 +26,14 @@ class Loader(Enum):
 
     VIDEO_MODEL = "Load MultiID Video Model"
     CONCAT_ID_WAN = "Load Concat-ID Wan Model"
+    STAND_IN = "Apply Stand-In"  # on the MODEL of ComfyUI's Load Diffusion Model
 
 
 class IdentityInput(Enum):
     """How a person enters the model."""
 
     FIRST_FRAME = "the face as the first latent frame, plus perceiver tokens"  # ConsisID, Ingredients
-    REFERENCES = "clean reference latents appended after the video frames"  # Concat-ID
+    REFERENCES = "clean reference latents whose tokens join the video's self-attention"  # Concat-ID, Stand-In
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class SamplingDefaults:
 
 COGVIDEOX_5B_DEFAULTS = SamplingDefaults(width=720, height=480, frames=49, steps=50, cfg=6.0, fps=8.0)
 WAN_2_1_T2V_DEFAULTS = SamplingDefaults(width=832, height=480, frames=81, steps=50, cfg=5.0, fps=16.0)
+# Stand-In's infer.py: 20 steps, cfg 5, flow shift 5 (Wan2.1 and both Wan2.2 experts); Wan's 16 fps.
+STAND_IN_DEFAULTS = SamplingDefaults(width=832, height=480, frames=81, steps=20, cfg=5.0, fps=16.0)
 
 
 @dataclass(frozen=True)
@@ -145,8 +149,38 @@ CONCAT_ID_COGVIDEOX = Family(
     max_references=3,  # the release's RoPE table has room for 13 + 5 latent frames and asserts <= 3 references
 )
 
+STAND_IN_WAN21 = Family(
+    name="Stand-In (Wan2.1-T2V-14B)",
+    repo=stand_in.REPO,
+    matches=lambda config, keys: "blocks.0.self_attn.q_loras.down.weight" in keys,
+    loader=Loader.STAND_IN,
+    identity_input=IdentityInput.REFERENCES,
+    eva_style=None,
+    trained_identities=1,
+    files=catalog.CONCAT_ID_FACE_FILES
+    + (stand_in.WAN21_T2V_14B, catalog.WAN21_T2V_14B)
+    + catalog.CONCAT_ID_WAN_MODEL_FILES,
+    defaults=STAND_IN_DEFAULTS,
+)
+
+STAND_IN_WAN22 = Family(
+    name="Stand-In (Wan2.2-T2V-A14B)",
+    repo=stand_in.REPO,
+    matches=STAND_IN_WAN21.matches,  # the same layout: which expert a file is for is in its name only
+    loader=Loader.STAND_IN,
+    identity_input=IdentityInput.REFERENCES,
+    eva_style=None,
+    trained_identities=1,
+    files=catalog.CONCAT_ID_FACE_FILES
+    + (stand_in.WAN22_HIGH, stand_in.WAN22_LOW, catalog.WAN22_T2V_HIGH_NOISE, catalog.WAN22_T2V_LOW_NOISE)
+    + catalog.CONCAT_ID_WAN_MODEL_FILES,
+    defaults=STAND_IN_DEFAULTS,
+)
+
 # Every family, in the order `models check` lists them.
-FAMILIES: tuple[Family, ...] = (CONSISID, INGREDIENTS, CONCAT_ID_WAN_ADALN, CONCAT_ID_WAN, CONCAT_ID_COGVIDEOX)
+FAMILIES: tuple[Family, ...] = (
+    CONSISID, INGREDIENTS, CONCAT_ID_WAN_ADALN, CONCAT_ID_WAN, CONCAT_ID_COGVIDEOX, STAND_IN_WAN21, STAND_IN_WAN22
+)  # fmt: skip
 FAMILY_FILES: dict[str, tuple[ModelFile, ...]] = {family.name: family.files for family in FAMILIES}
 
 

@@ -21,9 +21,11 @@ import torch
 COEFFICIENTS = {
     "consisid": (-1.53880483e03, 8.43202495e02, -1.34363087e02, 7.97131516e00, -5.23162339e-02),
     "wan2.1-t2v-1.3b": (2.39676752e03, -1.31110545e03, 2.01331979e02, -8.29855975e00, 1.37887774e-01),
+    "wan2.1-t2v-14b": (-5784.54975374, 5449.50911966, -1811.16591783, 256.27178429, -13.02252404),
 }
 CONSISID_THRESHOLDS = (0.1, 0.15, 0.2)  # the published ConsisID settings: about 1.6x, 2.1x and 2.7x on an H100
 WAN_THRESHOLDS = (0.05, 0.07, 0.08)  # the published Wan2.1-T2V-1.3B settings: about 1.5x, 1.6x, 2.0x (A800)
+WAN_14B_THRESHOLDS = (0.14, 0.15, 0.2)  # the published Wan2.1-T2V-14B settings (TeaCache4Wan2.1)
 
 
 @dataclass

@@ -11,7 +11,7 @@ import comfy.patcher_extension
 from comfy_api.latest import io
 
 from ..multiid_core.errors import MultiIDError
-from ..multiid_core.teacache import COEFFICIENTS, CONSISID_THRESHOLDS, WAN_THRESHOLDS, TeaCache
+from ..multiid_core.teacache import COEFFICIENTS, CONSISID_THRESHOLDS, WAN_14B_THRESHOLDS, WAN_THRESHOLDS, TeaCache
 from . import types
 from .input_checks import valid_inputs
 from .options import TEACACHE, TEACACHE_SETTINGS
@@ -30,19 +30,23 @@ class TeaCacheFit:
 
 
 WAN_1_3B = TeaCacheFit("wan2.1-t2v-1.3b", WAN_THRESHOLDS, "MultiID TeaCache (Wan)", "Load Concat-ID Wan Model")
+WAN_14B = TeaCacheFit("wan2.1-t2v-14b", WAN_14B_THRESHOLDS, "MultiID TeaCache (Wan)", "Apply Stand-In")
 COGVIDEOX_5B = TeaCacheFit("consisid", CONSISID_THRESHOLDS, "MultiID TeaCache (CogVideoX)", "Load MultiID Video Model")
+WAN_FITS = (WAN_1_3B, WAN_14B)
+COGVIDEOX_FITS = (COGVIDEOX_5B,)
 
 
 def with_teacache(
-    model: comfy.model_patcher.ModelPatcher, threshold: float, fit: TeaCacheFit
+    model: comfy.model_patcher.ModelPatcher, threshold: float, fits: tuple[TeaCacheFit, ...]
 ) -> comfy.model_patcher.ModelPatcher:
-    """A clone of a MODEL whose family takes `fit`, that runs TeaCache with `threshold`."""
+    """A clone of a MODEL whose family takes one of `fits` (one node's), that runs TeaCache with `threshold`."""
     own: TeaCacheFit | None = getattr(getattr(model.model, "diffusion_model", None), "teacache", None)
-    if own is not fit:
+    if own not in fits:
         advice = f"this MODEL takes {own.node}" if own else "for other models use ComfyUI's EasyCache"
-        raise MultiIDError(f"{fit.node} works on the MODEL of {fit.models}; {advice}.")
+        models = " or ".join(dict.fromkeys(fit.models for fit in fits))
+        raise MultiIDError(f"{fits[0].node} works on the MODEL of {models}; {advice}.")
     model = model.clone()
-    model.model_options["transformer_options"][TEACACHE_SETTINGS] = (threshold, fit.coefficients)
+    model.model_options["transformer_options"][TEACACHE_SETTINGS] = (threshold, own.coefficients)
     model.add_wrapper_with_key(comfy.patcher_extension.WrappersMP.OUTER_SAMPLE, TEACACHE, _fresh_teacache)
     return model
 
@@ -64,20 +68,21 @@ def _fresh_teacache(executor, *args, **kwargs):
         log.info("TeaCache %s: the blocks ran %d of %d branch calls", cache.threshold, cache.computed, calls)
 
 
-def teacache_schema(node_id: str, fit: TeaCacheFit, models: str, source: str, settings: str) -> io.Schema:
-    """The schema both TeaCache nodes share: a MODEL that takes `fit` and one of the authors' thresholds."""
+def teacache_schema(node_id: str, fits: tuple[TeaCacheFit, ...], models: str, source: str, settings: str) -> io.Schema:
+    """The schema both TeaCache nodes share: a MODEL that takes one of `fits` and one of the authors' thresholds."""
+    thresholds = [str(t) for fit in fits for t in fit.thresholds]
     return io.Schema(
         node_id=node_id,
-        display_name=fit.node,
+        display_name=fits[0].node,
         category=f"{types.CATEGORY}/sampling",
         description=f"Faster {models} sampling: skips the transformer blocks at steps whose input barely changed "
         f"and reuses their last change ({source}). Changes the result slightly; the first and last steps always run.",
         inputs=[
-            io.Model.Input("model", tooltip=f"The MODEL from {fit.models}."),
+            io.Model.Input("model", tooltip="The MODEL from " + " or ".join(fit.models for fit in fits) + "."),
             io.Combo.Input(
                 "threshold",
-                options=[str(t) for t in fit.thresholds],
-                default=str(fit.thresholds[0]),
+                options=list(dict.fromkeys(thresholds)),
+                default=thresholds[0],
                 tooltip=f"How much change may pile up before the blocks run again. {settings} Higher is faster and "
                 "less faithful.",
             ),
@@ -92,9 +97,10 @@ class WanTeaCache(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return teacache_schema(
-            "MultiID_WanTeaCache", WAN_1_3B, "Concat-ID Wan",
-            "TeaCache4Wan2.1, the authors' fit for Wan2.1-T2V-1.3B",
-            "The authors' settings for Wan2.1-T2V-1.3B at 50 steps: 0.05 ~1.5x, 0.07 ~1.6x, 0.08 ~2.0x faster (A800).",
+            "MultiID_WanTeaCache", WAN_FITS, "Concat-ID Wan and Stand-In",
+            "TeaCache4Wan2.1, the authors' fits for Wan2.1-T2V-1.3B and -14B, chosen by the MODEL",
+            "The authors' settings for Wan2.1-T2V-1.3B at 50 steps: 0.05 ~1.5x, 0.07 ~1.6x, 0.08 ~2.0x faster (A800); "
+            "for the 14B models (Stand-In): 0.14, 0.15, 0.2.",
         )  # fmt: skip
 
     @classmethod
@@ -103,7 +109,7 @@ class WanTeaCache(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, threshold) -> io.NodeOutput:
-        return io.NodeOutput(with_teacache(model, float(threshold), WAN_1_3B))
+        return io.NodeOutput(with_teacache(model, float(threshold), WAN_FITS))
 
 
 class CogVideoXTeaCache(io.ComfyNode):
@@ -112,7 +118,7 @@ class CogVideoXTeaCache(io.ComfyNode):
     @classmethod
     def define_schema(cls) -> io.Schema:
         return teacache_schema(
-            "MultiID_CogVideoXTeaCache", COGVIDEOX_5B, "ConsisID, Ingredients and Concat-ID (CogVideoX)",
+            "MultiID_CogVideoXTeaCache", COGVIDEOX_FITS, "ConsisID, Ingredients and Concat-ID (CogVideoX)",
             "TeaCache4ConsisID, the authors' fit for CogVideoX-5B",
             "The authors' ConsisID settings at 50 steps: 0.1 ~1.6x, 0.15 ~2.1x, 0.2 ~2.7x faster (H100).",
         )  # fmt: skip
@@ -123,7 +129,7 @@ class CogVideoXTeaCache(io.ComfyNode):
 
     @classmethod
     def execute(cls, model, threshold) -> io.NodeOutput:
-        return io.NodeOutput(with_teacache(model, float(threshold), COGVIDEOX_5B))
+        return io.NodeOutput(with_teacache(model, float(threshold), COGVIDEOX_FITS))
 
 
 NODES = [CogVideoXTeaCache, WanTeaCache]

@@ -108,8 +108,11 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
 
     # -------------------------------------------------------------------------------- what a method overrides
 
-    def call_references(self, kwargs: dict, options: dict) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-        """(reference latents, regions) of a call: by default from the conditioning (taken out of `kwargs`)."""
+    def call_references(
+        self, x: torch.Tensor, kwargs: dict, options: dict
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """(reference latents, regions) of a call on latents x: by default from the conditioning (taken out of
+        `kwargs`)."""
         return kwargs.pop(self.references_key, None), kwargs.pop(self.regions_key, None)
 
     def check_call(self, references: torch.Tensor | None, options: dict) -> None:  # noqa: B027 - optional hook
@@ -153,7 +156,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
         return None
 
     def qkv(
-        self, block: comfy.ldm.wan.model.WanAttentionBlock, index: int, h: torch.Tensor, n_video: int
+        self, block: comfy.ldm.wan.model.WanAttentionBlock, index: int, h: torch.Tensor, n_video: int, options: dict
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Normalised queries and keys, and values [B, L, C] of block `index` (WanSelfAttention's projections)."""
         attn = block.self_attn
@@ -169,7 +172,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
     # -------------------------------------------------------------------------------------------- the forward
 
     def _forward(self, x, timestep, context, clip_fea=None, time_dim_concat=None, transformer_options={}, **kwargs):  # noqa: B006 - ComfyUI's signature
-        references, regions = self.call_references(kwargs, transformer_options)
+        references, regions = self.call_references(x, kwargs, transformer_options)
         self.check_call(references, transformer_options)
         cache, shard = transformer_options.get(TEACACHE), transformer_options.get(SHARD)
         if references is None and cache is None and shard is None:
@@ -369,7 +372,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
         plain = inputs.groups is None and inputs.shard is None and inputs.stream is None
         if plain and not (self.reference_projections and in_sequence):
             return attn(h, freqs, transformer_options=options)
-        q, k, v = self.qkv(block, index, h, inputs.n_video)
+        q, k, v = self.qkv(block, index, h, inputs.n_video, options)
         q = comfy.ldm.flux.math.apply_rope1(q.view(b, s, attn.num_heads, -1), freqs)
         k = comfy.ldm.flux.math.apply_rope1(k.view(b, s, attn.num_heads, -1), freqs)
         v = v.view(b, s, attn.num_heads, -1)
