@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import cogvideox, concat_id_wan, identity, multi_gpu, teacache, text
+from . import cogvideox, concat_id_wan, identity, multi_gpu, stand_in, teacache, text
 from .cogvideox.lora import register_lora_support
 from .cogvideox.samplers import register_samplers
 from .model_folders import register_model_folders
@@ -24,6 +24,7 @@ NODES: list[type[io.ComfyNode]] = [
     *text.NODES,
     *cogvideox.NODES,
     *concat_id_wan.NODES,
+    *stand_in.NODES,
     *teacache.NODES,
     *multi_gpu.NODES,
 ]

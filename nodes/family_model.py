@@ -17,6 +17,7 @@ class FamilyDiT(Protocol):
     family_tag: str  # written on its latents and conditionings (family_tags)
     loader: Loader  # the node that makes its MODEL
     teacache: Any  # its TeaCacheFit (nodes/teacache.py), or None
+    multi_gpu: bool  # whether MultiID Multi-GPU runs it
 
     @property
     def attention_heads(self) -> int: ...

@@ -23,6 +23,7 @@ from .cogvideox import write_tiny_consisid_snapshot, write_tiny_ingredients_snap
 from .concat_id import write_tiny_concat_id_snapshot
 from .faces import write_tiny_antelopev2
 from .parsing import write_random_face_parser
+from .stand_in import write_tiny_stand_in
 from .t5 import write_tiny_t5_snapshot
 from .wan import write_tiny_wan_models
 
@@ -112,4 +113,5 @@ def write_all(base_dir: Path) -> list[Path]:
     write_random_face_parser(written[-1])
     written += write_tiny_concat_id_snapshot(multiid / "Concat-ID")
     written += write_tiny_wan_models(Path(base_dir) / "models")
+    written += write_tiny_stand_in(Path(base_dir) / "models")
     return written

@@ -215,6 +215,7 @@ class CogVideoXDiT(CogVideoXTransformer):
     family_tag = family_tags.COGVIDEOX
     loader = Loader.VIDEO_MODEL
     teacache = COGVIDEOX_5B
+    multi_gpu = True
 
     @property
     def attention_heads(self) -> int:

@@ -523,6 +523,11 @@ def parallel_model(
         raise MultiIDError(
             f"MultiID Multi-GPU takes the MODEL of {MADE_BY['MODEL']} (LoRA loaders between them are fine), once."
         )
+    if not dit.multi_gpu:
+        raise MultiIDError(
+            f"The MODEL of {dit.loader.value} does not run on MultiID Multi-GPU yet: connect it to the sampler "
+            "without the MultiID Multi-GPU node (one GPU; ComfyUI offloads what does not fit)."
+        )
     plan = settings.plan
     heads = dit.attention_heads
     if heads % plan.ulysses:

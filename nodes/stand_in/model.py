@@ -50,6 +50,11 @@ class StandInFaces:
     masks: Sequence[torch.Tensor | None] | None = None  # one per face (ID Router's); None: no placement
     _regions: dict = field(default_factory=dict)
 
+    def __deepcopy__(self, memo: dict) -> StandInFaces:
+        """ComfyUI deep-copies a MODEL's options on every clone (a LoRA loader after Apply Stand-In): the faces and
+        the adapter weights ComfyUI loads as the MODEL's additional model stay shared, never copied."""
+        return self
+
     def regions(self, x: torch.Tensor) -> torch.Tensor | None:
         """[1, faces, F, h/2, w/2] token regions for video latents x (None: every video token sees every face)."""
         if self.masks is None:
@@ -74,6 +79,7 @@ class StandInDiT(WanReferenceDiT):
     family_tag = family_tags.STAND_IN
     loader = Loader.STAND_IN
     teacache = WAN_14B
+    multi_gpu = False  # the kept reference keys are not cut into the ranks' heads yet
     reference_projections = True
 
     def call_references(self, x: torch.Tensor, kwargs: dict, options: dict):

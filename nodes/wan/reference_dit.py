@@ -87,6 +87,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
     reference_projections: ClassVar[bool] = False  # whether `qkv` treats reference tokens apart (then attention is
     # always computed here, not by ComfyUI's WanSelfAttention)
     teacache: ClassVar[TeaCacheFit | None] = None
+    multi_gpu: ClassVar[bool] = True
 
     @classmethod
     def adopt(cls, model: comfy.ldm.wan.model.WanModel) -> WanReferenceDiT:
