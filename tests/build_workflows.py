@@ -13,7 +13,7 @@ sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from workflow_builder import Graph  # noqa: E402
 
-from multiid_core.catalog import (
+from multiid_core.catalog import (  # noqa: E402
     CONCAT_ID_COGVIDEOX_FILES,
     CONCAT_ID_FACE_FILES,
     CONCAT_ID_WAN_ADALN_FILE,
@@ -22,9 +22,18 @@ from multiid_core.catalog import (
     FACE_FILES,
     INGREDIENTS_FACE_FILES,
     INGREDIENTS_MODEL_FILES,
+    WAN21_T2V_14B,
+    WAN22_T2V_HIGH_NOISE,
+    WAN22_T2V_LOW_NOISE,
     ModelFile,
 )
+from multiid_core.families import STAND_IN_WAN21, STAND_IN_WAN22  # noqa: E402
+from multiid_core.stand_in.checkpoint import WAN21_T2V_14B as STAND_IN_WAN21_ADAPTER  # noqa: E402
+from multiid_core.stand_in.checkpoint import WAN22_HIGH as STAND_IN_WAN22_HIGH  # noqa: E402
+from multiid_core.stand_in.checkpoint import WAN22_LOW as STAND_IN_WAN22_LOW  # noqa: E402
 
+STAND_IN_WAN21_FILES = STAND_IN_WAN21.files
+STAND_IN_WAN22_FILES = STAND_IN_WAN22.files
 WORKFLOWS_DIR = Path(__file__).resolve().parents[1] / "workflows"
 FACES = "ConsisID-preview/face_encoder"
 
@@ -527,6 +536,127 @@ def concat_id_wan_two_ids_placed() -> tuple[Graph, list[dict], str]:
     )
 
 
+STAND_IN_PROMPT = (
+    "A woman stands in a sunlit park in the early morning, facing the camera. She smiles and tucks a strand of hair "
+    "behind her ear while leaves drift down behind her; soft golden light falls across her face, the background is "
+    "gently blurred, and the shot is a steady medium close-up."
+)
+# The authors' negative prompt (Stand-In infer.py, Wan's own), kept in its original Chinese.
+STAND_IN_NEGATIVE = (
+    "色调艳丽，过曝，静态，细节模糊不清，字幕，风格，作品，画作，画面，静止，整体发灰，最差质量，低质量，JPEG压缩残留，丑陋的，"
+    "残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，手指融合，静止不动的画面，杂乱的背景，"
+    "三条腿，背景人很多，倒着走"
+)
+
+
+def stand_in_text_and_vae(graph: Graph, prompt: str, row: int = 2):
+    """UMT5, the prompt and the authors' negative prompt, the Wan 2.1 VAE, an empty 81x480x832 video latent."""
+    clip = graph.add(
+        "MultiID_LoadUMT5TextEncoder", "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "default", column=0, row=row
+    )
+    positive = graph.add("CLIPTextEncode", prompt, column=1, row=row, title="Prompt", clip=(clip, "clip"))
+    negative = graph.add(
+        "CLIPTextEncode", STAND_IN_NEGATIVE, column=1, row=row + 1, title="Negative prompt (the authors')",
+        clip=(clip, "clip"),
+    )  # fmt: skip
+    vae = graph.add("VAELoader", "wan_2.1_vae.safetensors", column=0, row=row + 1)
+    latent = graph.add("EmptyHunyuanLatentVideo", 832, 480, 81, 1, column=1, row=row + 2, title="Video size")
+    return positive, negative, vae, latent
+
+
+def stand_in_applied(graph: Graph, unet: str, adapter: ModelFile, vae, identity, column: int, row: int):
+    model = graph.add("UNETLoader", unet, "default", column=column, row=row + 1)
+    return graph.add(
+        "MultiID_ApplyStandIn", adapter.path, True, column=column + 1, row=row,
+        model=(model, "MODEL"), vae=(vae, "VAE"), identity=identity,
+    )  # fmt: skip
+
+
+def stand_in_wan21_14b() -> tuple[Graph, list[dict], str]:
+    graph = Graph()
+    extractor = concat_id_face_extractor(graph)
+    photo = graph.add("LoadImage", "portrait.png", "image", column=0, row=1)
+    identity = graph.add(
+        "MultiID_EncodeIdentity", "largest", 0, "", column=1, row=0,
+        face_extractor=(extractor, "face_extractor"), photos=(photo, "IMAGE"),
+    )  # fmt: skip
+    positive, negative, vae, latent = stand_in_text_and_vae(graph, STAND_IN_PROMPT)
+    applied = stand_in_applied(graph, WAN21_T2V_14B.path, STAND_IN_WAN21_ADAPTER, vae, (identity, "identity"), 2, 0)
+    graph.add("PreviewImage", column=3, row=1, title="Face (as encoded)", images=(applied, "faces"))
+    sampled = graph.add(
+        "KSampler", 0, "fixed", 20, 5.0, "euler", "simple", 1.0, column=4, row=0, model=(applied, "model"),
+        positive=(positive, "CONDITIONING"), negative=(negative, "CONDITIONING"), latent_image=(latent, "LATENT"),
+    )  # fmt: skip
+    frames = wan_video_output(graph, vae, (sampled, "LATENT"), "MultiID/stand_in", column=5)
+    wan_identity_scores(graph, frames, (identity, "identity"), extractor, column=7)
+    description = (
+        "Stand-In on Wan2.1-T2V-14B from ComfyUI's own Load Diffusion Model: one person from one photo, 81 frames "
+        "at 832x480, 20 steps, cfg 5, euler/simple, flow shift 5 (set by Apply Stand-In), the authors' negative "
+        "prompt: their infer.py settings. LoRA loaders may go between Load Diffusion Model and Apply Stand-In, or "
+        "after it. Frontal, mid-to-close faces work best."
+    )
+    return graph, model_entries(STAND_IN_WAN21_FILES), description
+
+
+def stand_in_two_people_placed() -> tuple[Graph, list[dict], str]:
+    graph = Graph()
+    extractor = concat_id_face_extractor(graph)
+    first, second = two_people(graph, extractor)
+    left, right = half_frame_masks(graph, 832, 480)
+    people = graph.add(
+        "MultiID_IDRouter", "masks", 1.0, "as released (unconditional branch)", column=3, row=0,
+        identity_1=(first, "identity"), identity_2=(second, "identity"), mask_1=(left, "MASK"), mask_2=(right, "MASK"),
+    )  # fmt: skip
+    positive, negative, vae, latent = stand_in_text_and_vae(graph, TWO_PEOPLE_PROMPT, row=7)
+    applied = stand_in_applied(graph, WAN21_T2V_14B.path, STAND_IN_WAN21_ADAPTER, vae, (people, "identities"), 4, 7)
+    graph.add("PreviewImage", column=5, row=8, title="Faces (as encoded)", images=(applied, "faces"))
+    sampled = graph.add(
+        "KSampler", 0, "fixed", 20, 5.0, "euler", "simple", 1.0, column=6, row=0, model=(applied, "model"),
+        positive=(positive, "CONDITIONING"), negative=(negative, "CONDITIONING"), latent_image=(latent, "LATENT"),
+    )  # fmt: skip
+    frames = wan_video_output(graph, vae, (sampled, "LATENT"), "MultiID/stand_in_placed", column=7)
+    wan_identity_scores(graph, frames, (people, "identities"), extractor, column=9)
+    description = (
+        "Stand-In, two people placed where their masks are (beyond the release): each face is its own reference "
+        "block, as on the authors' dev/multi branch, and the video tokens inside person k's mask see only person "
+        "k's face (outside both masks: none). Paint the masks where each person should stand; the identity scores "
+        "show who landed where. The adapter was trained with one face: expect weaker likeness than with one person."
+    )
+    return graph, model_entries(STAND_IN_WAN21_FILES), description
+
+
+def stand_in_wan22_a14b() -> tuple[Graph, list[dict], str]:
+    graph = Graph()
+    extractor = concat_id_face_extractor(graph)
+    photo = graph.add("LoadImage", "portrait.png", "image", column=0, row=1)
+    identity = graph.add(
+        "MultiID_EncodeIdentity", "largest", 0, "", column=1, row=0,
+        face_extractor=(extractor, "face_extractor"), photos=(photo, "IMAGE"),
+    )  # fmt: skip
+    positive, negative, vae, latent = stand_in_text_and_vae(graph, STAND_IN_PROMPT)
+    high = stand_in_applied(graph, WAN22_T2V_HIGH_NOISE.path, STAND_IN_WAN22_HIGH, vae, (identity, "identity"), 2, 0)
+    low = stand_in_applied(graph, WAN22_T2V_LOW_NOISE.path, STAND_IN_WAN22_LOW, vae, (identity, "identity"), 2, 3)
+    first = graph.add(
+        "KSamplerAdvanced", "enable", 0, "fixed", 20, 5.0, "euler", "simple", 0, 9, "enable", column=4, row=0,
+        title="High-noise expert: steps 0-8", model=(high, "model"), positive=(positive, "CONDITIONING"),
+        negative=(negative, "CONDITIONING"), latent_image=(latent, "LATENT"),
+    )  # fmt: skip
+    second = graph.add(
+        "KSamplerAdvanced", "disable", 0, "fixed", 20, 5.0, "euler", "simple", 9, 10000, "disable", column=5, row=0,
+        title="Low-noise expert: steps 9-19", model=(low, "model"), positive=(positive, "CONDITIONING"),
+        negative=(negative, "CONDITIONING"), latent_image=(first, "LATENT"),
+    )  # fmt: skip
+    frames = wan_video_output(graph, vae, (second, "LATENT"), "MultiID/stand_in_wan22", column=6)
+    wan_identity_scores(graph, frames, (identity, "identity"), extractor, column=8)
+    description = (
+        "Stand-In on Wan2.2-T2V-A14B: the _high adapter on the high-noise expert, the _low one on the low-noise "
+        "expert, sampled the way ComfyUI runs the two experts (two KSamplerAdvanced). The authors switch experts "
+        "when the timestep falls below 875: at 20 steps and shift 5, after step 9. 20 steps, cfg 5 for both, the "
+        "authors' infer.py settings (not Wan2.2's own)."
+    )
+    return graph, model_entries(STAND_IN_WAN22_FILES), description
+
+
 WORKFLOWS = {
     "face_identity_preview": face_identity_preview,
     "consisid_single_id": consisid_single_id,
@@ -538,6 +668,9 @@ WORKFLOWS = {
     "concat_id_wan": concat_id_wan,
     "concat_id_wan_two_ids_placed": concat_id_wan_two_ids_placed,
     "consisid_multi_gpu": consisid_multi_gpu,
+    "stand_in_wan21_14b": stand_in_wan21_14b,
+    "stand_in_two_people_placed": stand_in_two_people_placed,
+    "stand_in_wan22_a14b": stand_in_wan22_a14b,
 }
 
 
