@@ -251,10 +251,11 @@ WAN_CONFIGS = {
 }
 
 
-def import_comfyui_and_pack(gpu: bool) -> str:
+def import_comfyui_and_pack(gpu: bool, pytorch_attention: bool = False) -> str:
     """ComfyUI from COMFYUI_PATH (default: the pack's dev tree), then this pack as ComfyUI imports a custom node
     (a package named after its folder); returns that package name. As tests/comfy_env.load_in_process does,
-    without a base directory of models, and on CUDA with --gpu."""
+    without a base directory of models, and on CUDA with --gpu; `pytorch_attention`: ComfyUI's
+    --use-pytorch-cross-attention (PyTorch's SDPA, which ComfyUI picks by default on CUDA but not on the CPU)."""
     tree = Path(os.environ.get("COMFYUI_PATH") or TREE)
     if not (tree / "main.py").is_file():
         raise SystemExit(
@@ -264,6 +265,7 @@ def import_comfyui_and_pack(gpu: bool) -> str:
     from comfy.cli_args import args
 
     args.cpu = not gpu
+    args.use_pytorch_cross_attention = pytorch_attention or args.use_pytorch_cross_attention
     import comfy.utils
 
     comfy.utils.PROGRESS_BAR_ENABLED = False

@@ -4,6 +4,8 @@
     python benchmarks/stand_in_speed.py --gpu                  # CUDA: Wan2.1-T2V-14B's architecture, bf16
     python benchmarks/stand_in_speed.py --authors /path/Stand-In   # also the authors' DiT (their repository's
                                                                # code, not shipped) on the same weights, CPU
+    python benchmarks/stand_in_speed.py --pytorch-attention    # ComfyUI on PyTorch's SDPA, as the authors' code
+                                                               # (on the CPU ComfyUI picks its own split kernel)
 
 Each row times the diffusion model's calls as KSampler makes them with cfg (cond and uncond batched), at
 81x480x832 (21x60x104 latents: 32760 video tokens) with one 512x512 face (1024 reference tokens): the plain model,
@@ -36,7 +38,7 @@ from multiid_tools.tiny_models.wan import tiny_concat_id_wan_state_dict  # noqa:
 
 CONFIGS = {
     # name: (DiT sizes, video latents (frames, height, width), calls timed)
-    "cpu": (WanConfig(dim=256, ffn_dim=512, num_heads=2, num_layers=2), (21, 60, 104), 3),
+    "cpu": (WanConfig(dim=256, ffn_dim=512, num_heads=2, num_layers=2), (21, 60, 104), 2),
     "gpu": (WanConfig(dim=5120, ffn_dim=13824, num_heads=40, num_layers=40), (21, 60, 104), 4),
 }
 FACE = (1, 64, 64)  # one 512x512 face: 1024 tokens
@@ -71,8 +73,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--gpu", action="store_true")
     parser.add_argument("--authors", type=Path, help="a checkout of WeChatCV/Stand-In, to time their DiT too (CPU)")
+    parser.add_argument("--pytorch-attention", action="store_true", help="ComfyUI's --use-pytorch-cross-attention")
     args = parser.parse_args()
-    pack = import_comfyui_and_pack(args.gpu)
+    pack = import_comfyui_and_pack(args.gpu, args.pytorch_attention)
     model_module = sys.modules.get(f"{pack}.nodes.stand_in.model") or __import__(
         f"{pack}.nodes.stand_in.model", fromlist=["StandInDiT"]
     )
@@ -111,7 +114,7 @@ def main() -> None:
     print(
         f"\nStand-In per call (cond + uncond batched), {'CUDA ' + torch.cuda.get_device_name() if args.gpu else 'CPU'}"
         f", DiT width {sizes.dim}, {sizes.num_layers} blocks, {tokens} video tokens + {FACE[1] * FACE[2] // 4} face "
-        f"tokens, {dtype}\n"
+        f"tokens, {dtype}, attention: {'PyTorch SDPA' if args.pytorch_attention else 'ComfyUI default'}\n"
     )
     print("| model | first call s | later calls s (median) | ratio to plain |\n|---|---|---|---|")
     for name, first, steady in rows:
