@@ -28,6 +28,7 @@ SHRINK = {
     "MultiID_Sampler": {"frames": 9, "width": 352, "height": 240},
     "MultiID_IdentityConditioning": {"frames": 9, "width": 352, "height": 240},
     "MultiID_ConcatIDWanReference": {"width": 64, "height": 48, "length": 9},
+    "EmptyHunyuanLatentVideo": {"width": 64, "height": 48, "length": 9},  # the Stand-In workflows' video size
 }
 UPDATE_DOCS = os.environ.get("MULTIID_UPDATE_SCREENSHOTS") == "1"
 # Widgets the frontend adds next to a node's inputs; "summary" is Identity Similarity's result display.
