@@ -193,6 +193,31 @@ WAN22_T2V_HIGH_NOISE = ModelFile(
     "Wan2.2-T2V-A14B high-noise expert (fp8)",
     size_gb=14.3,
 )
+WAN21_VACE_14B = ModelFile(
+    "diffusion_models",
+    "wan2.1_vace_14B_fp16.safetensors",
+    WAN_REPACKAGED_REPO,
+    "split_files/diffusion_models/wan2.1_vace_14B_fp16.safetensors",
+    "Wan2.1-VACE-14B DiT (ComfyUI's native VACE loads it)",
+    size_gb=34.7,
+)
+KIJAI_WAN_REPO = "Kijai/WanVideo_comfy"
+PHANTOM_WAN_1_3B = ModelFile(
+    "diffusion_models",
+    "Phantom-Wan-1_3B_fp32.safetensors",
+    KIJAI_WAN_REPO,
+    "Phantom-Wan-1_3B_fp32.safetensors",
+    "Phantom-Wan 1.3B DiT (ComfyUI's native Phantom loads it)",
+    size_gb=5.7,
+)
+PHANTOM_WAN_14B = ModelFile(
+    "diffusion_models",
+    "Phantom-Wan-14B_fp16.safetensors",
+    KIJAI_WAN_REPO,
+    "Phantom-Wan-14B_fp16.safetensors",
+    "Phantom-Wan 14B DiT (ComfyUI's native Phantom loads it)",
+    size_gb=28.6,
+)
 WAN22_T2V_LOW_NOISE = ModelFile(
     "diffusion_models",
     "wan2.2_t2v_low_noise_14B_fp8_scaled.safetensors",

@@ -27,6 +27,7 @@ class Loader(Enum):
     VIDEO_MODEL = "Load MultiID Video Model"
     CONCAT_ID_WAN = "Load Concat-ID Wan Model"
     STAND_IN = "Apply Stand-In"  # on the MODEL of ComfyUI's Load Diffusion Model
+    PHANTOM = "MultiID Placed References (Phantom)"  # on ComfyUI's own Phantom MODEL
 
 
 class IdentityInput(Enum):

@@ -9,6 +9,10 @@ We score every identity on its own: per frame, the detected faces are assigned t
 one (Hungarian, maximising the summed cosine), an identity with no face assigned scores 0 in that frame,
 and cosines are clamped at 0. The Ingredients max-pair number is reported next to it for comparison.
 
+Who landed where: each identity's face centre per frame (as a fraction of the frame), and two swap checks: a face
+that matches two people at once (cosine at least MATCH with both: a blend), and, where the people were placed by
+masks, a person's face found inside another person's mask and outside their own (a swap).
+
 Embeddings come from the face extractor (antelopev2's glintr100, an ArcFace R100, at detector size 640).
 The published FaceSim-Arc uses buffalo_l's w600k_r50 at detector size 320, so our numbers are comparable
 in kind, not in value.
@@ -29,6 +33,7 @@ from .faces.detection import DetectedFace, FaceDetector
 from .faces.extractor import to_uint8_rgb
 from .faces.identity import Identity
 
+MATCH = 0.3  # ArcFace (glintr100) cosine from which a face counts as that person (verification's usual threshold)
 PAD_FRACTION = 0.25  # FaceSim-Arc's retry: pad 25% grey on every side when no face is found
 PAD_GREY = 128
 MAX_PAIR_FACES = 2  # Ingredients takes the two largest faces per frame
@@ -47,6 +52,9 @@ class FrameScore:
     assigned: np.ndarray  # [identities] bool: a face was assigned to the identity
     faces: int  # faces detected
     max_pair: float | None  # Ingredients: max cosine over (identity x two largest faces); None without a face
+    centres: np.ndarray | None = None  # [identities, 2] (x, y) of the assigned face, fractions of the frame; nan: none
+    shared: tuple[tuple[int, int], ...] = ()  # identity pairs whose references one face matches at once
+    swapped: tuple[tuple[int, int], ...] = ()  # (i, j): identity i's face inside j's mask and outside its own
 
 
 @dataclass(frozen=True)
@@ -88,10 +96,37 @@ class SimilarityReport:
         values = [f.max_pair for f in self.frames if f.max_pair is not None]
         return float(np.mean(values)) if values else None
 
+    def events(self, kind: str) -> dict[tuple[int, int], list[int]]:
+        """(i, j) -> the frames where it happened; `kind`: "swapped" or "shared"."""
+        found: dict[tuple[int, int], list[int]] = {}
+        for frame in self.frames:
+            for pair in getattr(frame, kind):
+                found.setdefault(pair, []).append(frame.index)
+        return found
+
+    def verdict(self) -> str:
+        """One line to read at a glance: who was found, and any swap or blend."""
+        sampled = len(self.frames)
+        problems = [
+            f"SWAP: {self.labels[i]} found in {self.labels[j]}'s mask in {len(frames)}/{sampled} frames "
+            f"(first at frame {frames[0]})"
+            for (i, j), frames in sorted(self.events("swapped").items())
+        ]
+        problems += [
+            f"BLEND: one face matches both {self.labels[i]} and {self.labels[j]} in {len(frames)}/{sampled} frames "
+            f"(first at frame {frames[0]})"
+            for (i, j), frames in sorted(self.events("shared").items())
+        ]
+        people = "; ".join(f"{label} {self.means[i]:.2f} ({self.found[i]}/{sampled})" for i, label in
+                           enumerate(self.labels))  # fmt: skip
+        return (" | ".join(problems) + " | " if problems else "OK: no swap, no blend | ") + people
+
     def summary(self) -> str:
         sampled = len(self.frames)
         which = "all" if sampled == self.total_frames else "evenly spaced"
         lines = [
+            self.verdict(),
+            "",
             f"Identity similarity over {sampled} of {self.total_frames} frames ({which}).",
             f"Protocol: {PROTOCOL}.",
             "",
@@ -100,7 +135,7 @@ class SimilarityReport:
         for i, label in enumerate(self.labels):
             lines.append(
                 f"{label:<{width}}  mean {self.means[i]:.3f}  min {self.minima[i]:.3f}  "
-                f"found in {self.found[i]}/{sampled} frames"
+                f"found in {self.found[i]}/{sampled} frames{self._where(i)}"
             )
         lines += [
             "",
@@ -117,6 +152,16 @@ class SimilarityReport:
             "Comparable in kind, not in value, with published FaceSim-Arc numbers (those use buffalo_l w600k_r50)."
         )
         return "\n".join(lines)
+
+    def _where(self, i: int) -> str:
+        """Where identity i's face was on average (the frame's left/centre/right, top/middle/bottom)."""
+        centres = [f.centres[i] for f in self.frames if f.centres is not None and not np.isnan(f.centres[i]).any()]
+        if not centres:
+            return ""
+        x, y = np.mean(centres, axis=0)
+        across = "left" if x < 1 / 3 else "right" if x > 2 / 3 else "centre"
+        down = "top" if y < 1 / 3 else "bottom" if y > 2 / 3 else "middle"
+        return f", mostly {down} {across} (x {x:.2f}, y {y:.2f})"
 
 
 def identity_labels(identities: Sequence[Identity]) -> list[str]:
@@ -151,21 +196,59 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
 
 
-def score_frame(detector: FaceDetector, image: np.ndarray, references: np.ndarray, index: int = 0) -> FrameScore:
-    """One uint8 RGB frame against unit reference embeddings [identities, 512]."""
+def score_frame(
+    detector: FaceDetector,
+    image: np.ndarray,
+    references: np.ndarray,
+    index: int = 0,
+    masks: Sequence[np.ndarray | None] | None = None,
+) -> FrameScore:
+    """One uint8 RGB frame against unit reference embeddings [identities, 512]; `masks`: where each identity was
+    placed in this frame (bool [H, W], None: anywhere), for the swap check."""
     count = references.shape[0]
-    image, faces = _faces_with_retry(detector, image)
+    height, width = image.shape[:2]
+    padded, faces = _faces_with_retry(detector, image)
     scores = np.zeros(count, dtype=np.float32)
     assigned = np.zeros(count, dtype=bool)
+    centres = np.full((count, 2), np.nan, dtype=np.float32)
     if not faces:
-        return FrameScore(index, scores, assigned, 0, None)
-    embeddings = _unit(np.stack([detector.embed(image, face) for face in faces]))
+        return FrameScore(index, scores, assigned, 0, None, centres)
+    embeddings = _unit(np.stack([detector.embed(padded, face) for face in faces]))
     cosine = np.clip(references @ embeddings.T, 0.0, None)  # [identities, faces]
     rows, cols = linear_sum_assignment(cosine, maximize=True)
     scores[rows] = cosine[rows, cols]
     assigned[rows] = True
+    pad_y, pad_x = (padded.shape[0] - height) // 2, (padded.shape[1] - width) // 2
+    for i, k in zip(rows, cols, strict=True):
+        x1, y1, x2, y2 = faces[k].bbox
+        centres[i] = ((x1 + x2) / 2 - pad_x) / width, ((y1 + y2) / 2 - pad_y) / height
+    shared = tuple(
+        (i, j)
+        for k in range(len(faces))
+        for i in range(count)
+        for j in range(i + 1, count)
+        if cosine[i, k] >= MATCH and cosine[j, k] >= MATCH
+    )
+    swapped = ()
+    if masks is not None:
+        swapped = tuple(
+            (i, j)
+            for i in np.nonzero(assigned)[0].tolist()
+            if scores[i] >= MATCH
+            for j in range(count)
+            if j != i and _inside(masks[j], centres[i]) and not _inside(masks[i], centres[i], default=True)
+        )
     largest = sorted(range(len(faces)), key=lambda k: faces[k].area, reverse=True)[:MAX_PAIR_FACES]
-    return FrameScore(index, scores, assigned, len(faces), float(cosine[:, largest].max()))
+    return FrameScore(index, scores, assigned, len(faces), float(cosine[:, largest].max()), centres, shared, swapped)
+
+
+def _inside(mask: np.ndarray | None, centre: np.ndarray, default: bool = False) -> bool:
+    """Whether the point (fractions of the frame) lies in the mask (None: no mask, `default`)."""
+    if mask is None or np.isnan(centre).any():
+        return default
+    h, w = mask.shape
+    y, x = min(int(centre[1] * h), h - 1), min(int(centre[0] * w), w - 1)
+    return bool(mask[max(y, 0), max(x, 0)])
 
 
 def score_video(
@@ -174,8 +257,10 @@ def score_video(
     identities: Sequence[Identity],
     sample: int = 0,
     on_frame: Callable[[int, int], None] | None = None,
+    masks: Sequence[torch.Tensor | None] | None = None,
 ) -> SimilarityReport:
-    """Score an IMAGE batch [frames, H, W, C] against identities; `on_frame(done, total)` after each frame."""
+    """Score an IMAGE batch [frames, H, W, C] against identities; `on_frame(done, total)` after each frame.
+    `masks`: where each identity was placed (ComfyUI MASKs, one frame or one per frame; None: anywhere)."""
     if not identities:
         raise MultiIDError("No identity to score against: connect Encode Identity (or several through ID Router).")
     if frames.ndim == 3:
@@ -184,12 +269,22 @@ def score_video(
         raise MultiIDError(f"Expected video frames [frames, height, width, channels], got {tuple(frames.shape)}.")
     indices = sample_indices(frames.shape[0], sample)
     references = _unit(np.stack([identity.arcface_unit().float().cpu().numpy() for identity in identities]))
+    placed = masks is not None and any(m is not None for m in masks)
     scored = []
     for done, index in enumerate(indices, 1):
-        scored.append(score_frame(detector, to_uint8_rgb(frames[index]), references, index))
+        frame_masks = [_mask_at(m, index, frames.shape[0]) for m in masks] if placed else None
+        scored.append(score_frame(detector, to_uint8_rgb(frames[index]), references, index, frame_masks))
         if on_frame is not None:
             on_frame(done, len(indices))
     return SimilarityReport(identity_labels(identities), frames.shape[0], scored)
+
+
+def _mask_at(mask: torch.Tensor | None, frame: int, frames: int) -> np.ndarray | None:
+    """A MASK's bool [H, W] for one video frame (one mask for every frame, or one per frame)."""
+    if mask is None:
+        return None
+    mask = mask[None] if mask.ndim == 2 else mask
+    return (mask[min(frame, mask.shape[0] - 1) if mask.shape[0] == frames else 0] > 0.5).cpu().numpy()
 
 
 # Plot: one curve per identity over the frame index, the legend with each identity's mean.
@@ -269,6 +364,10 @@ def plot_report(report: SimilarityReport, width: int = 960, height: int = 540) -
                 draw.line([(x - 4, y - 4), (x + 4, y + 4)], fill=colour, width=2)
                 draw.line([(x - 4, y + 4), (x + 4, y - 4)], fill=colour, width=2)
 
+    for frame in report.frames:  # a red tick above the chart where a swap or a blend was found
+        if frame.swapped or frame.shared:
+            x = x_of(frame.index)
+            draw.line([(x, top - 10), (x, top - 2)], fill=(214, 39, 40), width=3)
     column_width = (right - left) / columns
     for k, (text, colour) in enumerate(entries):
         x = left + column_width * (k % columns)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from comfy_api.latest import ComfyExtension, io
 
-from . import cogvideox, concat_id_wan, identity, multi_gpu, stand_in, teacache, text
+from . import cogvideox, concat_id_wan, identity, multi_gpu, phantom, stand_in, teacache, text, vace
 from .cogvideox.lora import register_lora_support
 from .cogvideox.samplers import register_samplers
 from .model_folders import register_model_folders
@@ -25,6 +25,8 @@ NODES: list[type[io.ComfyNode]] = [
     *cogvideox.NODES,
     *concat_id_wan.NODES,
     *stand_in.NODES,
+    *phantom.NODES,
+    *vace.NODES,
     *teacache.NODES,
     *multi_gpu.NODES,
 ]

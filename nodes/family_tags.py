@@ -20,6 +20,7 @@ FAMILY_KEY = "multiid_family"
 COGVIDEOX = "cogvideox"  # ConsisID, Ingredients, Concat-ID on CogVideoX-5B: T5 prompts, the CogVideoX VAE
 CONCAT_ID_WAN = "concat_id_wan"  # Concat-ID on Wan2.1-T2V-1.3B: UMT5 prompts, the Wan 2.1 VAE
 STAND_IN = "stand_in"  # Stand-In on Wan 14B: ComfyUI's own Wan prompts and latents (it tags nothing)
+PHANTOM = "phantom"  # ComfyUI's own Phantom, placed: its own conditioning (it tags nothing)
 MADE_BY = {
     COGVIDEOX: "MultiID Text Encode or MultiID Identity Conditioning (the T5 prompts of ConsisID, Ingredients and "
     "Concat-ID CogVideoX)",

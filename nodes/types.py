@@ -17,5 +17,6 @@ MADE_BY = {
     Identity.io_type: "Encode Identity",
     Identities.io_type: "ID Router",
     VideoVAE.io_type: Loader.VIDEO_MODEL.value,
-    "MODEL": " or ".join(loader.value for loader in Loader),
+    "MODEL": f"{Loader.VIDEO_MODEL.value} or {Loader.CONCAT_ID_WAN.value} (Stand-In and Phantom: ComfyUI's Load "
+    "Diffusion Model)",
 }

@@ -22,6 +22,8 @@ from multiid_core.catalog import (  # noqa: E402
     FACE_FILES,
     INGREDIENTS_FACE_FILES,
     INGREDIENTS_MODEL_FILES,
+    PHANTOM_WAN_1_3B,
+    PHANTOM_WAN_14B,
     WAN21_T2V_14B,
     WAN22_T2V_HIGH_NOISE,
     WAN22_T2V_LOW_NOISE,
@@ -142,9 +144,15 @@ def routing_map_output(graph: Graph, sampler, prefix: str, fps: float, column: i
 
 def two_people(graph: Graph, extractor):
     """Two Encode Identity nodes, one photo each (person_1.png, person_2.png)."""
-    people = []
+    return two_photos_and_people(graph, extractor)[1]
+
+
+def two_photos_and_people(graph: Graph, extractor) -> tuple[list, list]:
+    """The two photos (LoadImage nodes) and their Encode Identity nodes."""
+    photos, people = [], []
     for i in (1, 2):
         photo = graph.add("LoadImage", f"person_{i}.png", "image", column=0, row=i, title=f"Person {i}")
+        photos.append(photo)
         people.append(
             graph.add(
                 "MultiID_EncodeIdentity",
@@ -158,7 +166,7 @@ def two_people(graph: Graph, extractor):
                 photos=(photo, "IMAGE"),
             )  # fmt: skip
         )
-    return people
+    return photos, people
 
 
 def half_frame_masks(graph: Graph, width: int = 720, height: int = 480):
@@ -657,6 +665,73 @@ def stand_in_wan22_a14b() -> tuple[Graph, list[dict], str]:
     return graph, model_entries(STAND_IN_WAN22_FILES), description
 
 
+PHANTOM_NEGATIVE = STAND_IN_NEGATIVE  # Wan's own negative prompt, as Phantom's generate.py uses it
+
+
+def phantom_two_people_placed(dit: ModelFile, size_note: str) -> tuple[Graph, list[dict], str]:
+    """Native Phantom (WanPhantomSubjectToVideo, DualCFGGuider with its three branches) with the two people placed."""
+    graph = Graph()
+    extractor = concat_id_face_extractor(graph)
+    photos, (first, second) = two_photos_and_people(graph, extractor)
+    left, right = half_frame_masks(graph, 832, 480)
+    people = graph.add(
+        "MultiID_IDRouter", "masks", 1.0, "as released (unconditional branch)", column=3, row=0,
+        identity_1=(first, "identity"), identity_2=(second, "identity"), mask_1=(left, "MASK"), mask_2=(right, "MASK"),
+    )  # fmt: skip
+    references = graph.add(
+        "ImageBatch", column=1, row=3, title="Reference images (person 1, then person 2)",
+        image1=(photos[0], "IMAGE"), image2=(photos[1], "IMAGE"),
+    )  # fmt: skip
+    clip = graph.add(
+        "MultiID_LoadUMT5TextEncoder", "umt5_xxl_fp8_e4m3fn_scaled.safetensors", "default", column=0, row=7
+    )
+    positive = graph.add("CLIPTextEncode", TWO_PEOPLE_PROMPT, column=1, row=7, title="Prompt", clip=(clip, "clip"))
+    negative = graph.add(
+        "CLIPTextEncode", PHANTOM_NEGATIVE, column=1, row=8, title="Negative prompt", clip=(clip, "clip")
+    )
+    vae = graph.add("VAELoader", "wan_2.1_vae.safetensors", column=0, row=8)
+    phantom = graph.add(
+        "WanPhantomSubjectToVideo", 832, 480, 81, 1, column=4, row=7, positive=(positive, "CONDITIONING"),
+        negative=(negative, "CONDITIONING"), vae=(vae, "VAE"), images=(references, "IMAGE"),
+    )  # fmt: skip
+    unet = graph.add("UNETLoader", dit.path, "default", column=2, row=9)
+    shifted = graph.add("ModelSamplingSD3", 5.0, column=3, row=9, model=(unet, "MODEL"))
+    placed = graph.add(
+        "MultiID_PlacedReferencesPhantom", "", column=4, row=0, model=(shifted, "MODEL"), people=(people, "identities"),
+    )  # fmt: skip
+    guider = graph.add(
+        "DualCFGGuider", 7.5, 5.0, "regular", column=5, row=1, title="Text 7.5, image 5 (Phantom's settings)",
+        model=(placed, "model"), cond1=(phantom, "positive"), cond2=(phantom, "negative_text"),
+        negative=(phantom, "negative_img_text"),
+    )  # fmt: skip
+    noise = graph.add("RandomNoise", 0, "fixed", column=5, row=2)
+    sampler = graph.add("KSamplerSelect", "uni_pc", column=5, row=3)
+    sigmas = graph.add("BasicScheduler", "simple", 50, 1.0, column=5, row=4, model=(placed, "model"))
+    latent = graph.add(
+        "SamplerCustomAdvanced", column=6, row=0, noise=(noise, "NOISE"), guider=(guider, "GUIDER"),
+        sampler=(sampler, "SAMPLER"), sigmas=(sigmas, "SIGMAS"), latent_image=(phantom, "latent"),
+    )  # fmt: skip
+    frames = wan_video_output(graph, vae, (latent, "output"), "MultiID/phantom_placed", column=7)
+    wan_identity_scores(graph, frames, (people, "identities"), extractor, column=9)
+    description = (
+        f"Native Phantom ({size_note}) with two people placed by masks: WanPhantomSubjectToVideo as usual (the "
+        "reference images in the people's order), and MultiID Placed References between the model and the sampler, "
+        "so the video inside person 1's mask (left half) sees only person 1's image and the right half only person "
+        "2's. Phantom's settings: 50 steps, UniPC, shift 5, text guidance 7.5 and image guidance 5 (DualCFGGuider "
+        "with its three branches). Repaint the masks to move the people; the identity scores' first line says "
+        "whether anyone landed in the other's place."
+    )
+    return graph, model_entries(CONCAT_ID_FACE_FILES + (dit,) + CONCAT_ID_WAN_MODEL_FILES), description
+
+
+def phantom_two_people_placed_1_3b() -> tuple[Graph, list[dict], str]:
+    return phantom_two_people_placed(PHANTOM_WAN_1_3B, "Phantom-Wan 1.3B, small cards")
+
+
+def phantom_14b_two_people_placed() -> tuple[Graph, list[dict], str]:
+    return phantom_two_people_placed(PHANTOM_WAN_14B, "Phantom-Wan 14B")
+
+
 WORKFLOWS = {
     "face_identity_preview": face_identity_preview,
     "consisid_single_id": consisid_single_id,
@@ -671,6 +746,8 @@ WORKFLOWS = {
     "stand_in_wan21_14b": stand_in_wan21_14b,
     "stand_in_two_people_placed": stand_in_two_people_placed,
     "stand_in_wan22_a14b": stand_in_wan22_a14b,
+    "phantom_two_people_placed": phantom_two_people_placed_1_3b,
+    "phantom_14b_two_people_placed": phantom_14b_two_people_placed,
 }
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import MultiIDError
 from ..routing import INSIDE, TokenGrid, mask_coverage
 
 VAE_SCALE = (4, 8)  # Wan2.1 VAE: temporal, spatial compression
@@ -42,9 +43,17 @@ class AttentionGroups:
     groups: list[tuple[torch.Tensor, torch.Tensor]]
 
     @classmethod
-    def from_regions(cls, regions: torch.Tensor, ref_tokens: int, references_see_video: bool = True) -> AttentionGroups:
-        """`regions`: bool [R, N_video] (token k may see reference k); references follow the video tokens."""
+    def from_regions(
+        cls,
+        regions: torch.Tensor,
+        ref_tokens: int,
+        references_see_video: bool = True,
+        owners: Sequence[int] | None = None,
+    ) -> AttentionGroups:
+        """`regions`: bool [R, N_video] (token k may see reference k); references follow the video tokens.
+        `owners`: the person each reference shows (a person's references see each other); None: one each."""
         refs, n_video = regions.shape
+        owners = list(range(refs)) if owners is None else list(owners)
         device = regions.device
         video = torch.arange(n_video, device=device)
         ref_index = [n_video + k * ref_tokens + torch.arange(ref_tokens, device=device) for k in range(refs)]
@@ -55,12 +64,19 @@ class AttentionGroups:
             groups.append((torch.nonzero(codes == code)[:, 0], torch.cat(keys)))
         for k in range(refs):
             seen = [torch.nonzero(regions[k])[:, 0]] if references_see_video else []
-            groups.append((ref_index[k], torch.cat([*seen, ref_index[k]])))
+            same = [ref_index[j] for j in range(refs) if owners[j] == owners[k]]
+            groups.append((ref_index[k], torch.cat([*seen, *same])))
         return cls(groups)
 
     @classmethod
     def for_batch_item(
-        cls, regions: torch.Tensor | None, refs: int, n_video: int, ref_tokens: int, references_see_video: bool = True
+        cls,
+        regions: torch.Tensor | None,
+        refs: int,
+        n_video: int,
+        ref_tokens: int,
+        references_see_video: bool = True,
+        owners: Sequence[int] | None = None,
     ) -> AttentionGroups:
         """Groups of one batch item's regions [R, F, h, w] (token grid, > 0.5 = inside); None: every video token
         sees every reference."""
@@ -72,7 +88,12 @@ class AttentionGroups:
             raise ValueError(
                 f"regions {tuple(inside.shape)} do not match {refs} reference(s) and {n_video} video tokens"
             )
-        return cls.from_regions(inside, ref_tokens, references_see_video)
+        return cls.from_regions(inside, ref_tokens, references_see_video, owners)
+
+    def moved(self, position: torch.Tensor) -> AttentionGroups:
+        """The same groups over a sequence laid out otherwise: `position[i]` is where token i of the [video;
+        references] layout sits (e.g. VACE puts its reference frames before the video's)."""
+        return AttentionGroups([(position[q], position[k]) for q, k in self.groups])
 
     def video_queries(self, n_video: int) -> AttentionGroups:
         """The groups of the video tokens' queries only (a call whose reference tokens are kept, not computed)."""
@@ -114,3 +135,48 @@ def token_regions(masks: Sequence[torch.Tensor | None], frames: int, height: int
         for k, m in enumerate(masks)
     ]
     return torch.stack(rows).float().reshape(len(masks), grid.frames, grid.rows, grid.cols)
+
+
+# ------------------------------------------------------------------------------------- placed people, checked
+
+OVERLAP_TOLERATED = 1  # pixels of overlap let through (anti-aliased mask edges)
+
+
+def reference_owners(frames_per_person: str, people: int) -> list[int]:
+    """ "1,2" -> [0, 1, 1]: the person of each reference image; "" -> one image per person."""
+    text = frames_per_person.strip()
+    if not text:
+        return list(range(people))
+    try:
+        counts = [int(part) for part in text.replace(" ", "").split(",")]
+    except ValueError:
+        raise MultiIDError(
+            f"frames_per_person {frames_per_person!r} is not a list of whole numbers: write how many reference images "
+            "each person has in the batch of reference images, in the people's order, e.g. 1,2."
+        ) from None
+    if len(counts) != people or any(count < 1 for count in counts):
+        raise MultiIDError(
+            f"frames_per_person {frames_per_person!r} gives {len(counts)} count(s) for {people} people: give one "
+            "count per person, each at least 1 (a person with no reference image cannot be placed)."
+        )
+    return [person for person, count in enumerate(counts) for _ in range(count)]
+
+
+def check_masks_apart(masks: list[torch.Tensor | None], labels: list[str]) -> None:
+    """Refuse masks that overlap: tokens there would see both people's references and blend their faces."""
+    painted = [(i, (m > 0.5)) for i, m in enumerate(masks) if m is not None]
+    for a, (i, first) in enumerate(painted):
+        for j, second in painted[a + 1 :]:
+            if first.shape[-2:] != second.shape[-2:]:
+                raise MultiIDError(
+                    f"The masks of {labels[i]} ({tuple(first.shape[-2:])}) and {labels[j]} "
+                    f"({tuple(second.shape[-2:])}) differ in size: paint every mask at the video's size."
+                )
+            both = first.expand_as(second) & second if first.ndim <= second.ndim else first & second.expand_as(first)
+            if int(both.sum()) > OVERLAP_TOLERATED:
+                ys, xs = torch.nonzero(both.reshape(-1, *both.shape[-2:]).any(0), as_tuple=True)
+                raise MultiIDError(
+                    f"The masks of {labels[i]} and {labels[j]} overlap in {int(both.sum())} pixels (x {int(xs.min())}-"
+                    f"{int(xs.max())}, y {int(ys.min())}-{int(ys.max())}): video tokens there would see both people's "
+                    "reference images, and their faces blend. Paint the masks so they do not overlap."
+                )

@@ -10,6 +10,11 @@
   `scale_weight`, a `scaled_fp8` marker, the tokenizer as a `spiece_model` byte tensor) at the released
   width 4096 with 24 thin blocks. Its tokenizer is T5's sentencepiece model rebuilt by tiny_t5, cut to
   1000 pieces (the real UMT5 vocabulary is not on disk).
+- `diffusion_models/wan2.1_t2v_14B_{fp8_e4m3fn,bf16}.safetensors`, `wan2.2_t2v_{high,low}_noise_14B_fp8_scaled
+  .safetensors`, `Phantom-Wan-1_3B_fp32.safetensors`, `Phantom-Wan-14B_fp16.safetensors`: the tiny plain Wan 2.1 DiT
+  in the forms ComfyUI's Load Diffusion Model reads (plain fp8 linear weights; bf16; scaled fp8 with `scale_weight`
+  and the `scaled_fp8` marker; fp32; fp16), for Stand-In and Phantom; `wan2.1_vace_14B_fp16.safetensors`: the same
+  DiT with VACE's patch embedding and one VACE block.
 """
 
 from __future__ import annotations
@@ -22,6 +27,14 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from multiid_core.catalog import (
+    PHANTOM_WAN_1_3B,
+    PHANTOM_WAN_14B,
+    WAN21_T2V_14B,
+    WAN21_VACE_14B,
+    WAN22_T2V_HIGH_NOISE,
+    WAN22_T2V_LOW_NOISE,
+)
 from multiid_core.concat_id_wan.checkpoint import ConcatIDWanConfig, expected_shapes
 from multiid_core.wan.checkpoint import WanConfig
 
@@ -196,6 +209,76 @@ def write_tiny_umt5(path: str | os.PathLike, seed: int = 0) -> Path:
     return path
 
 
+def _is_block_linear(name: str, tensor: torch.Tensor) -> bool:
+    return name.startswith("blocks.") and name.endswith(".weight") and tensor.ndim == 2
+
+
+def fp8_weights(sd: dict[str, torch.Tensor], scaled: bool) -> dict[str, torch.Tensor]:
+    """Comfy-Org's fp8 files: the blocks' linear weights in float8_e4m3fn (scaled: divided by `scale_weight`, with
+    the `scaled_fp8` marker), the rest in bf16."""
+    out = {}
+    for name, tensor in sd.items():
+        if not _is_block_linear(name, tensor):
+            out[name] = tensor.to(torch.bfloat16)
+        elif scaled:
+            scale = tensor.abs().max() / 448.0
+            out[name] = (tensor / scale).to(torch.float8_e4m3fn)
+            out[name[: -len("weight")] + "scale_weight"] = scale.reshape(()).float()
+        else:
+            out[name] = tensor.to(torch.float8_e4m3fn)
+    if scaled:
+        out["scaled_fp8"] = torch.empty(0, dtype=torch.float8_e4m3fn)
+    return out
+
+
+VACE_IN_DIM = 96  # VACE's context: 16 inactive + 16 reactive latent channels and 64 mask channels (8x8 pixels)
+
+
+def tiny_vace_state_dict(seed: int = 0, sizes: WanConfig = TINY_WAN, vace_layers: int = 1) -> dict[str, torch.Tensor]:
+    """A Wan VACE DiT in the original layout (Comfy-Org's wan2.1_vace files): the plain DiT, the VACE patch
+    embedding and `vace_layers` VACE blocks (a Wan block plus `after_proj`; the first also `before_proj`)."""
+    sd = tiny_concat_id_wan_state_dict(adaln=False, seed=seed, sizes=sizes)
+    generator = torch.Generator().manual_seed(seed + 100)
+    dim = sizes.dim
+    sd["vace_patch_embedding.weight"] = _randn(
+        (dim, VACE_IN_DIM, *sizes.patch_size), (VACE_IN_DIM * 4) ** -0.5, generator
+    )
+    sd["vace_patch_embedding.bias"] = _randn((dim,), 0.02, generator)
+    for j in range(vace_layers):
+        for name, tensor in list(sd.items()):
+            if name.startswith("blocks.0."):
+                sd[f"vace_blocks.{j}." + name[len("blocks.0.") :]] = tensor + _randn(
+                    tuple(tensor.shape), 0.01, generator
+                )
+        for proj in ("after_proj", *(("before_proj",) if j == 0 else ())):
+            sd[f"vace_blocks.{j}.{proj}.weight"] = _randn((dim, dim), dim**-0.5, generator)
+            sd[f"vace_blocks.{j}.{proj}.bias"] = _randn((dim,), 0.02, generator)
+    return sd
+
+
+def write_tiny_comfy_wan_dits(models_dir: Path) -> list[Path]:
+    """Plain Wan 2.1 DiTs in models/diffusion_models, as ComfyUI's Load Diffusion Model reads the released ones:
+    Wan2.1-T2V-14B (Comfy-Org's fp8 and bf16 files), the Wan2.2-T2V-A14B experts (scaled fp8) and Phantom-Wan."""
+    dits = {
+        WAN21_T2V_14B.path: fp8_weights(tiny_concat_id_wan_state_dict(adaln=False, seed=3), scaled=False),
+        "wan2.1_t2v_14B_bf16.safetensors": {
+            k: v.to(torch.bfloat16) for k, v in tiny_concat_id_wan_state_dict(adaln=False, seed=3).items()
+        },
+        WAN22_T2V_HIGH_NOISE.path: fp8_weights(tiny_concat_id_wan_state_dict(adaln=False, seed=4), scaled=True),
+        WAN22_T2V_LOW_NOISE.path: fp8_weights(tiny_concat_id_wan_state_dict(adaln=False, seed=5), scaled=True),
+        PHANTOM_WAN_1_3B.path: tiny_concat_id_wan_state_dict(adaln=False, seed=6),
+        PHANTOM_WAN_14B.path: {k: v.half() for k, v in tiny_concat_id_wan_state_dict(adaln=False, seed=7).items()},
+        WAN21_VACE_14B.path: {k: v.half() for k, v in tiny_vace_state_dict(seed=8).items()},
+    }
+    written = []
+    for name, sd in dits.items():
+        path = Path(models_dir) / "diffusion_models" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
+        written.append(path)
+    return written
+
+
 def write_tiny_wan_models(models_dir: str | os.PathLike) -> list[Path]:
     """Everything concat_id_wan.json loads, at the paths users put the real files (models/...)."""
     models = Path(models_dir)
@@ -203,4 +286,5 @@ def write_tiny_wan_models(models_dir: str | os.PathLike) -> list[Path]:
         *write_tiny_concat_id_wan(models / "multiid" / "Concat-ID-Wan"),
         write_tiny_wan_vae(models / "vae" / "wan_2.1_vae.safetensors"),
         write_tiny_umt5(models / "text_encoders" / "umt5_xxl_fp8_e4m3fn_scaled.safetensors"),
+        *write_tiny_comfy_wan_dits(models),
     ]

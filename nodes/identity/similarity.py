@@ -20,10 +20,12 @@ class IdentitySimilarity(io.ComfyNode):
             node_id="MultiID_IdentitySimilarity",
             display_name="Identity Similarity",
             category=f"{types.CATEGORY}/evaluate",
-            description="Scores how well a video keeps each person's identity: per frame, the faces found are "
-            "matched one to one to the identities and compared by ArcFace cosine; an identity missing from a "
-            "frame scores 0. Use it to pick seeds and compare settings. Plots one curve per identity and writes "
-            "a summary (mean, min, frames found, the worst identity, and the Ingredients max-pair number).",
+            description="Scores how well a video keeps each person's identity, for any video (the pack's models or "
+            "ComfyUI's own): per frame, the faces found are matched one to one to the identities and compared by "
+            "ArcFace cosine; an identity missing from a frame scores 0. It also says who landed where: each "
+            "person's place in the frame, a face that matches two people at once (a blend), and, with ID Router's "
+            "masks, a person found in another's mask (a swap). Plots one curve per identity (red ticks: frames with "
+            "a swap or blend) and writes a summary whose first line reads at a glance.",
             inputs=[
                 io.Image.Input(
                     "frames",
@@ -34,7 +36,7 @@ class IdentitySimilarity(io.ComfyNode):
                     "identities",
                     types=[types.Identity, types.Identities],
                     tooltip="The people the video should show: one identity (Encode Identity) or several (ID "
-                    "Router). Their labels name the curves.",
+                    "Router; with its masks, where each should be, for the swap check). Their labels name the curves.",
                 ),
                 types.FaceExtractor.Input(
                     "face_extractor",
@@ -57,7 +59,8 @@ class IdentitySimilarity(io.ComfyNode):
                 ),
                 io.String.Output(
                     display_name="summary",
-                    tooltip="Per identity mean, min and frames found; the overall mean and the worst identity.",
+                    tooltip="First line: OK, or each SWAP / BLEND with its frames, and every person's mean. Then per "
+                    "identity mean, min, frames found and where in the frame; the overall mean and the worst identity.",
                 ),
             ],
             is_output_node=True,
@@ -70,14 +73,16 @@ class IdentitySimilarity(io.ComfyNode):
     @classmethod
     def execute(cls, frames, identities, face_extractor, sample_frames=0) -> io.NodeOutput:
         mm.throw_exception_if_processing_interrupted()
-        people = identity_set(identities).identities
+        group = identity_set(identities)
         progress = comfy.utils.ProgressBar(1)
 
         def on_frame(done: int, total: int) -> None:
             mm.throw_exception_if_processing_interrupted()
             progress.update_absolute(done, total)
 
-        report = score_video(face_extractor.core.detector, frames, people, sample_frames, on_frame=on_frame)
+        report = score_video(
+            face_extractor.core.detector, frames, group.identities, sample_frames, on_frame=on_frame, masks=group.masks
+        )
         plot = torch.from_numpy(plot_report(report)).float().div(255.0)[None].to(mm.intermediate_device())
         summary = report.summary()
         shown = {**ui.PreviewImage(plot, cls=cls).as_dict(), **ui.PreviewText(summary).as_dict()}

@@ -39,10 +39,10 @@ import torch
 from comfy.cli_args import args as comfy_args
 
 from ...multiid_core.errors import MultiIDError
+from ...multiid_core.families import Loader
 from ...multiid_core.parallel import ParallelPlan
 from ..family_model import family_dit
 from ..options import TEACACHE, step_of
-from ..types import MADE_BY
 from . import actor as multi_gpu_actor
 from .rank import OPTIONS, ModelCall, RankResult, SentBefore
 
@@ -521,7 +521,8 @@ def parallel_model(
     dit = family_dit(model)
     if dit is None or isinstance(dit, RemoteDiT):
         raise MultiIDError(
-            f"MultiID Multi-GPU takes the MODEL of {MADE_BY['MODEL']} (LoRA loaders between them are fine), once."
+            f"MultiID Multi-GPU takes the MODEL of {Loader.VIDEO_MODEL.value} (ConsisID, Ingredients, Concat-ID) or "
+            f"{Loader.CONCAT_ID_WAN.value} (LoRA loaders between them are fine), once."
         )
     if not dit.multi_gpu:
         raise MultiIDError(

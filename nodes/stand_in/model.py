@@ -96,7 +96,9 @@ class StandInDiT(WanReferenceDiT):
     def reference_positions(self, video: tuple[int, int, int], references: tuple[int, int, int]) -> torch.Tensor:
         return token_positions(video, references)
 
-    def attention_groups(self, regions: torch.Tensor | None, refs: int, n_video: int, ref_tokens: int):
+    def attention_groups(
+        self, regions: torch.Tensor | None, refs: int, n_video: int, ref_tokens: int, options: dict
+    ) -> AttentionGroups | None:
         if not refs:
             return None
         return AttentionGroups.for_batch_item(regions, refs, n_video, ref_tokens, references_see_video=False)

@@ -113,7 +113,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
         self, x: torch.Tensor, kwargs: dict, options: dict
     ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """(reference latents, regions) of a call on latents x: by default from the conditioning (taken out of
-        `kwargs`)."""
+        `kwargs`, which holds the call's conditioning inputs, `time_dim_concat` included)."""
         return kwargs.pop(self.references_key, None), kwargs.pop(self.regions_key, None)
 
     def check_call(self, references: torch.Tensor | None, options: dict) -> None:  # noqa: B027 - optional hook
@@ -163,7 +163,9 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
         attn = block.self_attn
         return attn.norm_q(attn.q(h)), attn.norm_k(attn.k(h)), attn.v(h)
 
-    def attention_groups(self, regions: torch.Tensor | None, refs: int, n_video: int, ref_tokens: int):
+    def attention_groups(
+        self, regions: torch.Tensor | None, refs: int, n_video: int, ref_tokens: int, options: dict
+    ) -> AttentionGroups | None:
         """Who attends to whom, as AttentionGroups (None: everyone to everyone). Default: placed people,
         from `regions` [R, F, h, w] (> 0.5 = inside)."""
         if regions is None or not refs:
@@ -173,7 +175,9 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
     # -------------------------------------------------------------------------------------------- the forward
 
     def _forward(self, x, timestep, context, clip_fea=None, time_dim_concat=None, transformer_options={}, **kwargs):  # noqa: B006 - ComfyUI's signature
+        kwargs["time_dim_concat"] = time_dim_concat  # a method may take it as its references (Phantom's frames)
         references, regions = self.call_references(x, kwargs, transformer_options)
+        time_dim_concat = kwargs.pop("time_dim_concat")
         self.check_call(references, transformer_options)
         cache, shard = transformer_options.get(TEACACHE), transformer_options.get(SHARD)
         if references is None and cache is None and shard is None:
@@ -247,7 +251,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
         e0 = self.time_projection(e).unflatten(1, (6, self.dim))
         e_ref = self.reference_time(e, timestep) if in_sequence else None
         ref_regions = None if regions is None else regions[0].to(tokens.device)
-        groups = self.attention_groups(ref_regions, n_refs, n_video, ref_grid[0] * ref_grid[1])
+        groups = self.attention_groups(ref_regions, n_refs, n_video, ref_grid[0] * ref_grid[1], options)
         freqs = self.rope((frames, grid_h, grid_w), (in_sequence, *ref_grid), options, tokens.device)
         context = self.text_embedding(context)
         inputs = BlockInputs(n_video=n_video, e_ref=e_ref, groups=groups, stream=stream)

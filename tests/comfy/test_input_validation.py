@@ -11,7 +11,7 @@ def pack_nodes(node_classes) -> dict:
 
 # Combos listing files found in the model folders: the loaders resolve those names when they run, and refuse
 # any name that is not a found file (tests/reliability/test_unsafe_files.py).
-FILE_COMBOS = {"model", "vae", "source", "antelopev2", "eva_clip", "face_parser", "text_encoder"}
+FILE_COMBOS = {"model", "vae", "source", "antelopev2", "eva_clip", "face_parser", "text_encoder", "adapter"}
 
 
 def fixed_combos(cls) -> dict[str, list]:
@@ -71,7 +71,8 @@ def test_plain_values_where_links_belong_name_the_node_to_connect(node_classes):
     sampler = node_classes["MultiID_Sampler"]
     assert "the output of Encode Identity or ID Router, not" in sampler.validate_inputs(identity=5)
     assert "the output of Load MultiID Video Model, not" in sampler.validate_inputs(vae=5)
-    assert "the output of Load MultiID Video Model or Load Concat-ID Wan Model, not" in sampler.validate_inputs(model=5)
+    made_by = "the output of Load MultiID Video Model or Load Concat-ID Wan Model (Stand-In and Phantom: ComfyUI's"
+    assert made_by in sampler.validate_inputs(model=5)
     assert "the output of a node with a CONDITIONING output, not" in sampler.validate_inputs(positive=5)
     encode = node_classes["MultiID_EncodeIdentity"]  # takes lists; a link arrives as (None,)
     assert encode.validate_inputs(face_extractor=(None,), photos=(None,)) is True

@@ -192,3 +192,56 @@ def test_real_detector_scores_each_person_on_their_own_face(two_face_detector: F
     np.testing.assert_allclose(report.means, [1.0, 1.0], atol=1e-3)
     assert report.found.tolist() == [3, 3]
     assert report.max_pair == pytest.approx(1.0, abs=1e-3)
+
+
+LEFT, RIGHT = np.zeros((64, 96), dtype=bool), np.zeros((64, 96), dtype=bool)
+LEFT[:, :48], RIGHT[:, 48:] = True, True
+
+
+def test_a_swap_is_found_where_each_person_was_placed():
+    """Person A placed left, B right; the video shows A's face on the right and B's on the left."""
+    a, b = unit(1, 0), unit(0, 1)
+    detector = ScriptedDetector([face(0, 20), face(70, 20)], [b, a])  # B's face left, A's face right
+    swapped = score_frame(detector, FRAME, np.stack([a, b]), masks=[LEFT, RIGHT])
+    assert sorted(swapped.swapped) == [(0, 1), (1, 0)] and swapped.scores.tolist() == [1.0, 1.0]
+    np.testing.assert_allclose(swapped.centres, [[80 / 96, 20 / 64], [10 / 96, 20 / 64]], rtol=1e-6)
+    right_way = score_frame(ScriptedDetector([face(0, 20), face(70, 20)], [a, b]), FRAME, np.stack([a, b]),
+                            masks=[LEFT, RIGHT])  # fmt: skip
+    assert right_way.swapped == () and right_way.shared == ()
+    unplaced = score_frame(detector, FRAME, np.stack([a, b]))
+    assert unplaced.swapped == ()  # without masks nothing says where anyone belongs
+
+
+def test_one_face_matching_two_people_is_a_blend():
+    a, b = unit(1, 0), unit(0, 1)
+    blend = score_frame(ScriptedDetector([face(30, 20)], [unit(1, 1)]), FRAME, np.stack([a, b]))
+    assert blend.shared == ((0, 1),) and blend.scores.max() == pytest.approx(2**-0.5)
+    apart = score_frame(ScriptedDetector([face(30, 20)], [unit(1, 0.2)]), FRAME, np.stack([a, b]))
+    assert apart.shared == ()
+
+
+def test_the_report_says_who_landed_where_in_one_line(monkeypatch):
+    """A video of three frames: the people placed right in the first, swapped in the last two."""
+    import multiid_core.scoring as scoring
+
+    a, b = unit(1, 0), unit(0, 1)
+    people = [identity(a, "Ann"), identity(b, "Bob")]
+    plans = iter([[a, b], [b, a], [b, a]])
+    faces = [face(0, 20), face(70, 20)]
+
+    def detect(image):
+        detector.embeddings = next(plans)
+        return list(faces)
+
+    detector = ScriptedDetector(faces, [a, b])
+    monkeypatch.setattr(detector, "detect", detect)
+    left, right = (torch.from_numpy(m).float()[None] for m in (LEFT, RIGHT))
+    report = scoring.score_video(detector, torch.zeros(3, 64, 96, 3), people, masks=[left, right])
+    verdict = report.verdict()
+    assert verdict.startswith("SWAP: Ann found in Bob's mask in 2/3 frames (first at frame 1)")
+    assert "Bob found in Ann's mask in 2/3 frames" in verdict and "Ann 1.00 (3/3)" in verdict
+    assert report.summary().splitlines()[0] == verdict
+    clean = scoring.score_video(ScriptedDetector(faces, [a, b]), torch.zeros(2, 64, 96, 3), people, masks=[left, right])
+    assert clean.verdict().startswith("OK: no swap, no blend") and "mostly top left" in clean.summary()
+    plot = scoring.plot_report(report)
+    assert (plot[40:48] == (214, 39, 40)).all(axis=-1).any()  # the red swap ticks above the chart

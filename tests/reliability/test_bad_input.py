@@ -267,8 +267,8 @@ REFUSED = {
         lambda: plain_value("sampler", "model", 3),
         [
             r"^validation: ",
-            r"model of MultiID Sampler takes the output of Load MultiID Video Model or Load Concat-ID Wan Model, "
-            r"not the value 3",
+            r"model of MultiID Sampler takes the output of Load MultiID Video Model or Load Concat-ID Wan Model "
+            r"\(Stand-In and Phantom: ComfyUI's Load Diffusion Model\), not the value 3",
         ],
     ),
     "text where the face extractor belongs (API)": (
