@@ -129,6 +129,9 @@ def token_regions(masks: Sequence[torch.Tensor | None], frames: int, height: int
     """
     if all(m is None for m in masks):
         return None
+    for k, m in enumerate(masks):
+        if m is not None:
+            check_mask_fits(m, height, width, f"identity {k + 1}")
     grid = TokenGrid(latent_frames(frames), height // TOKEN_PIXELS, width // TOKEN_PIXELS)
     rows = [
         torch.ones(grid.tokens) if m is None else (mask_coverage(m.cpu(), grid, frames, f"identity {k + 1}") >= INSIDE)
@@ -138,6 +141,20 @@ def token_regions(masks: Sequence[torch.Tensor | None], frames: int, height: int
 
 
 # ------------------------------------------------------------------------------------- placed people, checked
+
+ASPECT_TOLERATED = 0.05  # a mask painted at a rounded size of the video still fits
+
+
+def check_mask_fits(mask: torch.Tensor, height: int, width: int, name: str) -> None:
+    """Refuse a mask of another shape than the video: stretched onto the frame, its person would land elsewhere."""
+    mask_height, mask_width = mask.shape[-2:]
+    if abs((mask_width / mask_height) / (width / height) - 1) > ASPECT_TOLERATED:
+        raise MultiIDError(
+            f"The mask for {name} is {mask_width}x{mask_height} and the video {width}x{height}: stretched onto the "
+            "video, the person would land somewhere else than painted. Paint the mask at the video's size (or the "
+            "same proportions), e.g. on a Load Image of a frame of that size or with Solid Mask at width x height."
+        )
+
 
 OVERLAP_TOLERATED = 1  # pixels of overlap let through (anti-aliased mask edges)
 

@@ -121,9 +121,10 @@ class VaceReferences(io.ComfyNode):
 
     @classmethod
     def validate_inputs(cls, model=None, positive=None, negative=None, vae=None, reference_images=None,
-                        strength=None) -> bool | str:  # fmt: skip
+                        strength=None, control_video=None, control_masks=None, people=None) -> bool | str:  # fmt: skip
         return valid_inputs(cls, model=model, positive=positive, negative=negative, vae=vae,
-                            reference_images=reference_images, strength=strength)  # fmt: skip
+                            reference_images=reference_images, strength=strength, control_video=control_video,
+                            control_masks=control_masks, people=people)  # fmt: skip
 
     @classmethod
     def execute(

@@ -50,7 +50,8 @@ def test_each_person_is_found_on_their_own_face(node_classes, two_faces):
     plot, summary = out.result
     assert plot.ndim == 4 and plot.shape[0] == 1 and plot.shape[-1] == 3 and plot.device.type == "cpu"
     lines = summary.splitlines()
-    assert lines[0] == "Identity similarity over 5 of 5 frames (all)."
+    assert lines[0] == "OK: no swap, no blend | Right 1.00 (5/5); Left 1.00 (5/5)"
+    assert lines[2] == "Identity similarity over 5 of 5 frames (all)."
     assert any(line.startswith("Right  mean 1.000  min 1.000  found in 5/5 frames") for line in lines), summary
     assert any(line.startswith("Left   mean 1.000  min 1.000  found in 5/5 frames") for line in lines), summary
     assert out.ui["text"] == (summary,)

@@ -122,7 +122,8 @@ def test_floats_must_be_finite_and_in_range(node_classes):
             )
             assert cls.validate_inputs(**{name: "6"}) == f"{name} of {display} must be a number, not '6'."
             checked_any += 1
-    assert checked_any == 5  # cfg and identity_strength (Sampler), identity_strength, prior_strength, cfg (guider)
+    # cfg and identity_strength (Sampler), identity_strength, prior_strength, cfg (guider), strength (VACE References)
+    assert checked_any == 6
 
 
 def test_checks_do_not_scan_the_model_folders_each_time_a_prompt_is_queued(node_classes, monkeypatch):

@@ -2,6 +2,7 @@
 WanPhantomSubjectToVideo conditioning): unchanged without masks, the placed path equal to native Phantom where the
 masks allow everything, really regional where they do not, and refusals that say what to do."""
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -14,17 +15,19 @@ from multiid_tools.tiny_models.identities import random_identity
 from multiid_tools.tiny_models.wan import tiny_concat_id_wan_state_dict
 
 PHANTOM = "Phantom-Wan-1_3B_fp32.safetensors"
+PHANTOM_14B = "Phantom-Wan-14B_fp16.safetensors"
 W, H, LENGTH = 96, 64, 9  # latents [1, 16, 3, 8, 12]
 
 
 @pytest.fixture(scope="module")
 def comfy(node_classes):
     import comfy.sd
+    import comfy_extras.nodes_easycache
     import comfy_extras.nodes_wan
 
     import nodes
 
-    return SimpleNamespace(nodes=nodes, sd=comfy.sd, wan=comfy_extras.nodes_wan)
+    return SimpleNamespace(nodes=nodes, sd=comfy.sd, wan=comfy_extras.nodes_wan, easycache=comfy_extras.nodes_easycache)
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +40,8 @@ def vae(comfy):
     return comfy.nodes.VAELoader().load_vae("wan_2.1_vae.safetensors")[0]
 
 
-def phantom(comfy):
-    return comfy.nodes.UNETLoader().load_unet(PHANTOM, "default")[0]
+def phantom(comfy, name: str = PHANTOM, weight_dtype: str = "default"):
+    return comfy.nodes.UNETLoader().load_unet(name, weight_dtype)[0]
 
 
 def images(seed: int, count: int) -> torch.Tensor:
@@ -123,6 +126,68 @@ def test_a_token_outside_person_1s_mask_is_untouched_by_person_1s_images(comfy, 
     assert (c - d)[..., 6:].abs().max() > 1e-4
 
 
+def tiny_wan_lora(name: str) -> str:
+    import folder_paths
+    from safetensors.torch import save_file
+
+    g = torch.Generator().manual_seed(3)
+    lora = {}
+    for i in range(2):
+        for module in ("self_attn.k", "cross_attn.q", "ffn.0"):
+            out_dim = 512 if module == "ffn.0" else 256
+            lora[f"diffusion_model.blocks.{i}.{module}.lora_A.weight"] = torch.randn(4, 256, generator=g) * 0.05
+            lora[f"diffusion_model.blocks.{i}.{module}.lora_B.weight"] = torch.randn(out_dim, 4, generator=g) * 0.05
+    folder = Path(folder_paths.get_folder_paths("loras")[0])
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file(lora, str(folder / name))
+    return name
+
+
+def test_14b_fp8_loras_easycache_and_offloading(comfy, node_classes, vae):
+    """The 14B file in fp16 and fp8: placed where the masks allow everything it samples as native; a LoRA before
+    or after the node gives the same video; EasyCache runs; ComfyUI's partial loading (lowvram: weights cast and
+    LoRA-patched per layer as they are used) predicts what the fully loaded model does."""
+    positive, negative, _, latent = conditioning(comfy, vae, images(7, 2))
+    everywhere = IdentitySet([random_identity(3)], [torch.ones(1, H, W)], mode="masks")
+    for weight_dtype, bound in (("default", 1e-3), ("fp8_e4m3fn", 1e-2)):
+        model = phantom(comfy, PHANTOM_14B, weight_dtype)
+        placed = place(node_classes, model, everywhere, "2")
+        native = ksampler(comfy, model, positive, negative, latent)
+        assert rel_err(ksampler(comfy, placed, positive, negative, latent), native) < bound, weight_dtype
+
+    name = tiny_wan_lora("phantom_tiny_test_lora.safetensors")
+    loader = comfy.nodes.LoraLoaderModelOnly()
+    left, right = halves()
+    people = IdentitySet([random_identity(1), random_identity(2)], [left, right], mode="masks")
+    before = place(node_classes, loader.load_lora_model_only(phantom(comfy), name, 1.0)[0], people)
+    after = loader.load_lora_model_only(place(node_classes, phantom(comfy), people), name, 1.0)[0]
+    plain = place(node_classes, phantom(comfy), people)
+    runs = [ksampler(comfy, m, positive, negative, latent) for m in (before, after, plain)]
+    assert rel_err(runs[0], runs[1]) < 1e-5 and rel_err(runs[0], runs[2]) > 1e-3
+
+    easy = comfy.easycache.EasyCacheNode.execute(after, 0.2, 0.15, 0.95, False)[0]
+    cached = ksampler(comfy, easy, positive, negative, latent, steps=6)
+    assert torch.isfinite(cached).all() and rel_err(cached, ksampler(comfy, after, positive, negative, latent, 6)) < 0.5
+
+    g = torch.Generator().manual_seed(4)
+    x, t = torch.randn(1, 16, 3, 8, 12, generator=g), torch.tensor([500.0])
+    refs = after.model.process_latent_in(positive[0][1]["time_dim_concat"])
+    options = after.model_options["transformer_options"]
+
+    def predict() -> torch.Tensor:
+        with torch.no_grad():
+            return after.model.diffusion_model(x, t, positive[0][0], time_dim_concat=refs, transformer_options=options)
+
+    after.load(torch.device("cpu"), lowvram_model_memory=0, full_load=True)
+    full = predict()
+    after.unpatch_model()
+    after.load(torch.device("cpu"), lowvram_model_memory=1, full_load=False)
+    assert any(getattr(m, "comfy_cast_weights", False) for m in after.model.diffusion_model.modules())
+    partial = predict()
+    after.unpatch_model()
+    assert rel_err(partial, full) < 1e-5
+
+
 def test_bad_input_is_refused_with_what_to_do(comfy, node_classes, vae, MultiIDError):
     left, right = halves()
     people = IdentitySet([random_identity(1), random_identity(2)], [left, right], mode="masks")
@@ -147,3 +212,7 @@ def test_bad_input_is_refused_with_what_to_do(comfy, node_classes, vae, MultiIDE
         ksampler(comfy, placed, plain[0], plain[1], plain[3], steps=1)
     with pytest.raises(MultiIDError, match="already has people placed"):
         place(node_classes, placed, people)
+    square = IdentitySet([random_identity(1), random_identity(2)], [torch.ones(1, 64, 64), None], mode="masks")
+    positive, negative, _, latent = conditioning(comfy, vae, images(5, 2))
+    with pytest.raises(MultiIDError, match=r"mask for identity 1 is 64x64 and the video 96x64.*video's size"):
+        ksampler(comfy, place(node_classes, phantom(comfy), square), positive, negative, latent, steps=1)
