@@ -291,6 +291,7 @@ def _mask_at(mask: torch.Tensor | None, frame: int, frames: int) -> np.ndarray |
 PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
            (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207))  # fmt: skip
 MAX_PAIR_COLOUR = (150, 150, 150)
+ALARM = (200, 0, 0)  # swap or blend
 
 
 def _font(size: int) -> ImageFont.FreeTypeFont:
@@ -318,15 +319,21 @@ def plot_report(report: SimilarityReport, width: int = 960, height: int = 540) -
                enumerate(report.labels)]  # fmt: skip
     if report.max_pair is not None:
         entries.append((f"max-pair (Ingredients): {report.max_pair:.3f}", MAX_PAIR_COLOUR))
+    troubled = [f.index for f in report.frames if f.swapped or f.shared]
+    if troubled:
+        entries.append(("swap or blend in this frame", ALARM))
     columns, line_height = 2, 24
     legend_height = line_height * ((len(entries) + columns - 1) // columns) + 8
     height += legend_height
     image = Image.new("RGB", (width, height), (255, 255, 255))
     draw = ImageDraw.Draw(image)
     title, small, tiny = _font(22), _font(16), _font(14)
-    left, right, top, bottom = 70, width - 20, 50, height - 55 - legend_height
+    left, right, top, bottom = 70, width - 20, 76, height - 55 - legend_height
     draw.text(((left + right) / 2, 12), "Identity similarity (ArcFace cosine per frame)", fill=(20, 20, 20),
               font=title, anchor="mt")  # fmt: skip
+    verdict = report.verdict().split(" | ")[0]
+    draw.text(((left + right) / 2, 42), verdict if len(verdict) < 110 else verdict[:107] + "...",
+              fill=ALARM if troubled else (44, 140, 60), font=small, anchor="mt")  # fmt: skip
 
     last = max(report.total_frames - 1, 1)
 
@@ -336,6 +343,11 @@ def plot_report(report: SimilarityReport, width: int = 960, height: int = 540) -
     def y_of(value: float) -> float:
         return bottom - (bottom - top) * float(np.clip(value, 0.0, 1.0))
 
+    half = (right - left) / last / 2
+    for index in troubled:  # a pale red band behind the curves
+        draw.rectangle(
+            [max(x_of(index) - half, left), top, min(x_of(index) + half, right), bottom], fill=(252, 222, 222)
+        )
     for tick in np.linspace(0.0, 1.0, 6):
         y = y_of(tick)
         draw.line([(left, y), (right, y)], fill=(225, 225, 225), width=1)
@@ -364,10 +376,8 @@ def plot_report(report: SimilarityReport, width: int = 960, height: int = 540) -
                 draw.line([(x - 4, y - 4), (x + 4, y + 4)], fill=colour, width=2)
                 draw.line([(x - 4, y + 4), (x + 4, y - 4)], fill=colour, width=2)
 
-    for frame in report.frames:  # a red tick above the chart where a swap or a blend was found
-        if frame.swapped or frame.shared:
-            x = x_of(frame.index)
-            draw.line([(x, top - 10), (x, top - 2)], fill=(214, 39, 40), width=3)
+    for index in troubled:  # and a red tick above the chart
+        draw.line([(x_of(index), top - 10), (x_of(index), top - 2)], fill=ALARM, width=3)
     column_width = (right - left) / columns
     for k, (text, colour) in enumerate(entries):
         x = left + column_width * (k % columns)

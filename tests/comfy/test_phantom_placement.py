@@ -165,9 +165,10 @@ def test_14b_fp8_loras_easycache_and_offloading(comfy, node_classes, vae):
     runs = [ksampler(comfy, m, positive, negative, latent) for m in (before, after, plain)]
     assert rel_err(runs[0], runs[1]) < 1e-5 and rel_err(runs[0], runs[2]) > 1e-3
 
-    easy = comfy.easycache.EasyCacheNode.execute(after, 0.2, 0.15, 0.95, False)[0]
+    easy = comfy.easycache.EasyCacheNode.execute(after, 1.0, 0.15, 0.95, False)[0]  # reuses some steps
     cached = ksampler(comfy, easy, positive, negative, latent, steps=6)
-    assert torch.isfinite(cached).all() and rel_err(cached, ksampler(comfy, after, positive, negative, latent, 6)) < 0.5
+    assert torch.isfinite(cached).all()
+    assert 0 < rel_err(cached, ksampler(comfy, after, positive, negative, latent, 6)) < 0.5  # steps were skipped
 
     g = torch.Generator().manual_seed(4)
     x, t = torch.randn(1, 16, 3, 8, 12, generator=g), torch.tensor([500.0])

@@ -244,4 +244,5 @@ def test_the_report_says_who_landed_where_in_one_line(monkeypatch):
     clean = scoring.score_video(ScriptedDetector(faces, [a, b]), torch.zeros(2, 64, 96, 3), people, masks=[left, right])
     assert clean.verdict().startswith("OK: no swap, no blend") and "mostly top left" in clean.summary()
     plot = scoring.plot_report(report)
-    assert (plot[40:48] == (214, 39, 40)).all(axis=-1).any()  # the red swap ticks above the chart
+    assert (plot[66:74] == (200, 0, 0)).all(axis=-1).any()  # the red swap ticks above the chart
+    assert not (scoring.plot_report(clean)[66:74] == (200, 0, 0)).all(axis=-1).any()
