@@ -18,6 +18,7 @@ class FamilyDiT(Protocol):
     loader: Loader  # the node that makes its MODEL
     teacache: Any  # its TeaCacheFit (nodes/teacache.py), or None
     multi_gpu: bool  # whether MultiID Multi-GPU runs it
+    rank_options: tuple[str, ...]  # the transformer options its multi-GPU ranks need, beyond the sampler's
 
     @property
     def attention_heads(self) -> int: ...

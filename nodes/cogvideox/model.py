@@ -216,6 +216,7 @@ class CogVideoXDiT(CogVideoXTransformer):
     loader = Loader.VIDEO_MODEL
     teacache = COGVIDEOX_5B
     multi_gpu = True
+    rank_options = ()
 
     @property
     def attention_heads(self) -> int:

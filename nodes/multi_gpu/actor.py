@@ -35,8 +35,8 @@ class RankActor:
     def join(self, master: str, port: int) -> str:
         return self.worker.join(master, port)
 
-    def load(self, factory: tuple, patches: dict) -> None:
-        self.worker.load(factory, patches)
+    def load(self, factory: tuple, patches: dict, dit_class: type) -> None:
+        self.worker.load(factory, patches, dit_class)
 
     def forward(self, call: Any) -> Any:
         return self.worker.forward(call)

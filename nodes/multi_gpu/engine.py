@@ -44,6 +44,7 @@ from ...multiid_core.parallel import ParallelPlan
 from ..family_model import family_dit
 from ..options import TEACACHE, step_of
 from . import actor as multi_gpu_actor
+from .native_files import native_file_factory
 from .rank import OPTIONS, ModelCall, RankResult, SentBefore
 
 INSTALL = "pip install 'comfyui-multiid[multigpu]' (or pip install ray) in ComfyUI's Python, then restart ComfyUI"
@@ -264,7 +265,8 @@ class RankPool:
         """Each rank loads `model` (through the loader's reload factory, with its weight patches)."""
         self.holding, self.sent = None, {}
         try:
-            self._wait([a.load.remote(model.factory, model.patches) for a in self.actors], "loading the model")
+            loads = [a.load.remote(model.factory, model.patches, model.dit_class) for a in self.actors]
+            self._wait(loads, "loading the model")
         except BaseException:
             self.close()
             raise
@@ -428,11 +430,12 @@ class RankPool:
 
 
 class ParallelModel:
-    """One parallel MODEL's weights (the loader's reload factory and the MODEL's patches) and settings; it runs
-    on the process's pool, loading itself there when another model held the ranks."""
+    """One parallel MODEL's weights (the loader's reload factory and the MODEL's patches), the class its diffusion
+    model runs as, and settings; it runs on the process's pool, loading itself there when another model held the
+    ranks."""
 
-    def __init__(self, settings: MultiGPUSettings, factory: tuple, patches: dict) -> None:
-        self.settings, self.factory, self.patches = settings, factory, patches
+    def __init__(self, settings: MultiGPUSettings, factory: tuple, patches: dict, dit_class: type) -> None:
+        self.settings, self.factory, self.patches, self.dit_class = settings, factory, patches, dit_class
         RUNTIME.models.add(self)
         weakref.finalize(self, RUNTIME.model_released)
 
@@ -489,7 +492,7 @@ class RemoteDiT(torch.nn.Module):
             kwargs={k: v.cpu() if torch.is_tensor(v) else v for k, v in kwargs.items() if v is not None},
             branches=branches,
             uuids=list(options.get("uuids") or [None] * len(branches)),
-            options={k: _to_cpu(options[k]) for k in OPTIONS if k in options},
+            options={k: _to_cpu(options[k]) for k in (*OPTIONS, *self.local.rank_options) if k in options},
         )
         out, routing = self.parallel.run(call, _step_label(options))
         condition = self.local.routing_condition(kwargs)
@@ -521,8 +524,8 @@ def parallel_model(
     dit = family_dit(model)
     if dit is None or isinstance(dit, RemoteDiT):
         raise MultiIDError(
-            f"MultiID Multi-GPU takes the MODEL of {Loader.VIDEO_MODEL.value} (ConsisID, Ingredients, Concat-ID) or "
-            f"{Loader.CONCAT_ID_WAN.value} (LoRA loaders between them are fine), once."
+            f"MultiID Multi-GPU takes the MODEL of {Loader.VIDEO_MODEL.value} (ConsisID, Ingredients, Concat-ID), "
+            f"{Loader.CONCAT_ID_WAN.value} or {Loader.PHANTOM.value} (LoRA loaders between them are fine), once."
         )
     if not dit.multi_gpu:
         raise MultiIDError(
@@ -544,21 +547,27 @@ def parallel_model(
         )
     factory = reload_factory(model)
     if factory is None:
-        raise MultiIDError("This MODEL has no reload factory; load it with the pack's loaders.")
-    parallel = ParallelModel(settings, factory, {k: list(v) for k, v in model.patches.items()})
+        raise MultiIDError(
+            "The ranks cannot load this MODEL again: no file in the diffusion_models folders holds its weights "
+            "(the file moved or changed since it was loaded). Load it again with Load "
+            "Diffusion Model from one file there, or with the pack's loaders."
+        )
+    parallel = ParallelModel(settings, factory, {k: list(v) for k, v in model.patches.items()}, type(dit))
     parallel.pool()
     return remote_patcher(model, RemoteDiT(dit, parallel), parallel)
 
 
 def reload_factory(model: comfy.model_patcher.ModelPatcher) -> tuple | None:
     """The loader's (function, args) that builds these weights again; clones (LoRA loaders) do not copy it in
-    every ComfyUI, so the clone's parents are asked too."""
+    every ComfyUI, so the clone's parents are asked too. ComfyUI 0.3.75's Load Diffusion Model sets none: its
+    file is then found by its weights."""
+    first = model
     while model is not None:
         factory = getattr(model, "cached_patcher_init", None)
         if factory is not None:
             return factory
         model = getattr(model, "parent", None)
-    return None
+    return native_file_factory(first)
 
 
 def remote_patcher(

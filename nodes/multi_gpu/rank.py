@@ -109,14 +109,18 @@ class RankWorker:
                 self.pair = created
         return f"{self.label}, {device}"
 
-    def load(self, factory: tuple, patches: dict) -> None:
-        """The model through the loader's own reload factory, with the driver's weight patches (LoRAs)."""
+    def load(self, factory: tuple, patches: dict, dit_class: type) -> None:
+        """The model through the loader's own reload factory, with the driver's weight patches (LoRAs), its
+        diffusion model running as the driver's does (ComfyUI's loaders build a plain WanModel: a method's
+        class adopts it)."""
         if self.patcher is not None:  # the previous model leaves the device and the process first
             self.patcher = None
             self.offload()
             gc.collect()
         function, args = factory
         patcher = function(*args)
+        if type(patcher.model.diffusion_model) is not dit_class:
+            dit_class.adopt(patcher.model.diffusion_model)
         patcher.patches = {key: list(value) for key, value in patches.items()}
         patcher.patches_uuid = uuid.uuid4()
         self.patcher = patcher

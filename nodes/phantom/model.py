@@ -27,6 +27,7 @@ from ...multiid_core.errors import MultiIDError
 from ...multiid_core.families import Loader
 from ...multiid_core.wan.reference_tokens import VAE_SCALE, AttentionGroups, token_regions
 from .. import family_tags
+from ..options import SHARD
 from ..wan.reference_dit import WanReferenceDiT
 
 PLACEMENT = "multiid_phantom_placement"  # transformer option: the MODEL's PhantomPlacement; its wrapper's key
@@ -80,12 +81,15 @@ class PhantomPlacedDiT(WanReferenceDiT):
     reference_sees_text = True
     family_tag = family_tags.PHANTOM
     loader = Loader.PHANTOM
-    multi_gpu = False  # ComfyUI's Load Diffusion Model leaves no reload factory for the ranks (0.3.75)
+    rank_options = (PLACEMENT,)
 
     def call_references(self, x: torch.Tensor, kwargs: dict, options: dict):
         placement: PhantomPlacement | None = options.get(PLACEMENT)
         if placement is None or not placement.placed:
-            return None, None
+            if options.get(SHARD) is None or kwargs.get("time_dim_concat") is None:
+                return None, None
+            references, kwargs["time_dim_concat"] = kwargs["time_dim_concat"], None
+            return references, None  # a multi-GPU rank: native Phantom through the base's sharded path
         references = kwargs.get("time_dim_concat")
         if references is None:
             raise MultiIDError(
@@ -117,7 +121,8 @@ def place_people(
         raise MultiIDError(
             "MultiID Placed References takes the MODEL of a Phantom model from Load Diffusion Model (Phantom-Wan 1.3B "
             f"or 14B); this MODEL is {type(base).__name__} with {type(dit).__name__}. The pack's own MODELs place "
-            "people with their own reference nodes (Concat-ID Wan Reference, Apply Stand-In)."
+            "people with their own reference nodes (Concat-ID Wan Reference, Apply Stand-In); MultiID Multi-GPU "
+            "goes after MultiID Placed References."
         )
     if model.model_options.get("transformer_options", {}).get(PLACEMENT) is not None:
         raise MultiIDError("This MODEL already has people placed: connect MultiID Placed References once per model.")
@@ -129,6 +134,9 @@ def place_people(
 
 
 def _adopted(executor, *args, **kwargs):
-    """OUTER_SAMPLE wrapper: the loaded WanModel is a PhantomPlacedDiT even when ComfyUI built it again since."""
-    PhantomPlacedDiT.adopt(executor.class_obj.model_patcher.model.diffusion_model)
+    """OUTER_SAMPLE wrapper: the loaded WanModel is a PhantomPlacedDiT even when ComfyUI built it again since (on
+    MultiID Multi-GPU the ranks adopt theirs)."""
+    dit = executor.class_obj.model_patcher.model.diffusion_model
+    if isinstance(dit, comfy.ldm.wan.model.WanModel):
+        PhantomPlacedDiT.adopt(dit)
     return executor(*args, **kwargs)

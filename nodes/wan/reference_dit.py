@@ -88,6 +88,7 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
     # always computed here, not by ComfyUI's WanSelfAttention)
     teacache: ClassVar[TeaCacheFit | None] = None
     multi_gpu: ClassVar[bool] = True
+    rank_options: ClassVar[tuple[str, ...]] = ()  # transformer options the multi-GPU ranks need (the method's)
 
     @classmethod
     def adopt(cls, model: comfy.ldm.wan.model.WanModel) -> WanReferenceDiT:

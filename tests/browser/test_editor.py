@@ -27,8 +27,10 @@ SHRINK = {
     "*": {"steps": 2},  # MultiID Sampler, and the native KSampler / BasicScheduler
     "MultiID_Sampler": {"frames": 9, "width": 352, "height": 240},
     "MultiID_IdentityConditioning": {"frames": 9, "width": 352, "height": 240},
-    "MultiID_ConcatIDWanReference": {"width": 64, "height": 48, "length": 9},
-    "EmptyHunyuanLatentVideo": {"width": 64, "height": 48, "length": 9},  # the Stand-In workflows' video size
+    # Wan videos at about the workflows' 832x480 proportions: masks painted for them still fit.
+    "MultiID_ConcatIDWanReference": {"width": 80, "height": 48, "length": 9},
+    "EmptyHunyuanLatentVideo": {"width": 80, "height": 48, "length": 9},  # the Stand-In workflows' video size
+    "WanPhantomSubjectToVideo": {"width": 80, "height": 48, "length": 9},
 }
 UPDATE_DOCS = os.environ.get("MULTIID_UPDATE_SCREENSHOTS") == "1"
 # Widgets the frontend adds next to a node's inputs; "summary" is Identity Similarity's result display.
@@ -96,7 +98,8 @@ QUEUE = """async (shrink) => {
 
 SUMMARIES_SHOWN = """() => app.graph.nodes
     .filter((n) => n.type === "MultiID_IdentitySimilarity")
-    .every((n) => n.widgets.find((w) => w.name === "summary")?.value?.startsWith("Identity similarity")
+    .every((n) => /^(OK|SWAP|BLEND): [^]*\\nIdentity similarity over/
+                      .test(n.widgets.find((w) => w.name === "summary")?.value ?? "")
                   && n.imgs?.length > 0)"""
 
 

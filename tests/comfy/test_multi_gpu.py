@@ -292,6 +292,47 @@ def test_concat_id_wan_with_placed_references(node_classes, groups, wan, plan):
     compare("concat-id-wan placed", plan, parallel, single)
 
 
+# ------------------------------------------------------------------------------ ComfyUI's own Phantom, placed
+
+
+@pytest.fixture(scope="module")
+def phantom(node_classes):
+    """Phantom-Wan from ComfyUI's Load Diffusion Model: no reload factory in 0.3.75, the ranks find its file."""
+    import nodes
+
+    model = nodes.UNETLoader().load_unet("Phantom-Wan-1_3B_fp32.safetensors", "default")[0]
+    return model, nodes.VAELoader().load_vae("wan_2.1_vae.safetensors")[0]
+
+
+def phantom_ksampler(node_classes, phantom, size, masks, steps=2):
+    """Placed References (a mask each, or none: native Phantom) on the MODEL, then KSampler on native
+    WanPhantomSubjectToVideo's conditioning with two reference images."""
+    import comfy_extras.nodes_wan
+
+    from multiid_core.routing import IdentitySet
+
+    people = IdentitySet([random_identity(7), random_identity(8)], masks, mode="masks")
+    placed = node_classes["MultiID_PlacedReferencesPhantom"].execute(phantom[0], people, "").result[0]
+    images = torch.rand(2, 64, 64, 3, generator=torch.Generator().manual_seed(5))
+    positive, negative, _, latent = comfy_extras.nodes_wan.WanPhantomSubjectToVideo.execute(
+        *wan_prompts(3), phantom[1], size["width"], size["height"], size["length"], 1, images
+    ).result
+    return placed, wan_ksampler(positive, negative, latent, steps=steps)
+
+
+def test_phantom_native_and_placed(node_classes, groups, phantom, plan):
+    """Native Phantom (no masks: 36 video + 2 x 12 reference tokens) and two people placed (left and right halves:
+    45 + 2 x 15, uneven over 2 ranks), each equal to the one-process run."""
+    placed, run = phantom_ksampler(node_classes, phantom, WAN_SIZE, [None, None])
+    single, parallel = single_and_parallel(groups, plan, "phantom", "phantom", placed, run)
+    compare("phantom", plan, parallel, single)
+    left, right = torch.zeros(1, 48, 80), torch.zeros(1, 48, 80)
+    left[..., :40], right[..., 40:] = 1.0, 1.0
+    placed, run = phantom_ksampler(node_classes, phantom, WAN_PLACED, [left, right])
+    single, parallel = single_and_parallel(groups, plan, "phantom placed", "phantom placed", placed, run)
+    compare("phantom placed", plan, parallel, single)
+
+
 # ------------------------------------------------------------------------------------- ring attention, LoRAs
 
 
@@ -324,6 +365,13 @@ def test_ring_attention_concat_id_wan(node_classes, groups, wan):
     run = wan_ksampler(positive, negative, latent)
     single, parallel = single_and_parallel(groups, "ring 2", "concat-id-wan", "wan", wan[0], run)
     compare("concat-id-wan", "ring 2", parallel, single)
+
+
+def test_ring_attention_phantom(node_classes, groups, phantom):
+    """Native Phantom: 36 video + 24 reference tokens in two chunks of 30 (regions need ring degree 1)."""
+    placed, run = phantom_ksampler(node_classes, phantom, WAN_SIZE, [None, None])
+    single, parallel = single_and_parallel(groups, "ring 2", "phantom", "phantom", placed, run)
+    compare("phantom", "ring 2", parallel, single)
 
 
 def test_a_ring_that_does_not_cut_the_tokens_evenly_is_refused_and_the_ranks_stay(node_classes, pack, groups, consisid):

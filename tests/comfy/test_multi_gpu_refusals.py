@@ -1,12 +1,16 @@
 """MultiID Multi-GPU's refusals before any rank starts: each says what was wrong and what to do."""
 
+import shutil
 import socket
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from cogvideox_runs import load
 from comfy_env import pack_error
+
+from multiid_tools.tiny_models.identities import random_identity
 
 
 @pytest.fixture(scope="module")
@@ -119,3 +123,52 @@ def test_a_world_size_larger_than_the_free_gpus_is_refused(node_classes, monkeyp
             engine.RankPool(settings).start(ray)
     finally:
         ray.shutdown()
+
+
+def test_comfyuis_own_models_are_loaded_again_from_their_files(node_classes):
+    """ComfyUI 0.3.75's Load Diffusion Model leaves no reload factory: the ranks' is found by the MODEL's weights,
+    among files of the same architecture (and the bf16 and fp8 files of one model), and rebuilds them exactly."""
+    import torch
+
+    import nodes
+
+    engine = sys.modules[node_classes["MultiID_MultiGPU"].__module__.rsplit(".", 1)[0] + ".engine"]
+    loader = nodes.UNETLoader()
+    cases = [
+        ("Phantom-Wan-1_3B_fp32.safetensors", "default"),
+        ("Phantom-Wan-14B_fp16.safetensors", "fp8_e4m3fn_fast"),
+        ("wan2.1_t2v_14B_fp8_e4m3fn.safetensors", "default"),
+        ("wan2.1_t2v_14B_bf16.safetensors", "default"),
+        ("wan2.2_t2v_high_noise_14B_fp8_scaled.safetensors", "default"),
+    ]
+    for name, weight_dtype in cases:
+        model = loader.load_unet(name, weight_dtype)[0]
+        with_lora = model.clone()
+        with_lora.add_patches({"diffusion_model.patch_embedding.bias": ("diff", (torch.ones(256),))}, 1.0)
+        with_lora.patch_model()  # a LoRA applied in place: the file is found by the weights it kept aside
+        function, (path, options) = engine.reload_factory(with_lora)
+        with_lora.unpatch_model()
+        assert path.endswith(name), (name, path)
+        rebuilt = function(path, options).model.diffusion_model
+        layers = [(type(a), type(b)) for a, b in zip(model.model.diffusion_model.modules(), rebuilt.modules())]
+        assert all(a.__qualname__ == b.__qualname__ for a, b in layers), name  # the same operations (scaled fp8...)
+        again, held = rebuilt.state_dict(), model.model.diffusion_model.state_dict()
+        assert held.keys() == again.keys()
+        assert all(held[k].dtype == again[k].dtype and torch.equal(held[k], again[k]) for k in held), name
+
+
+def test_a_comfyui_model_whose_file_is_gone_is_refused(node_classes, tmp_path):
+    import folder_paths
+
+    import nodes
+
+    model = nodes.UNETLoader().load_unet("Phantom-Wan-1_3B_fp32.safetensors", "default")[0]
+    placed = node_classes["MultiID_PlacedReferencesPhantom"].execute(model, random_identity(1), "").result[0]
+    loaded_from = Path(folder_paths.get_full_path("diffusion_models", "Phantom-Wan-1_3B_fp32.safetensors"))
+    moved = tmp_path / loaded_from.name
+    shutil.move(loaded_from, moved)
+    try:
+        with pytest.raises(pack_error(node_classes), match="no file in the diffusion_models folders holds"):
+            multi_gpu(node_classes, placed)
+    finally:
+        shutil.move(moved, loaded_from)

@@ -1,5 +1,5 @@
 """The Phantom placement workflows run in a real ComfyUI server: native Phantom on the tiny Phantom-Wan files, the
-two people placed by their masks, the identity scores with the swap check; shrunk to 9 frames of 64x48, 2 steps."""
+two people placed by their masks, the identity scores with the swap check; shrunk to 9 frames of 80x48, 2 steps."""
 
 import json
 
@@ -10,7 +10,7 @@ from test_stand_in_workflow import mp4_frames
 
 pytestmark = pytest.mark.server
 
-SHRUNK = {"width": 64, "height": 48, "length": 9}
+SHRUNK = {"width": 80, "height": 48, "length": 9}  # about 832x480's proportions: its masks fit
 
 
 @pytest.mark.parametrize("name", ["phantom_two_people_placed", "phantom_14b_two_people_placed"])
