@@ -25,8 +25,9 @@ class MultiGPU(io.ComfyNode):
             inputs=[
                 io.Model.Input(
                     "model",
-                    tooltip="From Load MultiID Video Model (ConsisID, Ingredients, Concat-ID) or Load Concat-ID Wan "
-                    "Model; LoRA loaders may sit between. Each GPU loads its own copy.",
+                    tooltip="From Load MultiID Video Model (ConsisID, Ingredients, Concat-ID), Load Concat-ID Wan "
+                    "Model, or MultiID Placed References (Phantom); LoRA loaders may sit between. Each GPU loads its "
+                    "own copy.",
                 ),
                 io.Int.Input(
                     "world_size",
