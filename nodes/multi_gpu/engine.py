@@ -324,17 +324,19 @@ class RankPool:
         return out, [r.routing for r in done if r.routing is not None]
 
     def _send_once(self, call: ModelCall) -> None:
-        """Conditioning objects (identities) travel with the first call that uses them, then by key."""
+        """Conditioning objects (identities) and a method's options (Stand-In's faces and adapter, Phantom's
+        placement) travel with the first call that uses them, then by key."""
         if len(self.sent) > KEPT_OBJECTS:
             self.sent, call.forget = {}, True
-        for name, value in call.kwargs.items():
-            if torch.is_tensor(value) or value is None:
-                continue
+        objects = [(call.kwargs, name) for name, value in call.kwargs.items() if not torch.is_tensor(value)]
+        objects += [(call.options, name) for name, value in call.options.items() if not _sent_each_call(value)]
+        for values, name in objects:
+            value = values[name]
             key = id(value)
             if key not in self.sent:
                 self.sent[key] = value
                 call.objects[key] = value
-            call.kwargs[name] = SentBefore(key)
+            values[name] = SentBefore(key)
 
     def _wait(self, refs: list, what: str, timeout: float | None = None) -> list:
         """Every rank's answer; stops at the first failure, at an interrupt, or after `timeout` seconds."""
@@ -499,6 +501,11 @@ class RemoteDiT(torch.nn.Module):
         for total, count in routing:
             condition.recorder.merge(total, count)
         return out.to(x.device)
+
+
+def _sent_each_call(option: Any) -> bool:
+    """The sampler's options (sigmas, ScaleROPE's rope_options) change from call to call; a method's do not."""
+    return torch.is_tensor(option) or isinstance(option, dict)
 
 
 def _last_line(error: BaseException) -> str:

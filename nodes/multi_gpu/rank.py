@@ -32,7 +32,8 @@ JOIN_TIMEOUT = datetime.timedelta(minutes=10)  # a collective waiting longer tha
 
 @dataclass(frozen=True)
 class SentBefore:
-    """Stands for a conditioning object (an IdentityCondition) the ranks received in an earlier call."""
+    """Stands for a conditioning object (an IdentityCondition) or a method's transformer option (Stand-In's faces,
+    Phantom's placement) the ranks received in an earlier call."""
 
     key: int
 
@@ -48,7 +49,7 @@ class ModelCall:
     branches: list[int]  # cond_or_uncond: the guidance branch of each equal chunk of the batch
     uuids: list[Any]
     options: dict[str, Any]
-    objects: dict[int, Any] = field(default_factory=dict)  # conditioning objects sent for the first time
+    objects: dict[int, Any] = field(default_factory=dict)  # conditioning objects and options sent for the first time
     forget: bool = False  # the driver dropped its record of sent objects: drop ours first
 
 
@@ -134,9 +135,11 @@ class RankWorker:
     def forward(self, call: ModelCall) -> RankResult | None:
         if call.forget:
             self.objects.clear()
-        self.objects.update(call.objects)
         mm.load_models_gpu([self.patcher])
         device = self.patcher.load_device
+        for key, value in call.objects.items():  # a method's object may hold weights for this rank's device
+            on_rank = getattr(value, "on_rank", None)
+            self.objects[key] = value if on_rank is None else on_rank(device)
         g, u = self.plan.coordinates(self.rank)
         batch = len(call.x)
         chunks = len(call.branches)
@@ -149,7 +152,8 @@ class RankWorker:
         else:  # one branch only (guidance off): the other group has nothing to add, and joins no collective
             return None
         x = call.x[rows].to(device)
-        options = {**call.options, "cond_or_uncond": branches, "uuids": uuids}
+        options = {name: self._object(value) for name, value in call.options.items()}
+        options.update({"cond_or_uncond": branches, "uuids": uuids})
         if self.shard.size > 1:
             options[SHARD] = self.shard
         kwargs = {key: self._input(value, rows, batch, device) for key, value in call.kwargs.items()}
@@ -168,6 +172,9 @@ class RankWorker:
                 total = self.shard.gather(total, 0, self.shard.sizes(dit.video_tokens(x)))
             routing = (total.cpu(), condition.recorder.count)
         return RankResult(rows, out.cpu(), routing) if u == 0 else None
+
+    def _object(self, value: Any) -> Any:
+        return self.objects[value.key] if isinstance(value, SentBefore) else value
 
     def _input(self, value: Any, rows: list[int], batch: int, device: torch.device) -> Any:
         if isinstance(value, SentBefore):

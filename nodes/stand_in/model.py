@@ -55,6 +55,12 @@ class StandInFaces:
         the adapter weights ComfyUI loads as the MODEL's additional model stay shared, never copied."""
         return self
 
+    def on_rank(self, device: torch.device) -> StandInFaces:
+        """A multi-GPU rank's copy (sent to it once): the adapter and the faces on the rank's device."""
+        self.adapter.to(device)
+        self.latents = self.latents.to(device)
+        return self
+
     def regions(self, x: torch.Tensor) -> torch.Tensor | None:
         """[1, faces, F, h/2, w/2] token regions for video latents x (None: every video token sees every face)."""
         if self.masks is None:
@@ -79,7 +85,7 @@ class StandInDiT(WanReferenceDiT):
     family_tag = family_tags.STAND_IN
     loader = Loader.STAND_IN
     teacache = WAN_14B
-    multi_gpu = False  # the kept reference keys are not cut into the ranks' heads yet
+    rank_options = (STAND_IN,)  # on multi-GPU ranks the faces' keys are computed at every call (kept: one GPU)
     reference_projections = True
 
     def call_references(self, x: torch.Tensor, kwargs: dict, options: dict):
@@ -127,7 +133,9 @@ def fresh_streams(executor, *args, **kwargs):
     """OUTER_SAMPLE wrapper: every sampling run keeps its own reference keys and values (a LoRA or another expert
     changes them), and the loaded WanModel is a StandInDiT even when ComfyUI built it again since Apply Stand-In."""
     guider = executor.class_obj
-    StandInDiT.adopt(guider.model_patcher.model.diffusion_model)
+    dit = guider.model_patcher.model.diffusion_model
+    if isinstance(dit, comfy.ldm.wan.model.WanModel):  # on MultiID Multi-GPU the ranks adopt theirs
+        StandInDiT.adopt(dit)
     original = guider.model_options
     guider.model_options = comfy.model_patcher.create_model_options_clone(original)
     guider.model_options["transformer_options"][STREAMS] = {}

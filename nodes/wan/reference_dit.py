@@ -404,8 +404,9 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
             return attn.o(kernel(q, k, v).flatten(2))
         if groups is not None and shard.ring > 1:
             raise MultiIDError(
-                "Placed references (regions) restrict which tokens attend to which, which ring attention does not "
-                "do: use ring degree 1 (Ulysses) with regions."
+                f"{self.method} here restricts which tokens attend to which (people placed by masks, or reference "
+                "tokens that attend only to themselves), which ring attention does not do: use ring degree 1 "
+                "(Ulysses and guidance parallel)."
             )
         out = shard.attend(*(x.transpose(1, 2) for x in (q, k, v)), inputs.tokens, _heads_first(kernel))
         return attn.o(out.transpose(1, 2).flatten(2))

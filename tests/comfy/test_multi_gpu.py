@@ -333,6 +333,40 @@ def test_phantom_native_and_placed(node_classes, groups, phantom, plan):
     compare("phantom placed", plan, parallel, single)
 
 
+# -------------------------------------------------------------------------------------- Stand-In on Wan 14B
+
+
+@pytest.fixture(scope="module")
+def stand_in(node_classes):
+    """Wan2.1-T2V-14B's tiny bf16 file from ComfyUI's Load Diffusion Model, and the Wan VAE."""
+    import nodes
+
+    model = nodes.UNETLoader().load_unet("wan2.1_t2v_14B_bf16.safetensors", "default")[0]
+    return model, nodes.VAELoader().load_vae("wan_2.1_vae.safetensors")[0]
+
+
+def test_stand_in_one_face_and_two_people_placed(node_classes, groups, stand_in, plan):
+    """Apply Stand-In's MODEL: one face (36 video + 1024 face tokens), then two faces placed by masks (45 + 2 x 1024);
+    the ranks compute the faces' keys at every call, the one process keeps them after the first."""
+    left, right = torch.zeros(1, 48, 80), torch.zeros(1, 48, 80)
+    left[..., :40], right[..., 40:] = 1.0, 1.0
+    cases = {
+        "stand-in": (random_identity(9), (3, 3, 4)),
+        "stand-in placed": (SimpleNamespace(identities=[random_identity(5), random_identity(6)], masks=[left, right]),
+                            (3, 3, 5)),
+    }  # fmt: skip
+    for case, (people, grid) in cases.items():
+        applied = (
+            node_classes["MultiID_ApplyStandIn"]
+            .execute(stand_in[0], "Stand-In/Stand-In_wan2.1_T2V_14B_ver1.0.ckpt", stand_in[1], people, True)
+            .result[0]
+        )
+        latent = {"samples": torch.zeros(1, 16, *grid[:1], grid[1] * 2, grid[2] * 2)}
+        run = wan_ksampler(*wan_prompts(4), latent, steps=2)
+        single, parallel = single_and_parallel(groups, plan, case, case, applied, run)
+        compare(case, plan, parallel, single)
+
+
 # ------------------------------------------------------------------------------------- ring attention, LoRAs
 
 
@@ -372,6 +406,21 @@ def test_ring_attention_phantom(node_classes, groups, phantom):
     placed, run = phantom_ksampler(node_classes, phantom, WAN_SIZE, [None, None])
     single, parallel = single_and_parallel(groups, "ring 2", "phantom", "phantom", placed, run)
     compare("phantom", "ring 2", parallel, single)
+
+
+def test_ring_attention_is_refused_where_tokens_attend_only_to_some(node_classes, groups, stand_in):
+    """Stand-In's faces attend only to themselves: a ring cannot restrict that, so the ranks refuse, and stay."""
+    applied = (
+        node_classes["MultiID_ApplyStandIn"]
+        .execute(stand_in[0], "Stand-In/Stand-In_wan2.1_T2V_14B_ver1.0.ckpt", stand_in[1], random_identity(9), True)
+        .result[0]
+    )
+    parallel = groups.get("stand-in", applied, "ring 2")
+    actors = list(groups.runtime.pool.actors)
+    run = wan_ksampler(*wan_prompts(4), {"samples": torch.zeros(1, 16, 3, 6, 8)}, steps=1)
+    with pytest.raises(pack_error(node_classes), match="Stand-In here restricts which tokens attend to which"):
+        run(parallel)
+    assert groups.runtime.pool.actors == actors
 
 
 def test_a_ring_that_does_not_cut_the_tokens_evenly_is_refused_and_the_ranks_stay(node_classes, pack, groups, consisid):

@@ -246,9 +246,12 @@ def test_fp8_files_and_comfyuis_caches_run(comfy, node_classes, stand_in, vae, M
     ]
     easy = comfy.easycache.EasyCacheNode.execute(fp8, 0.2, 0.15, 0.95, False)[0]
     runs["easycache"] = comfy.nodes.common_ksampler(easy, 1, 6, 5.0, "euler", "simple", positive, negative, latent)[0]
+    lazy = comfy.easycache.LazyCacheNode.execute(fp8, 1.0, 0.15, 0.95, False)[0]
+    runs["lazycache"] = comfy.nodes.common_ksampler(lazy, 1, 6, 5.0, "euler", "simple", positive, negative, latent)[0]
     for name, run in runs.items():
         assert torch.isfinite(run["samples"]).all(), name
     assert 0 < rel_err(runs["teacache"]["samples"], runs["fp8"]["samples"]) < 0.5
+    assert 0 < rel_err(runs["lazycache"]["samples"], runs["fp8"]["samples"]) < 0.5  # LazyCache reused steps
     import comfy.model_patcher
 
     other = comfy.model_patcher.ModelPatcher(torch.nn.Linear(2, 2), "cpu", "cpu")
@@ -280,6 +283,3 @@ def test_bad_input_is_refused_with_what_to_do(comfy, node_classes, vae, comfy_ba
     image_vae = SimpleNamespace(encode=lambda pixels: torch.zeros(1, 4, 1, 64, 64))
     with pytest.raises(MultiIDError, match="needs the Wan 2.1 VAE"):
         apply(node_classes, unet(comfy), image_vae, identity)
-    multi_gpu = node_classes["MultiID_MultiGPU"]
-    with pytest.raises(MultiIDError, match="The MODEL of Apply Stand-In does not run on MultiID Multi-GPU yet"):
-        multi_gpu.execute(applied, 2, True, 0, "", "cpu", 1)
