@@ -16,7 +16,6 @@ from typing import Any, Literal
 from . import catalog
 from .catalog import ModelFile
 from .errors import MultiIDError
-from .stand_in import checkpoint as stand_in
 
 EvaStyle = Literal["consisid", "ingredients"]  # which EVA-CLIP features a perceiver was trained on
 
@@ -152,28 +151,33 @@ CONCAT_ID_COGVIDEOX = Family(
 
 STAND_IN_WAN21 = Family(
     name="Stand-In (Wan2.1-T2V-14B)",
-    repo=stand_in.REPO,
+    repo=catalog.STAND_IN_REPO,
     matches=lambda config, keys: "blocks.0.self_attn.q_loras.down.weight" in keys,
     loader=Loader.STAND_IN,
     identity_input=IdentityInput.REFERENCES,
     eva_style=None,
     trained_identities=1,
     files=catalog.CONCAT_ID_FACE_FILES
-    + (stand_in.WAN21_T2V_14B, catalog.WAN21_T2V_14B)
+    + (catalog.STAND_IN_WAN21, catalog.WAN21_T2V_14B)
     + catalog.CONCAT_ID_WAN_MODEL_FILES,
     defaults=STAND_IN_DEFAULTS,
 )
 
 STAND_IN_WAN22 = Family(
     name="Stand-In (Wan2.2-T2V-A14B)",
-    repo=stand_in.REPO,
+    repo=catalog.STAND_IN_REPO,
     matches=STAND_IN_WAN21.matches,  # the same layout: which expert a file is for is in its name only
     loader=Loader.STAND_IN,
     identity_input=IdentityInput.REFERENCES,
     eva_style=None,
     trained_identities=1,
     files=catalog.CONCAT_ID_FACE_FILES
-    + (stand_in.WAN22_HIGH, stand_in.WAN22_LOW, catalog.WAN22_T2V_HIGH_NOISE, catalog.WAN22_T2V_LOW_NOISE)
+    + (
+        catalog.STAND_IN_WAN22_HIGH,
+        catalog.STAND_IN_WAN22_LOW,
+        catalog.WAN22_T2V_HIGH_NOISE,
+        catalog.WAN22_T2V_LOW_NOISE,
+    )
     + catalog.CONCAT_ID_WAN_MODEL_FILES,
     defaults=STAND_IN_DEFAULTS,
 )

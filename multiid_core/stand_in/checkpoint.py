@@ -17,25 +17,13 @@ from pathlib import Path
 
 import torch
 
-from ..catalog import snapshot_file
+from ..catalog import STAND_IN_SOURCE as SOURCE
 from ..errors import MultiIDError
 from ..loading import check_finite, check_floats, load_state_dict
 
-REPO = "BowenXue/Stand-In"
-SOURCE = f"https://huggingface.co/{REPO} (Stand-In_wan2.1_T2V_14B_ver1.0.ckpt; Wan2.2: the _high and _low files)"
 KEY = re.compile(r"^blocks\.(\d+)\.self_attn\.([qkv])_loras\.(down|up)\.weight$")
 PREFIXES = ("diffusion_model.", "model.diffusion_model.", "dit.", "module.")
 SHIFT = 5.0  # the flow shift `infer.py` samples with, on Wan2.1-T2V-14B and both Wan2.2-T2V-A14B experts
-
-WAN21_T2V_14B = snapshot_file(
-    "Stand-In", REPO, "Stand-In_wan2.1_T2V_14B_ver1.0.ckpt", "Stand-In adapter (Wan2.1-T2V-14B)", 0.63
-)
-WAN22_HIGH = snapshot_file(
-    "Stand-In", REPO, "Stand-In_wan2.2_T2V_A14B_high.ckpt", "Stand-In adapter, Wan2.2-T2V-A14B high-noise expert", 0.63
-)
-WAN22_LOW = snapshot_file(
-    "Stand-In", REPO, "Stand-In_wan2.2_T2V_A14B_low.ckpt", "Stand-In adapter, Wan2.2-T2V-A14B low-noise expert", 0.63
-)
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def test_check_lists_every_file_folder_and_source(comfyui: Path):
         assert f"[missing] {comfyui / 'models' / file.folder / file.path}\n" in out
         assert file.url in out
     assert "ConsisID: missing 19 of 19 files, about 23.5 GB to download   [BestWishYsh/ConsisID-preview]" in out
-    assert "Ready: 0 of 5 families. Next, for the files above:" in out
+    assert "Ready: 0 of 7 families. Next, for the files above:" in out
     assert "  python multiid.py models download --family ConsisID\n" in out
     assert f"hf download {CONSISID_REPO} face_encoder/models/antelopev2/scrfd_10g_bnkps.onnx" in out
     assert f"--local-dir {snapshot}\n" in out
