@@ -532,7 +532,8 @@ def parallel_model(
     if dit is None or isinstance(dit, RemoteDiT):
         raise MultiIDError(
             f"MultiID Multi-GPU takes the MODEL of {Loader.VIDEO_MODEL.value} (ConsisID, Ingredients, Concat-ID), "
-            f"{Loader.CONCAT_ID_WAN.value} or {Loader.PHANTOM.value} (LoRA loaders between them are fine), once."
+            f"{Loader.CONCAT_ID_WAN.value}, {Loader.PHANTOM.value} or {Loader.STAND_IN.value} (LoRA loaders between "
+            "them are fine), once."
         )
     if not dit.multi_gpu:
         raise MultiIDError(

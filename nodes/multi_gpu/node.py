@@ -26,8 +26,8 @@ class MultiGPU(io.ComfyNode):
                 io.Model.Input(
                     "model",
                     tooltip="From Load MultiID Video Model (ConsisID, Ingredients, Concat-ID), Load Concat-ID Wan "
-                    "Model, or MultiID Placed References (Phantom); LoRA loaders may sit between. Each GPU loads its "
-                    "own copy.",
+                    "Model, MultiID Placed References (Phantom) or Apply Stand-In; LoRA loaders may sit between. Each "
+                    "GPU loads its own copy.",
                 ),
                 io.Int.Input(
                     "world_size",
@@ -50,7 +50,7 @@ class MultiGPU(io.ComfyNode):
                     max=64,
                     tooltip="Ranks sharing each branch's video tokens (all-to-all around attention); 0 = world size / "
                     "(2 with guidance parallel) / ring degree. Must divide the attention heads (CogVideoX-5B 48, "
-                    "Wan 1.3B 12).",
+                    "Wan 1.3B 12, Wan 14B 40).",
                 ),
                 io.String.Input(
                     "ray_address",

@@ -367,6 +367,45 @@ def test_stand_in_one_face_and_two_people_placed(node_classes, groups, stand_in,
         compare(case, plan, parallel, single)
 
 
+def test_stand_in_wan22_experts_take_turns_on_the_ranks(node_classes, groups):
+    """Wan2.2's two experts, each with its Stand-In adapter and its own Multi-GPU node, in two KSamplerAdvanced: the
+    ranks load the high expert, then the low one (the same ranks), as the single process switches at step 2 of 4."""
+    import nodes
+
+    identity, latent = random_identity(7), {"samples": torch.zeros(1, 16, 3, 6, 8)}
+    positive, negative = wan_prompts(5)
+    experts = []
+    for file, adapter in (("high_noise", "high"), ("low_noise", "low")):
+        model = nodes.UNETLoader().load_unet(f"wan2.2_t2v_{file}_14B_fp8_scaled.safetensors", "default")[0]
+        vae = nodes.VAELoader().load_vae("wan_2.1_vae.safetensors")[0]
+        experts.append(
+            node_classes["MultiID_ApplyStandIn"]
+            .execute(model, f"Stand-In/Stand-In_wan2.2_T2V_A14B_{adapter}.ckpt", vae, identity, True)
+            .result[0]
+        )
+
+    def run(high, low):
+        sampler = nodes.KSamplerAdvanced()
+        common = dict(steps=4, cfg=5.0, sampler_name="euler", scheduler=LINEAR_TIME, positive=positive,
+                      negative=negative)  # fmt: skip
+        mid = sampler.sample(high, "enable", 3, latent_image=latent, start_at_step=0, end_at_step=2,
+                             return_with_leftover_noise="enable", **common)[0]  # fmt: skip
+        return sampler.sample(low, "disable", 3, latent_image=mid, start_at_step=2, end_at_step=10000,
+                              return_with_leftover_noise="disable", **common)[0]["samples"]  # fmt: skip
+
+    single = run(*experts)
+    high = groups.get("stand-in wan2.2 high", experts[0], "guidance 2")
+    low = groups.node.execute(
+        model=experts[1], world_size=2, guidance_parallel=True, ulysses_degree=0, ray_address="", devices="cpu",
+        ring_degree=1,
+    ).result[0]  # fmt: skip
+    pool = groups.runtime.pool
+    with on_the_ranks(experts[0]), on_the_ranks(experts[1]):
+        parallel = run(high, low)
+    assert pool is groups.runtime.pool and pool.holds(low.model.diffusion_model.parallel)
+    compare("stand-in wan2.2 experts", "guidance 2", parallel, single)
+
+
 # ------------------------------------------------------------------------------------- ring attention, LoRAs
 
 
