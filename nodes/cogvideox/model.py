@@ -17,6 +17,7 @@ from typing import Any
 
 import comfy.conds
 import comfy.latent_formats
+import comfy.ldm.modules.attention as comfy_attention_kernels
 import comfy.model_base
 import comfy.model_management as mm
 import comfy.model_patcher
@@ -24,7 +25,7 @@ import comfy.model_sampling
 import comfy.patcher_extension
 import comfy.supported_models_base
 import torch
-from comfy.ldm.modules.attention import optimized_attention
+from comfy.cli_args import args as comfy_args
 
 from ...multiid_core.cogvideox.inputs import identity_tokens
 from ...multiid_core.cogvideox.schedule import alphas_cumprod, final_alpha
@@ -350,7 +351,20 @@ class CogVideoXDiT(CogVideoXTransformer):
 
 def comfy_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """[B, H, L, D] attention through ComfyUI's kernel choice (PyTorch, SageAttention, xformers: launch flags)."""
-    return optimized_attention(q, k, v, heads=q.shape[1], skip_reshape=True, skip_output_reshape=True)
+    kernel = attention_kernel(q.device)
+    return kernel(q, k, v, heads=q.shape[1], skip_reshape=True, skip_output_reshape=True)
+
+
+def attention_kernel(device: torch.device):
+    """ComfyUI's attention, except where it falls back to its sub-quadratic kernel only because nothing faster is
+    enabled, as on the CPU: there PyTorch's SDPA, whose CPU kernel is chunked (flash-style) since PyTorch 2, as
+    diffusers attends. ComfyUI's fallback took twice diffusers' step time at CogVideoX widths for the same
+    memory (benchmarks/consisid_speed.py). A kernel asked for at launch (--use-quad-cross-attention) is kept."""
+    chosen = comfy_attention_kernels.optimized_attention
+    if device.type == "cpu" and chosen is comfy_attention_kernels.attention_sub_quad:
+        if not comfy_args.use_quad_cross_attention:
+            return comfy_attention_kernels.attention_pytorch
+    return chosen
 
 
 def model_patcher(model: MultiIDCogVideoX) -> comfy.model_patcher.ModelPatcher:

@@ -295,3 +295,36 @@ def test_torch_compile_model_compiles_the_transformer(node_classes, loaded, iden
     traced = run(compiled, 2, 2, 6.0, "cogvideox_ddim", "multiid_trailing", positive, negative, latent)[0]
     assert torch._dynamo.utils.counters["stats"]["unique_graphs"] > 0  # the transformer really went through dynamo
     assert rel_err(traced["samples"], exact["samples"]) < 1e-5
+
+
+def test_on_the_cpu_attention_is_pytorchs_unless_a_kernel_was_asked_for(node_classes, loaded, identity, prompts):
+    """ComfyUI falls back to its sub-quadratic kernel on the CPU; the pack attends with PyTorch's SDPA there (as
+    diffusers does, twice as fast at CogVideoX widths), unless --use-quad-cross-attention asked for that kernel."""
+    import comfy.ldm.modules.attention as kernels
+    from comfy.cli_args import args
+
+    assert kernels.optimized_attention is kernels.attention_sub_quad  # ComfyUI's choice in this CPU-only test run
+    positive, negative, latent = conditioned(node_classes, loaded, identity, prompts, seed=6)
+    calls = []
+
+    def counted(name):
+        kernel = getattr(kernels, name)
+        return lambda *a, **kw: calls.append(name) or kernel(*a, **kw)
+
+    def run():
+        calls.clear()
+        out = node_classes["KSampler"]().sample(
+            loaded[0], 2, 2, 6.0, "cogvideox_ddim", "multiid_trailing", positive, negative, latent
+        )[0]["samples"]
+        return out, set(calls)
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("attention_pytorch", "attention_sub_quad"):
+            patch.setattr(kernels, name, counted(name))
+        patch.setattr(kernels, "optimized_attention", kernels.attention_sub_quad)
+        pytorch, used = run()
+        assert used == {"attention_pytorch"}
+        patch.setattr(args, "use_quad_cross_attention", True)
+        sub_quad, used = run()
+        assert used == {"attention_sub_quad"}
+    assert rel_err(pytorch, sub_quad) < 1e-5
