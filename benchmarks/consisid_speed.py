@@ -1,7 +1,7 @@
 """Speed and memory of ConsisID in ComfyUI (MultiID Sampler's path: the MODEL, ComfyUI's guider, the pack's
 CogVideoX DPM sampler) against diffusers' ConsisIDPipeline, on the same weights.
 
-    python benchmarks/consisid_speed.py              # CPU: a small and a medium config, ratios in one run
+    python benchmarks/consisid_speed.py              # CPU: small, medium and large configs, ratios in one run
     python benchmarks/consisid_speed.py --gpu        # CUDA: the full 42-layer architecture at 49x480x720
     python benchmarks/consisid_speed.py --only wan   # only the Concat-ID Wan table (--only consisid: the other)
 
@@ -29,7 +29,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -49,6 +51,8 @@ CONFIGS = {
                    sample_frames=9, sample_height=16, sample_width=20), dict(frames=9, height=128, width=160), 8),
     "medium": (dict(num_attention_heads=8, attention_head_dim=64, num_layers=6, time_embed_dim=128,
                     sample_frames=13, sample_height=30, sample_width=44), dict(frames=13, height=240, width=352), 6),
+    "large": (dict(num_attention_heads=12, attention_head_dim=64, num_layers=8, time_embed_dim=256,
+                   sample_frames=13, sample_height=40, sample_width=60), dict(frames=13, height=320, width=480), 4),
     "full": (dict(num_attention_heads=48, attention_head_dim=64, num_layers=42, time_embed_dim=512,
                   text_embed_dim=4096, cross_attn_num_heads=16, LFE_vit_dim=1024, LFE_output_dim=2048,
                   LFE_depth=10, LFE_num_heads=16, sample_frames=49, sample_height=60, sample_width=90),
@@ -56,13 +60,17 @@ CONFIGS = {
 }  # fmt: skip
 
 
-def write_snapshot(folder: Path, name: str) -> None:
+def write_snapshot(folder: Path, name: str, family: str = "consisid") -> None:
+    """A tiny-layout snapshot at the config's sizes: ConsisID's, or Ingredients' (ConsisID with a router)."""
     overrides, _, _ = CONFIGS[name]
     overrides = {**overrides, "LFE_output_dim": int(overrides["num_attention_heads"] * 64 / 3 * 2)}
     original = dict(tiny_cogvideox.TINY_TRANSFORMER)
     tiny_cogvideox.TINY_TRANSFORMER.update(overrides)
     try:
-        tiny_cogvideox.write_tiny_consisid_snapshot(folder)
+        if family == "ingredients":
+            tiny_cogvideox.write_tiny_ingredients_snapshot(folder)
+        else:
+            tiny_cogvideox.write_tiny_consisid_snapshot(folder)
     finally:
         tiny_cogvideox.TINY_TRANSFORMER.clear()
         tiny_cogvideox.TINY_TRANSFORMER.update(original)
@@ -93,11 +101,13 @@ def worker(spec: dict) -> dict:
     folder = Path(spec["snapshot"])
     _, size, steps = CONFIGS[spec["config"]]
     steps = spec.get("steps", steps)
-    text_dim = json.loads((folder / "transformer" / "config.json").read_text())["text_embed_dim"]
-    vit_dim = json.loads((folder / "transformer" / "config.json").read_text())["LFE_vit_dim"]
+    config = json.loads((folder / "transformer" / "config.json").read_text())
+    text_dim = config["text_embed_dim"]
+    vit_dim = config.get("LFE_vit_dim", tiny_cogvideox.TINY_TRANSFORMER["LFE_vit_dim"])  # Ingredients' omits it
     g = torch.Generator().manual_seed(0)
     positive, negative = torch.randn(1, 226, text_dim, generator=g), torch.randn(1, 226, text_dim, generator=g)
     identity = random_identity(0, vit_dim)
+    people = [identity, *(random_identity(i, vit_dim) for i in range(1, spec.get("people", 1)))]
     stamps = []
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
@@ -136,8 +146,12 @@ def worker(spec: dict) -> dict:
                 callback_on_step_end=lambda pipe, i, t, callback_kwargs: tick() or callback_kwargs,
             ).frames.float()  # fmt: skip
         calls = steps
+    elif spec.get("profile"):
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+            latents, calls = run_ours(spec, folder, dtype, device, size, steps, positive, negative, people, tick)
+        shares = op_shares(profile)
     else:
-        latents, calls = run_ours(spec, folder, dtype, device, size, steps, positive, negative, identity, tick)
+        latents, calls = run_ours(spec, folder, dtype, device, size, steps, positive, negative, people, tick)
     torch.save(latents.cpu(), spec["latents_out"])
     steady = [b - a for a, b in zip(stamps[1:], stamps[2:])]
     peak = (
@@ -146,6 +160,7 @@ def worker(spec: dict) -> dict:
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     )
     return {
+        "shares": shares if spec.get("profile") else None,
         "step_s": sorted(steady)[len(steady) // 2] if steady else float("nan"),
         "total_s": stamps[-1] - stamps[0],
         "peak_bytes": peak,
@@ -153,9 +168,11 @@ def worker(spec: dict) -> dict:
     }
 
 
-def run_ours(spec, folder, dtype, device, size, steps, positive, negative, identity, tick):
+def run_ours(spec, folder, dtype, device, size, steps, positive, negative, people, tick):
     """MultiID Sampler's path: the MODEL under ComfyUI's guider and the pack's CogVideoX DPM sampler."""
     pack = import_comfyui_and_pack(device.type == "cuda")
+    routing = sys.modules[f"{pack}.multiid_core.routing"]
+    identity = people[0] if len(people) == 1 else routing.IdentitySet(people, [None] * len(people))
     import comfy.model_management
     import comfy.ops
     import comfy.utils
@@ -229,6 +246,8 @@ def rows_for(config: str, device: str, scratch: Path, repeats: int) -> list[list
 
     row("diffusers ConsisIDPipeline", reference, ref_latents)
     row("ours", best["ours"], torch.load(scratch / f"{config}-ours.pt"))
+    if config not in TEACACHE_CONFIGS:
+        return rows
     steps = 50  # TeaCache's published settings are for 50-step runs; these rows compare with ours uncached
     uncached, exact = run("exact50", impl="ours", steps=steps, decode=True)
     exact_frames = torch.load(scratch / f"{config}-exact50-frames.pt")
@@ -243,6 +262,8 @@ def rows_for(config: str, device: str, scratch: Path, repeats: int) -> list[list
             f"{steps} calls skipped; frames' PSNR {psnr(frames, exact_frames):.1f} dB, latents {diff:.1e}")  # fmt: skip
     return rows
 
+
+TEACACHE_CONFIGS = ("small", "medium", "full")  # 50-step runs: "large" would take an hour on a CPU
 
 WAN_CONFIGS = {
     # name: (DiT sizes, latent frames, height, width); text width 4096 as released (ComfyUI's Wan assumes it)
@@ -279,18 +300,29 @@ def import_comfyui_and_pack(gpu: bool, pytorch_attention: bool = False) -> str:
     return PACK_NAME
 
 
-def wan_rows(name: str, device: str) -> list[list[str]]:
-    """Concat-ID Wan in ComfyUI's KSampler (the release's steps: 50, cfg 5, one reference): uncached against
-    the MultiID TeaCache (Wan) node's MODEL at the published thresholds."""
+@dataclass
+class WanRun:
+    """Concat-ID Wan's MODEL at a benchmark size with one reference, and its KSampler run."""
+
+    model: Any
+    positive: list
+    negative: list
+    latent: dict
+    scheduler: str
+    block_runs: list[int]  # one entry per branch the blocks ran for (ComfyUI may batch prompt and negative)
+
+    def ksampler(self, model=None, steps: int = 50, positive=None, negative=None, latent=None) -> torch.Tensor:
+        import nodes
+
+        return nodes.common_ksampler(
+            model or self.model, 0, steps, 5.0, "euler", self.scheduler, positive or self.positive,
+            negative or self.negative, latent or self.latent,
+        )[0]["samples"]  # fmt: skip
+
+
+def concat_id_wan_run(name: str, device: str) -> WanRun:
     pack = import_comfyui_and_pack(device == "cuda")
-    import comfy.model_management
-
-    import nodes
-
     concat_id_wan = sys.modules[f"{pack}.nodes.concat_id_wan.model"]
-    teacache = sys.modules[f"{pack}.nodes.teacache"]
-    linear_time = sys.modules[f"{pack}.nodes.schedulers"].LINEAR_TIME
-    from multiid_core.teacache import WAN_THRESHOLDS
     from multiid_tools.tiny_models.wan import tiny_concat_id_wan_state_dict
 
     sizes, (frames, height, width) = WAN_CONFIGS[name]
@@ -304,16 +336,27 @@ def wan_rows(name: str, device: str) -> list[list[str]]:
     positive, negative = (
         [[torch.randn(1, 512, sizes.text_dim, generator=g), {concat_id_wan.REFERENCES: reference}]] for _ in range(2)
     )
-    latent = {"samples": torch.zeros(1, 16, frames, height, width)}
+    block_runs: list[int] = []
     dit = model.model.diffusion_model
-    block_runs = []  # one entry per branch the blocks ran for (ComfyUI may batch the prompt and the negative)
     run_blocks = dit.run_blocks
     dit.run_blocks = lambda tokens, *args: block_runs.append(tokens.shape[0]) or run_blocks(tokens, *args)
+    run = WanRun(model, positive, negative, {"samples": torch.zeros(1, 16, frames, height, width)},
+                 sys.modules[f"{pack}.nodes.schedulers"].LINEAR_TIME, block_runs)  # fmt: skip
+    run.ksampler(steps=1)  # loads the model where ComfyUI puts it, outside the timed runs
+    return run
 
-    def ksampler(m, steps: int = 50) -> torch.Tensor:
-        return nodes.common_ksampler(m, 0, steps, 5.0, "euler", linear_time, positive, negative, latent)[0]["samples"]
 
-    ksampler(model, 1)  # loads the model where ComfyUI puts it, outside the timed runs
+def wan_rows(name: str, device: str) -> list[list[str]]:
+    """Concat-ID Wan in ComfyUI's KSampler (the release's steps: 50, cfg 5, one reference): uncached against
+    the MultiID TeaCache (Wan) node's MODEL at the published thresholds, and against the same WanModel without
+    the reference at the same token count."""
+    wan = concat_id_wan_run(name, device)
+    import comfy.model_management
+
+    from multiid_core.teacache import WAN_THRESHOLDS
+
+    teacache = sys.modules[f"{PACK_NAME}.nodes.teacache"]
+    model, block_runs, ksampler = wan.model, wan.block_runs, wan.ksampler
 
     def run(threshold: float) -> tuple[float, str, torch.Tensor, int]:
         m = teacache.with_teacache(model, threshold, teacache.WAN_FITS) if threshold else model
@@ -329,19 +372,95 @@ def wan_rows(name: str, device: str) -> list[list[str]]:
         peak = f"{torch.cuda.max_memory_allocated() / 2**20:.0f}" if device == "cuda" else "-"
         return time.perf_counter() - start, peak, latents.float().cpu(), sum(block_runs)
 
+    plain_positive, plain_negative = ([[c[0][0], {}]] for c in (wan.positive, wan.negative))
+    samples = wan.latent["samples"]
+    longer = {"samples": torch.zeros(*samples.shape[:2], samples.shape[2] + 1, *samples.shape[3:])}  # reference's
+    plain = per_step_pair(  # tokens as one more video frame
+        lambda steps: ksampler(steps=steps),
+        lambda steps: ksampler(steps=steps, positive=plain_positive, negative=plain_negative, latent=longer),
+    )
     exact_s, peak, exact, calls = run(0.0)
     cached = {threshold: run(threshold) for threshold in WAN_THRESHOLDS}
     again_s, again_peak, _, _ = run(0.0)  # timed before and after the cached runs, the best kept: the machine
     if again_s < exact_s:  # may be shared
         exact_s, peak = again_s, again_peak
     rows = [[name, "ComfyUI KSampler, 50 steps", f"{exact_s / 50:.3f}", "1.00", f"{exact_s:.1f}", peak, "-",
-             str(calls), "the reference for the TeaCache rows (best of a run before and one after them)"]]  # fmt: skip
+             str(calls), "the reference for the TeaCache rows (best of a run before and one after them)"],
+            [name, "the same WanModel, no reference, one more frame", f"{plain[1]:.3f}", "-", "-", "-", "-", "-",
+             f"equal token count: with the reference {plain[0]:.3f} s/step = {plain[0] / plain[1]:.2f}x (10 steps, "
+             "best of 2)"]]  # fmt: skip
     for threshold, (seconds, peak, latents, calls) in cached.items():
         err = ((latents - exact).abs().max() / exact.abs().max()).item()
         rows.append([name, f"+ MultiID TeaCache {threshold}", f"{seconds / 50:.3f}", f"{seconds / exact_s:.2f}",
                      f"{seconds:.1f}", peak, f"{err:.1e}", str(calls),
                      f"{exact_s / seconds:.2f}x; {100 - calls} of 100 branch calls skipped"])  # fmt: skip
     comfy.model_management.unload_all_models()
+    return rows
+
+
+def per_step_pair(first, second, steps: int = 10) -> tuple[float, float]:
+    """s/step of two sampling runs (functions of a step count), alternated twice, the best of each kept."""
+    best = [float("inf"), float("inf")]
+    for _ in range(2):
+        for i, run in enumerate((first, second)):
+            start = time.perf_counter()
+            with torch.no_grad():
+                run(steps)
+            best[i] = min(best[i], (time.perf_counter() - start) / steps)
+    return best[0], best[1]
+
+
+# Where a step's time goes: torch ops (self CPU time) by kind. Attention counts SDPA and the matmuls and softmax of
+# ComfyUI's sub-quadratic kernel; "matmul" the linear layers.
+OP_KINDS = {
+    "matmul": {"addmm", "mm", "matmul", "linear"},
+    "attention": {"_scaled_dot_product_flash_attention_for_cpu", "_scaled_dot_product_efficient_attention",
+                  "_scaled_dot_product_flash_attention", "_efficient_attention_forward", "_flash_attention_forward",
+                  "bmm", "baddbmm", "_softmax", "softmax"},
+    "norms": {"native_layer_norm", "native_group_norm", "_fused_rms_norm", "rms_norm"},
+    "activations": {"gelu", "silu", "tanh", "sigmoid"},
+    "elementwise": {"mul", "mul_", "add", "add_", "sub", "sub_", "div", "div_", "neg", "cos", "sin", "exp", "pow",
+                    "rsqrt", "addcmul", "addcmul_", "where", "lerp", "sum", "mean", "abs", "ne", "eq", "lt", "gt"},
+    "copies and casts": {"copy_", "_to_copy", "cat", "clone", "contiguous", "fill_", "zero_", "index", "stack",
+                         "index_select", "gather", "scatter", "masked_fill", "repeat", "expand_as"},
+    "convolution": {"slow_conv3d_forward", "mkldnn_convolution", "_convolution", "convolution"},
+}  # fmt: skip
+
+
+def op_shares(profile) -> dict[str, float]:
+    """Self CPU time of the profiled run by kind of op, in percent; "other": the ops of no kind above."""
+    times = {kind: 0.0 for kind in [*OP_KINDS, "other"]}
+    for event in profile.key_averages():
+        name = event.key.removeprefix("aten::")
+        if not event.key.startswith("aten::"):
+            continue
+        kind = next((k for k, names in OP_KINDS.items() if name in names), "other")
+        times[kind] += event.self_cpu_time_total
+    total = sum(times.values()) or 1.0
+    return {kind: 100 * t / total for kind, t in times.items()}
+
+
+def profile_rows(device: str, scratch: Path) -> list[list[str]]:
+    """One profiled run per family at the medium sizes: ConsisID, Ingredients with two people, Concat-ID Wan with
+    one reference and the same WanModel without it."""
+    rows = []
+    for family, writer, people in (("ConsisID", "consisid", 1), ("Ingredients, 2 people", "ingredients", 2)):
+        snapshot = scratch / writer / "snapshot"
+        write_snapshot(snapshot, "medium", writer)
+        spec = {"config": "medium", "device": device, "snapshot": str(snapshot), "impl": "ours", "people": people,
+                "profile": True, "steps": 3, "latents_out": str(scratch / f"{writer}.pt")}  # fmt: skip
+        result = measure(spec)
+        rows.append([family, f"{result['step_s']:.3f}", *(f"{v:.0f}%" for v in result["shares"].values())])
+    wan = concat_id_wan_run("wan-medium", device)
+    samples = wan.latent["samples"]
+    longer = torch.zeros(*samples.shape[:2], samples.shape[2] + 1, *samples.shape[3:])
+    plain = dict(positive=[[wan.positive[0][0], {}]], negative=[[wan.negative[0][0], {}]], latent={"samples": longer})
+    for family, inputs in (("Concat-ID Wan, 1 reference", {}), ("WanModel, no reference, equal tokens", plain)):
+        with torch.no_grad(), torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+            start = time.perf_counter()
+            wan.ksampler(steps=3, **inputs)
+            seconds = (time.perf_counter() - start) / 3
+        rows.append([family, f"{seconds:.3f}", *(f"{v:.0f}%" for v in op_shares(profile).values())])
     return rows
 
 
@@ -358,6 +477,7 @@ def main() -> None:
     parser.add_argument(
         "--only", choices=("consisid", "wan"), help="one table: ConsisID against diffusers, or Concat-ID Wan in ComfyUI"
     )
+    parser.add_argument("--profile", action="store_true", help="only the table of where a step's time goes")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -365,7 +485,13 @@ def main() -> None:
         return
     if args.gpu and not torch.cuda.is_available():
         raise SystemExit("--gpu needs a CUDA device.")
-    configs, device = (["full"], "cuda") if args.gpu else (["small", "medium"], "cpu")
+    configs, device = (["full"], "cuda") if args.gpu else (["small", "medium", "large"], "cpu")
+    if args.profile:
+        with tempfile.TemporaryDirectory() as scratch:
+            rows = profile_rows(device, Path(scratch))
+        print("Where a step's time goes (medium sizes, ours; torch ops' self time by kind)\n")
+        print_table(["family", "s/step", *OP_KINDS, "other"], rows)
+        return
     if args.only != "wan":
         header = ["config", "implementation", "s/step", "ratio", "total s", "peak MiB", "vs diffusers", "calls",
                   "notes"]  # fmt: skip

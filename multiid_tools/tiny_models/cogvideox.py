@@ -128,13 +128,14 @@ def write_tiny_ingredients_snapshot(snapshot: Path, seed: int = 0) -> list[Path]
 
     A ConsisID-style config whose LFE_* keys predate the renaming (LFE_output_dim 768 against 32-wide
     weights here, 2048-wide in the release), and two shards whose index.json omits the router tensors
-    (one router here, 21 in the release) and so understates the total size.
+    (one per injection point: one here, 21 in the release) and so understates the total size.
     """
     from multiid_core.cogvideox.transformer import CogVideoXConfig, CogVideoXTransformer
 
     snapshot = Path(snapshot)
     consisid = tiny_consisid_transformer(seed)
-    config = CogVideoXConfig.from_dict({**TINY_TRANSFORMER, "num_routers": 1})
+    config = CogVideoXConfig.from_dict(dict(TINY_TRANSFORMER))
+    config.num_routers = config.num_cross_attn  # one router per injection point, as released
     torch.manual_seed(seed + 1)
     routed = CogVideoXTransformer(config)
     state = {k: v.contiguous() for k, v in consisid.state_dict().items()}
