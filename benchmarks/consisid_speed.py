@@ -3,7 +3,8 @@ CogVideoX DPM sampler) against diffusers' ConsisIDPipeline, on the same weights.
 
     python benchmarks/consisid_speed.py              # CPU: small, medium and large configs, ratios in one run
     python benchmarks/consisid_speed.py --gpu        # CUDA: the full 42-layer architecture at 49x480x720
-    python benchmarks/consisid_speed.py --only wan   # only the Concat-ID Wan table (--only consisid: the other)
+    python benchmarks/consisid_speed.py --only wan   # one table: consisid, families (Ingredients, Concat-ID), wan
+    python benchmarks/consisid_speed.py --profile    # where a step's time goes, per family
 
 Then Concat-ID Wan with and without TeaCache (the full Wan2.1-1.3B at 81x480x832 with --gpu): the model is
 ComfyUI's own WanModel, loaded by ComfyUI as the pack's loader does (nodes/concat_id_wan/model.py), sampled by ComfyUI's
@@ -77,6 +78,34 @@ def write_snapshot(folder: Path, name: str, family: str = "consisid") -> None:
     smooth_timestep_embedding(folder / "transformer")
 
 
+def write_concat_id(folder: Path, name: str) -> None:
+    """Concat-ID's two-identities SAT checkpoint and VAE at the config's sizes (folder/two-identities, folder/vae),
+    and the same weights in diffusers' layout (folder/diffusers) for CogVideoXPipeline."""
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXTransformer3DModel
+
+    import multiid_tools.tiny_models.concat_id as tiny
+    from multiid_core.cogvideox.sat_conversion import load_sat_pickle, sat_checkpoint_file, sat_transformer_to_diffusers
+
+    overrides, _, _ = CONFIGS[name]
+    original = dict(tiny.TINY_T2V)
+    tiny.TINY_T2V.update({k: v for k, v in overrides.items() if k in original})
+    try:
+        tiny.write_sat_checkpoint(folder / "two-identities", seed=1)
+        config = {k: v for k, v in tiny.TINY_T2V.items() if k not in ("is_train_face", "is_kps")}  # ConsisID's
+    finally:
+        tiny.TINY_T2V.clear()
+        tiny.TINY_T2V.update(original)
+    sat = load_sat_pickle(sat_checkpoint_file(folder / "two-identities"), "Concat-ID transformer")
+    transformer = CogVideoXTransformer3DModel.from_config(config)
+    transformer.load_state_dict(sat_transformer_to_diffusers(sat))
+    transformer.save_pretrained(folder / "diffusers" / "transformer")
+    torch.manual_seed(0)
+    vae = AutoencoderKLCogVideoX(**tiny_cogvideox.TINY_VAE)
+    vae.save_pretrained(folder / "diffusers" / "vae")
+    (folder / "vae").mkdir(parents=True, exist_ok=True)
+    torch.save({"state_dict": tiny.diffusers_to_sat_vae(vae.state_dict())}, folder / "vae" / "3d-vae.pt")
+
+
 def smooth_timestep_embedding(folder: Path) -> None:
     """TeaCache needs a timestep embedding that changes as a trained one does (see keep_slow_timestep_frequencies).
 
@@ -101,7 +130,8 @@ def worker(spec: dict) -> dict:
     folder = Path(spec["snapshot"])
     _, size, steps = CONFIGS[spec["config"]]
     steps = spec.get("steps", steps)
-    config = json.loads((folder / "transformer" / "config.json").read_text())
+    config_file = folder / "transformer" / "config.json"  # Concat-ID's SAT folders have none
+    config = json.loads(config_file.read_text()) if config_file.exists() else dict(tiny_cogvideox.TINY_TRANSFORMER)
     text_dim = config["text_embed_dim"]
     vit_dim = config.get("LFE_vit_dim", tiny_cogvideox.TINY_TRANSFORMER["LFE_vit_dim"])  # Ingredients' omits it
     g = torch.Generator().manual_seed(0)
@@ -146,6 +176,8 @@ def worker(spec: dict) -> dict:
                 callback_on_step_end=lambda pipe, i, t, callback_kwargs: tick() or callback_kwargs,
             ).frames.float()  # fmt: skip
         calls = steps
+    elif spec["impl"] == "diffusers-cogvideox":
+        latents, calls = run_diffusers_cogvideox(folder, dtype, device, size, steps, positive, negative, tick)
     elif spec.get("profile"):
         with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
             latents, calls = run_ours(spec, folder, dtype, device, size, steps, positive, negative, people, tick)
@@ -168,6 +200,30 @@ def worker(spec: dict) -> dict:
     }
 
 
+def run_diffusers_cogvideox(folder, dtype, device, size, steps, positive, negative, tick):
+    """diffusers' CogVideoXPipeline on Concat-ID's weights with two more latent frames: the token count of Concat-ID
+    with two references (which it appends to the video as clean frames), for the time per step."""
+    from diffusers import AutoencoderKLCogVideoX, CogVideoXDPMScheduler, CogVideoXPipeline, CogVideoXTransformer3DModel
+
+    from multiid_core.cogvideox.checkpoint import RELEASED_SCHEDULER_CONFIG
+
+    pipe = CogVideoXPipeline(
+        tokenizer=None, text_encoder=None,
+        vae=AutoencoderKLCogVideoX.from_pretrained(folder / "vae", torch_dtype=dtype),
+        transformer=CogVideoXTransformer3DModel.from_pretrained(folder / "transformer", torch_dtype=dtype),
+        scheduler=CogVideoXDPMScheduler.from_config(RELEASED_SCHEDULER_CONFIG),
+    ).to(device)  # fmt: skip
+    tick()
+    with torch.no_grad():
+        latents = pipe(
+            prompt_embeds=positive.to(device, dtype), negative_prompt_embeds=negative.to(device, dtype),
+            num_inference_steps=steps, guidance_scale=6.0, generator=torch.Generator().manual_seed(42),
+            output_type="latent", num_frames=size["frames"] + 2 * 4, height=size["height"], width=size["width"],
+            callback_on_step_end=lambda pipe, i, t, callback_kwargs: tick() or callback_kwargs,
+        ).frames.float()  # fmt: skip
+    return latents, steps
+
+
 def run_ours(spec, folder, dtype, device, size, steps, positive, negative, people, tick):
     """MultiID Sampler's path: the MODEL under ComfyUI's guider and the pack's CogVideoX DPM sampler."""
     pack = import_comfyui_and_pack(device.type == "cuda")
@@ -181,7 +237,10 @@ def run_ours(spec, folder, dtype, device, size, steps, positive, negative, peopl
     loader, sampler = sys.modules[f"{pack}.nodes.cogvideox.loader"], sys.modules[f"{pack}.nodes.cogvideox.sampler"]
     teacache = sys.modules[f"{pack}.nodes.teacache"]
     size_type = sys.modules[f"{pack}.multiid_core.cogvideox.inputs"].VideoSize
-    core = loading.load_snapshot(folder, dtype, comfy.ops.disable_weight_init, device="cpu")
+    if spec.get("family") == "concat-id":
+        core = loading.load_concat_id_cogvideox(folder, dtype, comfy.ops.disable_weight_init)
+    else:
+        core = loading.load_snapshot(folder, dtype, comfy.ops.disable_weight_init, device="cpu")
     model, vae = loader.video_model(core)
     if spec.get("teacache"):
         model = teacache.with_teacache(model, spec["teacache"], teacache.COGVIDEOX_FITS)
@@ -260,6 +319,38 @@ def rows_for(config: str, device: str, scratch: Path, repeats: int) -> list[list
         row(f"ours + TeaCache {threshold}", {**cached, "step_s": cached["total_s"] / steps}, None,
             f"{uncached['total_s'] / cached['total_s']:.2f}x the uncached run; {steps - cached['calls']} of "
             f"{steps} calls skipped; frames' PSNR {psnr(frames, exact_frames):.1f} dB, latents {diff:.1e}")  # fmt: skip
+    return rows
+
+
+def family_rows(device: str, scratch: Path, repeats: int, config: str) -> list[list[str]]:
+    """Ingredients with two people and Concat-ID with two, against diffusers at equal work: Ingredients' base
+    (diffusers' ConsisIDPipeline, one person: diffusers has no Ingredients) and, for Concat-ID, diffusers'
+    CogVideoXPipeline on the same weights with the two reference frames as video frames."""
+    consisid, ingredients, concat_id = scratch / "consisid", scratch / "ingredients", scratch / "concat-id"
+    write_snapshot(consisid, config)
+    write_snapshot(ingredients, config, "ingredients")
+    write_concat_id(concat_id, config)
+    pairs = {
+        "Ingredients, 2 people": (dict(impl="diffusers", snapshot=str(consisid)),
+                                  dict(impl="ours", snapshot=str(ingredients), people=2)),
+        "Concat-ID, 2 people": (dict(impl="diffusers-cogvideox", snapshot=str(concat_id / "diffusers")),
+                                dict(impl="ours", snapshot=str(concat_id / "two-identities"), people=2,
+                                     family="concat-id")),
+    }  # fmt: skip
+    rows = []
+    for family, (reference_spec, ours_spec) in pairs.items():
+        best: list[dict | None] = [None, None]
+        for _ in range(repeats):
+            for i, extra in enumerate((reference_spec, ours_spec)):
+                result = measure({"config": config, "device": device, "latents_out": str(scratch / "latents.pt"),
+                                  **extra})  # fmt: skip
+                if best[i] is None or result["step_s"] < best[i]["step_s"]:
+                    best[i] = result
+        reference, ours = best
+        label = "diffusers ConsisIDPipeline, 1 person" if "Ingredients" in family else "diffusers CogVideoXPipeline"
+        rows.append([config, family, label, f"{reference['step_s']:.3f}", f"{ours['step_s']:.3f}",
+                     f"{ours['step_s'] / reference['step_s']:.2f}",
+                     f"{reference['peak_bytes'] / 2**20:.0f} / {ours['peak_bytes'] / 2**20:.0f}"])  # fmt: skip
     return rows
 
 
@@ -475,8 +566,9 @@ def main() -> None:
     parser.add_argument("--gpu", action="store_true", help="the full architecture on CUDA")
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs per implementation (best kept)")
     parser.add_argument(
-        "--only", choices=("consisid", "wan"), help="one table: ConsisID against diffusers, or Concat-ID Wan in ComfyUI"
-    )
+        "--only", choices=("consisid", "families", "wan"),
+        help="one table: ConsisID against diffusers, Ingredients and Concat-ID against diffusers, or Concat-ID Wan",
+    )  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="only the table of where a step's time goes")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -492,14 +584,20 @@ def main() -> None:
         print("Where a step's time goes (medium sizes, ours; torch ops' self time by kind)\n")
         print_table(["family", "s/step", *OP_KINDS, "other"], rows)
         return
-    if args.only != "wan":
+    if args.only in (None, "consisid"):
         header = ["config", "implementation", "s/step", "ratio", "total s", "peak MiB", "vs diffusers", "calls",
                   "notes"]  # fmt: skip
         with tempfile.TemporaryDirectory() as scratch:
             rows = [r for config in configs for r in rows_for(config, device, Path(scratch), args.repeats)]
         print("ConsisID: ours against diffusers' ConsisIDPipeline (ratio: s/step over diffusers')\n")
         print_table(header, rows)
-    if args.only != "consisid":
+    if args.only in (None, "families"):
+        with tempfile.TemporaryDirectory() as scratch:
+            rows = family_rows(device, Path(scratch), args.repeats, configs[-1] if args.gpu else "medium")
+        print("\nIngredients and Concat-ID (CogVideoX) against diffusers at equal work\n")
+        print_table(["config", "family", "reference", "reference s/step", "ours s/step", "ratio",
+                     "peak MiB, reference / ours"], rows)  # fmt: skip
+    if args.only in (None, "wan"):
         rows = wan_rows("wan-full" if args.gpu else "wan-medium", device)  # ComfyUI logs while loading
         print("\nConcat-ID Wan: TeaCache4Wan2.1 in ComfyUI's KSampler (ratio: time over the uncached run)\n")
         header = ["config", "implementation", "s/step", "ratio", "total s", "peak MiB", "vs uncached", "block runs",
