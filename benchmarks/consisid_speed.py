@@ -2,7 +2,9 @@
 CogVideoX DPM sampler) against diffusers' ConsisIDPipeline, on the same weights.
 
     python benchmarks/consisid_speed.py              # CPU: small, medium and large configs, ratios in one run
-    python benchmarks/consisid_speed.py --gpu        # CUDA: the full 42-layer architecture at 49x480x720
+    python benchmarks/consisid_speed.py --gpu        # CUDA, under 8 minutes: seconds per video and peak memory at the
+                                                     # released sizes (ConsisID, Concat-ID Wan, Stand-In on 14B)
+    python benchmarks/consisid_speed.py --compass    # the same script on the CPU at small sizes
     python benchmarks/consisid_speed.py --only wan   # one table: consisid, families (Ingredients, Concat-ID), wan
     python benchmarks/consisid_speed.py --profile    # where a step's time goes, per family
 
@@ -226,7 +228,7 @@ def run_diffusers_cogvideox(folder, dtype, device, size, steps, positive, negati
 
 def run_ours(spec, folder, dtype, device, size, steps, positive, negative, people, tick):
     """MultiID Sampler's path: the MODEL under ComfyUI's guider and the pack's CogVideoX DPM sampler."""
-    pack = import_comfyui_and_pack(device.type == "cuda")
+    pack = import_comfyui_and_pack(device.type == "cuda", sage=spec.get("attention") == "sage")
     routing = sys.modules[f"{pack}.multiid_core.routing"]
     identity = people[0] if len(people) == 1 else routing.IdentitySet(people, [None] * len(people))
     import comfy.model_management
@@ -237,10 +239,13 @@ def run_ours(spec, folder, dtype, device, size, steps, positive, negative, peopl
     loader, sampler = sys.modules[f"{pack}.nodes.cogvideox.loader"], sys.modules[f"{pack}.nodes.cogvideox.sampler"]
     teacache = sys.modules[f"{pack}.nodes.teacache"]
     size_type = sys.modules[f"{pack}.multiid_core.cogvideox.inputs"].VideoSize
+    operations = comfy.ops.manual_cast if spec.get("fp8") else comfy.ops.disable_weight_init
     if spec.get("family") == "concat-id":
-        core = loading.load_concat_id_cogvideox(folder, dtype, comfy.ops.disable_weight_init)
+        core = loading.load_concat_id_cogvideox(folder, dtype, operations)
     else:
-        core = loading.load_snapshot(folder, dtype, comfy.ops.disable_weight_init, device="cpu")
+        core = loading.load_snapshot(folder, dtype, operations, device="cpu")
+    if spec.get("fp8"):
+        loader.store_linear_weights_fp8(core.transformer)  # what the loader's weight_storage fp8_e4m3fn does
     model, vae = loader.video_model(core)
     if spec.get("teacache"):
         model = teacache.with_teacache(model, spec["teacache"], teacache.COGVIDEOX_FITS)
@@ -275,7 +280,7 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
 
 
-def rows_for(config: str, device: str, scratch: Path, repeats: int) -> list[list[str]]:
+def rows_for(config: str, device: str, scratch: Path, repeats: int, teacache: bool = True) -> list[list[str]]:
     snapshot = scratch / config / "ConsisID-preview"
     write_snapshot(snapshot, config)
     base = {"config": config, "device": device, "snapshot": str(snapshot)}
@@ -305,7 +310,7 @@ def rows_for(config: str, device: str, scratch: Path, repeats: int) -> list[list
 
     row("diffusers ConsisIDPipeline", reference, ref_latents)
     row("ours", best["ours"], torch.load(scratch / f"{config}-ours.pt"))
-    if config not in TEACACHE_CONFIGS:
+    if not teacache or config not in TEACACHE_CONFIGS:
         return rows
     steps = 50  # TeaCache's published settings are for 50-step runs; these rows compare with ours uncached
     uncached, exact = run("exact50", impl="ours", steps=steps, decode=True)
@@ -354,16 +359,17 @@ def family_rows(device: str, scratch: Path, repeats: int, config: str) -> list[l
     return rows
 
 
-TEACACHE_CONFIGS = ("small", "medium", "full")  # 50-step runs: "large" would take an hour on a CPU
+TEACACHE_CONFIGS = ("small", "medium")  # 50-step runs: "large" would take an hour on a CPU
 
 WAN_CONFIGS = {
     # name: (DiT sizes, latent frames, height, width); text width 4096 as released (ComfyUI's Wan assumes it)
+    "wan-small": (WanConfig(dim=256, ffn_dim=512, num_heads=2, num_layers=2), (3, 16, 26)),  # --compass on a CPU
     "wan-medium": (WanConfig(dim=512, ffn_dim=1024, num_heads=4, num_layers=4), (5, 30, 52)),
     "wan-full": (WanConfig(), (21, 60, 104)),  # Wan2.1-T2V-1.3B at 81x480x832
 }
 
 
-def import_comfyui_and_pack(gpu: bool, pytorch_attention: bool = False) -> str:
+def import_comfyui_and_pack(gpu: bool, pytorch_attention: bool = False, sage: bool = False) -> str:
     """ComfyUI from COMFYUI_PATH (default: the pack's dev tree), then this pack as ComfyUI imports a custom node
     (a package named after its folder); returns that package name. As tests/comfy_env.load_in_process does,
     without a base directory of models, and on CUDA with --gpu; `pytorch_attention`: ComfyUI's
@@ -378,6 +384,7 @@ def import_comfyui_and_pack(gpu: bool, pytorch_attention: bool = False) -> str:
 
     args.cpu = not gpu
     args.use_pytorch_cross_attention = pytorch_attention or args.use_pytorch_cross_attention
+    args.use_sage_attention = sage or args.use_sage_attention
     import comfy.utils
 
     comfy.utils.PROGRESS_BAR_ENABLED = False
@@ -411,7 +418,7 @@ class WanRun:
         )[0]["samples"]  # fmt: skip
 
 
-def concat_id_wan_run(name: str, device: str) -> WanRun:
+def concat_id_wan_run(name: str, device: str, weight_dtype: str | None = None) -> WanRun:
     pack = import_comfyui_and_pack(device == "cuda")
     concat_id_wan = sys.modules[f"{pack}.nodes.concat_id_wan.model"]
     from multiid_tools.tiny_models.wan import tiny_concat_id_wan_state_dict
@@ -419,7 +426,7 @@ def concat_id_wan_run(name: str, device: str) -> WanRun:
     sizes, (frames, height, width) = WAN_CONFIGS[name]
     sd = tiny_concat_id_wan_state_dict(adaln=True, sizes=sizes)
     sd["time_embedding.0.weight"] = keep_slow_timestep_frequencies(sd["time_embedding.0.weight"])
-    weight_dtype = "bf16" if device == "cuda" else "fp32"
+    weight_dtype = weight_dtype or ("bf16" if device == "cuda" else "fp32")
     model = concat_id_wan.concat_id_model_patcher(sd, ConcatIDWanConfig.from_state_dict(sd), weight_dtype, name)
     del sd
     g = torch.Generator().manual_seed(0)
@@ -437,7 +444,7 @@ def concat_id_wan_run(name: str, device: str) -> WanRun:
     return run
 
 
-def wan_rows(name: str, device: str) -> list[list[str]]:
+def wan_rows(name: str, device: str, teacache_rows: bool = True) -> list[list[str]]:
     """Concat-ID Wan in ComfyUI's KSampler (the release's steps: 50, cfg 5, one reference): uncached against
     the MultiID TeaCache (Wan) node's MODEL at the published thresholds, and against the same WanModel without
     the reference at the same token count."""
@@ -470,16 +477,30 @@ def wan_rows(name: str, device: str) -> list[list[str]]:
         lambda steps: ksampler(steps=steps),
         lambda steps: ksampler(steps=steps, positive=plain_positive, negative=plain_negative, latent=longer),
     )
+    rows = [[name, "the same WanModel, no reference, one more frame", f"{plain[1]:.3f}", "-", "-", "-", "-", "-",
+             f"equal token count: with the reference {plain[0]:.3f} s/step = {plain[0] / plain[1]:.2f}x (10 steps, "
+             "best of 2)"]]  # fmt: skip
+    if not teacache_rows:
+        return rows
     exact_s, peak, exact, calls = run(0.0)
     cached = {threshold: run(threshold) for threshold in WAN_THRESHOLDS}
     again_s, again_peak, _, _ = run(0.0)  # timed before and after the cached runs, the best kept: the machine
     if again_s < exact_s:  # may be shared
         exact_s, peak = again_s, again_peak
-    rows = [[name, "ComfyUI KSampler, 50 steps", f"{exact_s / 50:.3f}", "1.00", f"{exact_s:.1f}", peak, "-",
-             str(calls), "the reference for the TeaCache rows (best of a run before and one after them)"],
-            [name, "the same WanModel, no reference, one more frame", f"{plain[1]:.3f}", "-", "-", "-", "-", "-",
-             f"equal token count: with the reference {plain[0]:.3f} s/step = {plain[0] / plain[1]:.2f}x (10 steps, "
-             "best of 2)"]]  # fmt: skip
+    rows.insert(
+        0,
+        [
+            name,
+            "ComfyUI KSampler, 50 steps",
+            f"{exact_s / 50:.3f}",
+            "1.00",
+            f"{exact_s:.1f}",
+            peak,
+            "-",
+            str(calls),
+            "the reference for the TeaCache rows (best of a run before and one after them)",
+        ],
+    )
     for threshold, (seconds, peak, latents, calls) in cached.items():
         err = ((latents - exact).abs().max() / exact.abs().max()).item()
         rows.append([name, f"+ MultiID TeaCache {threshold}", f"{seconds / 50:.3f}", f"{seconds / exact_s:.2f}",
@@ -555,6 +576,99 @@ def profile_rows(device: str, scratch: Path) -> list[list[str]]:
     return rows
 
 
+COMPASS_BUDGET_S = 480  # 8 minutes: a row starts only if the time it reserves still fits (else it is listed)
+COMPASS_STEPS = 5  # timed denoising steps per row; a 50-step video = the first step and setup + 50 x a later one
+
+
+def compass(device: str, scratch: Path, consisid: str, wan: str, stand_in: str) -> None:
+    """--gpu: seconds per 50-step video and peak memory at the released sizes, for each family and speed option,
+    printed row by row; a row whose reserved time would end past COMPASS_BUDGET_S is listed as skipped."""
+    start = time.perf_counter()
+    print("| model | option | s/step | s per 50-step video | peak GiB | notes |\n|---|---|---|---|---|---|", flush=True)
+
+    def row(model: str, option: str, step_s: float, video_s: float, peak_bytes: float, notes: str = "") -> None:
+        peak = f"{peak_bytes / 2**30:.1f}" if peak_bytes else "-"  # on a CPU only the ConsisID workers' RSS
+        print(f"| {model} | {option} | {step_s:.3f} | {video_s:.1f} | {peak} | {notes} |", flush=True)
+
+    def in_budget(what: str, reserve_s: float) -> bool:
+        if time.perf_counter() - start + reserve_s <= COMPASS_BUDGET_S:
+            return True
+        print(f"| {what} | skipped: would end past the {COMPASS_BUDGET_S} s budget | | | | |", flush=True)
+        return False
+
+    real = Path(os.environ.get("COMFYUI_PATH") or TREE) / "models" / "multiid" / "ConsisID-preview"
+    snapshot = real if (real / "transformer" / "config.json").is_file() else scratch / "ConsisID-preview"
+    if snapshot != real:
+        write_snapshot(snapshot, consisid)
+    name = f"ConsisID {CONFIGS[consisid][1]['frames']}x{CONFIGS[consisid][1]['height']}x{CONFIGS[consisid][1]['width']}"
+    weights = "released weights" if snapshot == real else "random weights"
+    options = {"diffusers ConsisIDPipeline": dict(impl="diffusers"), "ours": dict(impl="ours"),
+               "ours, fp8 weights": dict(impl="ours", fp8=True)}  # fmt: skip
+    if device == "cuda" and importlib.util.find_spec("sageattention"):
+        options["ours, SageAttention"] = dict(impl="ours", attention="sage")
+    options["ours + TeaCache 0.15"] = dict(impl="ours", teacache=0.15, steps=50)
+    for option, extra in options.items():
+        steps = extra.get("steps", COMPASS_STEPS)
+        if not in_budget(f"{name}, {option}", 120 if steps == 50 else 60):
+            continue
+        r = measure({"config": consisid, "device": device, "snapshot": str(snapshot), "steps": COMPASS_STEPS,
+                     "latents_out": str(scratch / "latents.pt"), **extra})  # fmt: skip
+        video_s = r["total_s"] + (50 - steps) * r["step_s"]
+        notes = f"{weights}; {50 - r['calls']} of 50 calls skipped" if steps == 50 else weights
+        row(name, option, r["step_s"], video_s, r["peak_bytes"], notes)
+    compass_wan(device, wan, in_budget, row)
+    from stand_in_speed import CONFIGS as STAND_IN_CONFIGS
+    from stand_in_speed import stand_in_rows
+
+    _, latents, _ = STAND_IN_CONFIGS[stand_in]
+    label = f"Stand-In on {'Wan2.1-T2V-14B' if stand_in == 'gpu' else 'a narrow Wan'}, {video_size(*latents)}"
+    if in_budget(label, 180):  # a 14B model built from random weights, then 2 x 3 calls
+        for option, first, later, peak in stand_in_rows(device == "cuda", stand_in, calls=2, recomputed=False):
+            row(label, option, later, first + 49 * later, peak, "random weights; cond + uncond in one call")
+
+
+def video_size(latent_frames: int, height: int, width: int) -> str:
+    """Wan's pixel size for a latent size (frames x height x width)."""
+    return f"{4 * (latent_frames - 1) + 1}x{8 * height}x{8 * width}"
+
+
+def compass_wan(device: str, name: str, in_budget, row) -> None:
+    """Concat-ID Wan (the full 1.3B at 81x480x832 on a GPU): plain, fp8 weights, TeaCache 0.07 at 50 steps."""
+    import comfy.model_management
+
+    teacache = sys.modules.get(f"{PACK_NAME}.nodes.teacache")
+    _, (frames, height, width) = WAN_CONFIGS[name]
+    label = f"Concat-ID Wan {video_size(frames, height, width)}"
+    for option, weight_dtype, threshold in (("ComfyUI KSampler", None, 0.0), ("fp8 weights", "fp8_e4m3fn", 0.0),
+                                             ("+ MultiID TeaCache 0.07", None, 0.07)):  # fmt: skip
+        if not in_budget(f"{label}, {option}", 90 if threshold else 45):
+            continue
+        wan = concat_id_wan_run(name, device, weight_dtype)
+        teacache = teacache or sys.modules[f"{PACK_NAME}.nodes.teacache"]
+        model = teacache.with_teacache(wan.model, threshold, teacache.WAN_FITS) if threshold else wan.model
+        steps = 50 if threshold else COMPASS_STEPS
+        if device == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        seconds = []
+        for count in (1, steps):
+            wan.block_runs.clear()
+            began = time.perf_counter()
+            with torch.no_grad():
+                wan.ksampler(model, count)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            seconds.append(time.perf_counter() - began)
+        step_s = (seconds[1] - seconds[0]) / (steps - 1)
+        video_s = seconds[1] if threshold else seconds[0] + 49 * step_s
+        peak = torch.cuda.max_memory_allocated() if device == "cuda" else 0
+        notes = f"{100 - sum(wan.block_runs)} of 100 branch calls skipped" if threshold else ""
+        row(label, option, step_s, video_s, peak, f"random weights; one reference{'; ' + notes if notes else ''}")
+        del wan, model
+        comfy.model_management.unload_all_models()
+        comfy.model_management.soft_empty_cache()
+
+
 def print_table(header: list[str], rows: list[list[str]]) -> None:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     for r in [header, ["-" * w for w in widths], *rows]:
@@ -570,6 +684,12 @@ def main() -> None:
         help="one table: ConsisID against diffusers, Ingredients and Concat-ID against diffusers, or Concat-ID Wan",
     )  # fmt: skip
     parser.add_argument("--profile", action="store_true", help="only the table of where a step's time goes")
+    parser.add_argument(
+        "--no-teacache", dest="teacache", action="store_false", help="without the 50-step TeaCache rows (faster)"
+    )
+    parser.add_argument(
+        "--compass", action="store_true", help="on the CPU: what --gpu runs, at small sizes (checks the script)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -577,7 +697,15 @@ def main() -> None:
         return
     if args.gpu and not torch.cuda.is_available():
         raise SystemExit("--gpu needs a CUDA device.")
-    configs, device = (["full"], "cuda") if args.gpu else (["small", "medium", "large"], "cpu")
+    configs, device = ["small", "medium", "large"], "cpu"
+    if args.gpu or args.compass:
+        gpu_sizes = ("full", "wan-full", "gpu") if args.gpu else ("small", "wan-small", "compass-cpu")
+        with tempfile.TemporaryDirectory() as scratch:
+            import_comfyui_and_pack(args.gpu)
+            compass(device, Path(scratch), *gpu_sizes)
+        print(f"\ntorch {torch.__version__}, {'CUDA ' + torch.cuda.get_device_name() if args.gpu else 'CPU'}, "
+              f"{time.strftime('%Y-%m-%d')}")  # fmt: skip
+        return
     if args.profile:
         with tempfile.TemporaryDirectory() as scratch:
             rows = profile_rows(device, Path(scratch))
@@ -588,23 +716,22 @@ def main() -> None:
         header = ["config", "implementation", "s/step", "ratio", "total s", "peak MiB", "vs diffusers", "calls",
                   "notes"]  # fmt: skip
         with tempfile.TemporaryDirectory() as scratch:
-            rows = [r for config in configs for r in rows_for(config, device, Path(scratch), args.repeats)]
+            rows = [r for c in configs for r in rows_for(c, device, Path(scratch), args.repeats, args.teacache)]
         print("ConsisID: ours against diffusers' ConsisIDPipeline (ratio: s/step over diffusers')\n")
         print_table(header, rows)
     if args.only in (None, "families"):
         with tempfile.TemporaryDirectory() as scratch:
-            rows = family_rows(device, Path(scratch), args.repeats, configs[-1] if args.gpu else "medium")
+            rows = family_rows(device, Path(scratch), args.repeats, "medium")
         print("\nIngredients and Concat-ID (CogVideoX) against diffusers at equal work\n")
         print_table(["config", "family", "reference", "reference s/step", "ours s/step", "ratio",
                      "peak MiB, reference / ours"], rows)  # fmt: skip
     if args.only in (None, "wan"):
-        rows = wan_rows("wan-full" if args.gpu else "wan-medium", device)  # ComfyUI logs while loading
+        rows = wan_rows("wan-medium", device, args.teacache)  # ComfyUI logs while loading
         print("\nConcat-ID Wan: TeaCache4Wan2.1 in ComfyUI's KSampler (ratio: time over the uncached run)\n")
         header = ["config", "implementation", "s/step", "ratio", "total s", "peak MiB", "vs uncached", "block runs",
                   "notes"]  # fmt: skip
         print_table(header, rows)
-    where = "CUDA " + torch.cuda.get_device_name() if args.gpu else "CPU"
-    print(f"\ntorch {torch.__version__}, {where}, {time.strftime('%Y-%m-%d')}")
+    print(f"\ntorch {torch.__version__}, CPU, {time.strftime('%Y-%m-%d')}")
 
 
 if __name__ == "__main__":

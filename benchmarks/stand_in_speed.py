@@ -39,6 +39,7 @@ from multiid_tools.tiny_models.wan import tiny_concat_id_wan_state_dict  # noqa:
 CONFIGS = {
     # name: (DiT sizes, video latents (frames, height, width), calls timed)
     "cpu": (WanConfig(dim=256, ffn_dim=512, num_heads=2, num_layers=2), (21, 60, 104), 2),
+    "compass-cpu": (WanConfig(dim=256, ffn_dim=512, num_heads=2, num_layers=2), (3, 16, 26), 2),  # a dry run
     "gpu": (WanConfig(dim=5120, ffn_dim=13824, num_heads=40, num_layers=40), (21, 60, 104), 4),
 }
 FACE = (1, 64, 64)  # one 512x512 face: 1024 tokens
@@ -69,20 +70,16 @@ def timed(call, calls: int, device: torch.device) -> tuple[float, list[float]]:
     return seconds[0], seconds[1:]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--gpu", action="store_true")
-    parser.add_argument("--authors", type=Path, help="a checkout of WeChatCV/Stand-In, to time their DiT too (CPU)")
-    parser.add_argument("--pytorch-attention", action="store_true", help="ComfyUI's --use-pytorch-cross-attention")
-    args = parser.parse_args()
-    pack = import_comfyui_and_pack(args.gpu, args.pytorch_attention)
+def stand_in_rows(gpu: bool, config: str, calls: int, recomputed: bool = True, authors: Path | None = None) -> list:
+    """(row, first call s, later calls' median s, peak bytes) for the plain WanModel and Stand-In on it."""
+    pack = import_comfyui_and_pack(gpu)
     model_module = sys.modules.get(f"{pack}.nodes.stand_in.model") or __import__(
         f"{pack}.nodes.stand_in.model", fromlist=["StandInDiT"]
     )
     adapter_module = sys.modules[f"{pack}.multiid_core.stand_in.adapter"]
-    device = torch.device("cuda" if args.gpu else "cpu")
-    dtype = torch.bfloat16 if args.gpu else torch.float32
-    sizes, (frames, height, width), calls = CONFIGS["gpu" if args.gpu else "cpu"]
+    device = torch.device("cuda" if gpu else "cpu")
+    dtype = torch.bfloat16 if gpu else torch.float32
+    sizes, (frames, height, width), _ = CONFIGS[config]
     patcher, adapter_sd = build(sizes, device, dtype)
     dit = patcher.model.diffusion_model.to(device)
     model_module.StandInDiT.adopt(dit)
@@ -95,37 +92,55 @@ def main() -> None:
     context = torch.randn(2, 512, sizes.text_dim, generator=g).to(device, dtype)
     face = torch.randn(1, 16, *FACE, generator=g).to(device, dtype)
     faces = model_module.StandInFaces(adapter, face)
-    streams: dict = {}
-    rows = []
+    kept = {model_module.STAND_IN: faces, model_module.STREAMS: {}}
 
     def call(options: dict | None):
         with torch.inference_mode():
             return dit(x, t, context, transformer_options=options or {})
 
-    first, later = timed(lambda: call(None), calls, device)
-    plain = statistics.median(later)
-    rows.append(("plain WanModel (no Stand-In)", first, plain))
-    kept = {model_module.STAND_IN: faces, model_module.STREAMS: streams}
-    first, later = timed(lambda: call(dict(kept)), calls, device)
-    rows.append(("Stand-In, faces kept after the first call", first, statistics.median(later)))
-    first, later = timed(lambda: call({model_module.STAND_IN: faces}), calls, device)
-    rows.append(("Stand-In, faces recomputed at every call", first, statistics.median(later)))
+    variants = [("plain WanModel (no Stand-In)", lambda: call(None)),
+                ("Stand-In, faces kept after the first call", lambda: call(dict(kept)))]  # fmt: skip
+    if recomputed:
+        variants.append(("Stand-In, faces recomputed at every call", lambda: call({model_module.STAND_IN: faces})))
+    rows = []
+    for name, run in variants:
+        if gpu:
+            torch.cuda.reset_peak_memory_stats()
+        first, later = timed(run, calls, device)
+        rows.append((name, first, statistics.median(later), torch.cuda.max_memory_allocated() if gpu else 0))
+    if authors:
+        row, diff = authors_row(authors, dit, adapter_sd, x, t, context, face, calls, kept, call)
+        rows.append(row)
+        print(f"Ours against the authors' on the same weights and inputs: relative difference {diff:.1e}")
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--gpu", action="store_true")
+    parser.add_argument("--authors", type=Path, help="a checkout of WeChatCV/Stand-In, to time their DiT too (CPU)")
+    parser.add_argument("--pytorch-attention", action="store_true", help="ComfyUI's --use-pytorch-cross-attention")
+    args = parser.parse_args()
+    import_comfyui_and_pack(args.gpu, args.pytorch_attention)
+    config = "gpu" if args.gpu else "cpu"
+    sizes, (frames, height, width), calls = CONFIGS[config]
     tokens = frames * (height // 2) * (width // 2)
     print(
         f"\nStand-In per call (cond + uncond batched), {'CUDA ' + torch.cuda.get_device_name() if args.gpu else 'CPU'}"
         f", DiT width {sizes.dim}, {sizes.num_layers} blocks, {tokens} video tokens + {FACE[1] * FACE[2] // 4} face "
-        f"tokens, {dtype}, attention: {'PyTorch SDPA' if args.pytorch_attention else 'ComfyUI default'}\n"
+        f"tokens, {'bf16' if args.gpu else 'fp32'}, attention: "
+        f"{'PyTorch SDPA' if args.pytorch_attention else 'ComfyUI default'}\n"
     )
+    rows = stand_in_rows(args.gpu, config, calls, authors=args.authors)
     print("| model | first call s | later calls s (median) | ratio to plain |\n|---|---|---|---|")
-    for name, first, steady in rows:
+    plain = rows[0][2]
+    for name, first, steady, _ in rows:
         print(f"| {name} | {first:.3f} | {steady:.3f} | {steady / plain:.2f} |")
-    if args.authors:
-        authors_rows(args.authors, dit, adapter_sd, x, t, context, face, calls, plain, kept, call)
 
 
-def authors_rows(checkout: Path, dit, adapter_sd, x, t, context, face, calls, plain, kept, call) -> None:
-    """The authors' DiT (their `WanModel` and `model_fn_wan_video`, CPU, SDPA) on the same weights: seconds per
-    call with their kept keys, and how far their prediction is from ours."""
+def authors_row(checkout: Path, dit, adapter_sd, x, t, context, face, calls, kept, call) -> tuple[tuple, float]:
+    """The authors' DiT (their `WanModel` and `model_fn_wan_video`, CPU, SDPA) on the same weights: its row (seconds
+    per call with their kept keys) and how far their prediction is from ours (relative)."""
     sys.path.insert(0, str(checkout))
     import models.wan_video_dit as their_dit
     from pipelines.wan_video import model_fn_wan_video
@@ -162,9 +177,7 @@ def authors_rows(checkout: Path, dit, adapter_sd, x, t, context, face, calls, pl
         later.append(time.perf_counter() - start)
     ours = call(dict(kept))[:1]
     diff = float((ours.double() - reference.double()).norm() / reference.double().norm())
-    print(f"| the authors' DiT, their kept keys | {first:.3f} | {statistics.median(later):.3f} | "
-          f"{statistics.median(later) / plain:.2f} |")  # fmt: skip
-    print(f"\nOurs against the authors' on the same weights and inputs: relative difference {diff:.1e}")
+    return ("the authors' DiT, their kept keys", first, statistics.median(later), 0), diff
 
 
 if __name__ == "__main__":
