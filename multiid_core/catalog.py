@@ -262,18 +262,3 @@ CONCAT_ID_COGVIDEOX_FILES = (
     _concat_id("vae/3d-vae.pt", "CogVideoX VAE (SAT format)", 0.4),
     _concat_id("t5-v1_1-xxl", "T5-v1.1-XXL text encoder and tokenizer", 9.5),
 )
-
-# Stand-In's adapters (WeChatCV/Stand-In), applied to ComfyUI's own Wan 14B DiTs above.
-STAND_IN_REPO = "BowenXue/Stand-In"
-STAND_IN_SOURCE = (
-    f"https://huggingface.co/{STAND_IN_REPO} (Stand-In_wan2.1_T2V_14B_ver1.0.ckpt; Wan2.2: the _high and _low files)"
-)
-
-
-def _stand_in(repo_path: str, purpose: str) -> ModelFile:
-    return snapshot_file("Stand-In", STAND_IN_REPO, repo_path, f"Stand-In adapter, {purpose}", 0.63)
-
-
-STAND_IN_WAN21 = _stand_in("Stand-In_wan2.1_T2V_14B_ver1.0.ckpt", "Wan2.1-T2V-14B")
-STAND_IN_WAN22_HIGH = _stand_in("Stand-In_wan2.2_T2V_A14B_high.ckpt", "Wan2.2-T2V-A14B high-noise expert")
-STAND_IN_WAN22_LOW = _stand_in("Stand-In_wan2.2_T2V_A14B_low.ckpt", "Wan2.2-T2V-A14B low-noise expert")

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from . import catalog
 from .catalog import ModelFile
 from .errors import MultiIDError
+from .stand_in import files as stand_in
 
 EvaStyle = Literal["consisid", "ingredients"]  # which EVA-CLIP features a perceiver was trained on
 
@@ -151,21 +152,19 @@ CONCAT_ID_COGVIDEOX = Family(
 
 STAND_IN_WAN21 = Family(
     name="Stand-In (Wan2.1-T2V-14B)",
-    repo=catalog.STAND_IN_REPO,
+    repo=stand_in.REPO,
     matches=lambda config, keys: "blocks.0.self_attn.q_loras.down.weight" in keys,
     loader=Loader.STAND_IN,
     identity_input=IdentityInput.REFERENCES,
     eva_style=None,
     trained_identities=1,
-    files=catalog.CONCAT_ID_FACE_FILES
-    + (catalog.STAND_IN_WAN21, catalog.WAN21_T2V_14B)
-    + catalog.CONCAT_ID_WAN_MODEL_FILES,
+    files=catalog.CONCAT_ID_FACE_FILES + (stand_in.WAN21, catalog.WAN21_T2V_14B) + catalog.CONCAT_ID_WAN_MODEL_FILES,
     defaults=STAND_IN_DEFAULTS,
 )
 
 STAND_IN_WAN22 = Family(
     name="Stand-In (Wan2.2-T2V-A14B)",
-    repo=catalog.STAND_IN_REPO,
+    repo=stand_in.REPO,
     matches=STAND_IN_WAN21.matches,  # the same layout: which expert a file is for is in its name only
     loader=Loader.STAND_IN,
     identity_input=IdentityInput.REFERENCES,
@@ -173,8 +172,8 @@ STAND_IN_WAN22 = Family(
     trained_identities=1,
     files=catalog.CONCAT_ID_FACE_FILES
     + (
-        catalog.STAND_IN_WAN22_HIGH,
-        catalog.STAND_IN_WAN22_LOW,
+        stand_in.WAN22_HIGH,
+        stand_in.WAN22_LOW,
         catalog.WAN22_T2V_HIGH_NOISE,
         catalog.WAN22_T2V_LOW_NOISE,
     )

@@ -24,15 +24,15 @@ from multiid_core.catalog import (  # noqa: E402
     INGREDIENTS_MODEL_FILES,
     PHANTOM_WAN_1_3B,
     PHANTOM_WAN_14B,
-    STAND_IN_WAN22_HIGH,  # noqa: E402
-    STAND_IN_WAN22_LOW,  # noqa: E402
     WAN21_T2V_14B,
     WAN22_T2V_HIGH_NOISE,
     WAN22_T2V_LOW_NOISE,
     ModelFile,
 )
-from multiid_core.catalog import STAND_IN_WAN21 as STAND_IN_WAN21_ADAPTER  # noqa: E402
 from multiid_core.families import STAND_IN_WAN21, STAND_IN_WAN22  # noqa: E402
+from multiid_core.stand_in.files import WAN21 as STAND_IN_WAN21_ADAPTER  # noqa: E402
+from multiid_core.stand_in.files import WAN22_HIGH as STAND_IN_WAN22_HIGH  # noqa: E402
+from multiid_core.stand_in.files import WAN22_LOW as STAND_IN_WAN22_LOW  # noqa: E402
 
 STAND_IN_WAN21_FILES = STAND_IN_WAN21.files
 STAND_IN_WAN22_FILES = STAND_IN_WAN22.files

@@ -128,6 +128,14 @@ def test_method_code_and_tools_import_no_comfyui():
     assert offenders == []
 
 
+def test_the_front_door_reads_the_model_catalogue_without_torch():
+    """`multiid.py video` and `models check` find ComfyUI and the missing files before anything is installed: the
+    modules they import (the families and their files) must not need torch."""
+    probe = "import sys; sys.modules['torch'] = None; import multiid_tools.model_files, multiid_tools.video"
+    result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
 def test_core_tests_import_no_comfyui():
     """tests/core (and the test helpers it imports) run with plain PyTorch: no ComfyUI module, no ComfyUI tree.
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from ..catalog import STAND_IN_SOURCE as SOURCE
 from ..errors import MultiIDError
 from ..loading import check_finite, check_floats, load_state_dict
+from .files import SOURCE
 
 KEY = re.compile(r"^blocks\.(\d+)\.self_attn\.([qkv])_loras\.(down|up)\.weight$")
 PREFIXES = ("diffusion_model.", "model.diffusion_model.", "dit.", "module.")

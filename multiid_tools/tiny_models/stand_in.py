@@ -10,9 +10,8 @@ from pathlib import Path
 
 import torch
 
-from multiid_core.catalog import STAND_IN_WAN21 as ADAPTER_WAN21
-from multiid_core.catalog import STAND_IN_WAN22_HIGH as WAN22_HIGH
-from multiid_core.catalog import STAND_IN_WAN22_LOW as WAN22_LOW
+from multiid_core.stand_in.files import WAN21 as ADAPTER_WAN21
+from multiid_core.stand_in.files import WAN22_HIGH, WAN22_LOW
 from multiid_core.wan.checkpoint import WanConfig
 
 from .wan import TINY_WAN

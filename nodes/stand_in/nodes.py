@@ -17,12 +17,13 @@ import folder_paths
 import torch
 from comfy_api.latest import io, ui
 
-from ...multiid_core.catalog import STAND_IN_WAN21, WAN21_VAE
+from ...multiid_core.catalog import WAN21_VAE
 from ...multiid_core.errors import MultiIDError
 from ...multiid_core.families import STAND_IN_DEFAULTS as PAPER
 from ...multiid_core.routing import identity_set
 from ...multiid_core.stand_in.adapter import StandInAdapter
 from ...multiid_core.stand_in.checkpoint import SOURCE, read_adapter
+from ...multiid_core.stand_in.files import WAN21 as ADAPTER_WAN21
 from .. import model_folders, types
 from ..input_checks import valid_inputs
 from .model import StandInFaces, apply_stand_in
@@ -93,7 +94,7 @@ class ApplyStandIn(io.ComfyNode):
                 ),
                 io.Combo.Input(
                     "adapter",
-                    options=list(dict.fromkeys([*adapter_choices(), STAND_IN_WAN21.path])),
+                    options=list(dict.fromkeys([*adapter_choices(), ADAPTER_WAN21.path])),
                     tooltip="The Stand-In adapter for this model, from models/multiid/Stand-In/ (the BowenXue/Stand-In "
                     "repository downloaded there): Stand-In_wan2.1_T2V_14B_ver1.0.ckpt for Wan2.1-T2V-14B; for "
                     "Wan2.2-T2V-A14B the _high file on the high-noise expert and the _low file on the low-noise one.",
