@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 SAVED = Path(__file__).with_name("node_interface.json")
-FILE_COMBOS = {"model", "vae", "source", "antelopev2", "eva_clip", "face_parser", "text_encoder"}  # model files
+FILE_COMBOS = {"model", "vae", "source", "antelopev2", "eva_clip", "face_parser", "text_encoder", "adapter"}  # files
 
 
 def interface(node_classes: dict) -> dict:
