@@ -345,13 +345,53 @@ def run_consisid(args: argparse.Namespace) -> Path:
                 for item in out.get("images", []) + out.get("videos", []):
                     if item["filename"].endswith(".mp4"):
                         produced = Path(base) / item["type"] / item["subfolder"] / item["filename"]
-                        args.out.parent.mkdir(parents=True, exist_ok=True)
-                        shutil.copy(produced, args.out)
-                        return args.out
+                        return deliver(produced, args.out)
         raise SystemExit("The workflow finished without writing a video.")
     finally:
         (comfyui / "input" / photo_name).unlink(missing_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def check_photo(photo: Path) -> None:
+    """A file that is no picture is refused before ComfyUI starts, not as a node error minutes later."""
+    try:
+        from PIL import Image
+    except ImportError:  # the server's Python has it; this one may not
+        return
+    try:
+        with Image.open(photo) as image:
+            image.verify()
+    except Exception as error:  # PIL raises several kinds for a file it cannot read
+        raise SystemExit(
+            f"{photo} is not a picture this can read ({error}). Give a photo as JPEG, PNG or WebP."
+        ) from None
+
+
+def check_out(out: Path) -> None:
+    """Where the mp4 goes is tried before sampling: a run of many minutes must not end at a path it cannot write."""
+    if out.is_dir():
+        raise SystemExit(f"--out {out} is a folder: give a file name in it, e.g. --out {out / 'video.mp4'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out.parent, prefix=".multiid-"):
+            pass
+    except OSError as error:
+        raise SystemExit(
+            f"Cannot write --out {out}: {error.strerror or error}. Choose a file in a folder you can write to."
+        ) from None
+
+
+def deliver(produced: Path, out: Path) -> Path:
+    """The finished video at `out`; if that fails now (a full disk, a folder removed meanwhile), it is kept in the
+    folder the command ran in, and the message says where."""
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(produced, out)
+        return out
+    except OSError as error:
+        kept = Path.cwd() / f"multiid_{produced.name}"
+        shutil.copy(produced, kept)
+        raise SystemExit(f"Could not write {out} ({error.strerror or error}); the video is kept at {kept}.") from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -382,6 +422,8 @@ def main(argv: list[str] | None = None) -> int:
     args.extra_model_paths = [str(Path(p).expanduser().absolute()) for p in args.extra_model_paths]
     if not args.photo.is_file():
         raise SystemExit(f"No such photo: {args.photo}")
+    check_photo(args.photo)
+    check_out(args.out)
     if args.steps < 1:
         raise SystemExit(f"--steps must be at least 1 (got {args.steps}).")
     started = time.monotonic()

@@ -89,6 +89,26 @@ def user_comfyui(tmp_path: Path) -> Path:
     return comfyui
 
 
+def test_a_photo_that_is_no_picture_or_an_out_that_cannot_be_written_is_refused_before_comfyui_starts(tmp_path: Path):
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    not_a_picture = tmp_path / "me.jpg"
+    not_a_picture.write_text("a text file named like a photo")
+    code, out = run(sys.executable, "video", "--photo", str(not_a_picture), "--prompt", PROMPT, cwd=tmp_path, env=env)
+    assert code != 0 and f"{not_a_picture} is not a picture this can read" in out, out
+    assert "Starting ComfyUI" not in out and "Traceback" not in out
+
+    taken = tmp_path / "taken"
+    taken.write_text("a file where the output folder should be")
+    for where, message in ((taken / "me.mp4", f"Cannot write --out {taken / 'me.mp4'}"), (tmp_path, "is a folder")):
+        code, out = run(
+            sys.executable, "video", "--photo", str(sample_photo()), "--prompt", PROMPT, "--out", str(where),
+            cwd=tmp_path, env=env,
+        )  # fmt: skip
+        assert code != 0 and message in out, out
+        assert "Starting ComfyUI" not in out and "Traceback" not in out
+    assert not list(tmp_path.glob(".multiid-*")), "the write probe was left behind"
+
+
 def test_inside_a_comfyui_extra_model_paths_serve_check_runner_and_nodes(user_comfyui: Path, tmp_path: Path):
     pack = user_comfyui / "custom_nodes" / PACK_NAME
     env = {k: v for k, v in os.environ.items() if k != "COMFYUI_PATH"}
