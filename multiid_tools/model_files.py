@@ -66,8 +66,8 @@ class ModelFolders:
         return seen
 
 
-def read_extra_model_paths(config: Path) -> list[tuple[str, Path, bool]]:
-    """The (kind, folder, is_default) entries of an extra_model_paths.yaml, resolved as ComfyUI resolves them."""
+def _extra_sections(config: Path) -> list[tuple[str, Path | None, dict]]:
+    """(name, base path resolved as ComfyUI does, the rest) of each section of an extra_model_paths.yaml."""
     try:
         import yaml
     except ImportError:
@@ -76,8 +76,10 @@ def read_extra_model_paths(config: Path) -> list[tuple[str, Path, bool]]:
         data = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as err:
         raise SetupError(f"Cannot read {config}: {err}") from None
-    entries = []
-    for section in data.values():
+    if not isinstance(data, dict):
+        raise SetupError(f"Cannot read {config}: it is not a mapping of sections (see ComfyUI's example file).")
+    sections = []
+    for name, section in data.items():
         if not isinstance(section, dict):
             continue
         section = dict(section)
@@ -86,6 +88,25 @@ def read_extra_model_paths(config: Path) -> list[tuple[str, Path, bool]]:
             base = Path(os.path.expandvars(os.path.expanduser(str(base))))
             if not base.is_absolute():
                 base = config.parent / base
+        sections.append((str(name), base, section))
+    return sections
+
+
+def check_base_paths(config: Path) -> None:
+    """Refuses an extra_model_paths.yaml the user named whose base_path is not a folder: ComfyUI would skip its
+    folders without a word, and the run would not find the files the user put there."""
+    for name, base, _ in _extra_sections(config):
+        if base is not None and not base.is_dir():
+            raise SetupError(
+                f"{config}: section '{name}' has base_path {base}, which is not a folder. Fix the path (a drive "
+                "not mounted?) or remove the section."
+            )
+
+
+def read_extra_model_paths(config: Path) -> list[tuple[str, Path, bool]]:
+    """The (kind, folder, is_default) entries of an extra_model_paths.yaml, resolved as ComfyUI resolves them."""
+    entries = []
+    for _, base, section in _extra_sections(config):
         is_default = bool(section.pop("is_default", False))
         for kind, value in section.items():
             for line in str(value).split("\n"):
@@ -459,6 +480,8 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds to wait for the hub")
     args = parser.parse_args(argv)
     try:
+        for config in args.extra_model_paths:
+            check_base_paths(Path(config))
         folders = model_folders(args.comfyui, args.models_dir, args.extra_model_paths)
         names = family_names(args.family)
         if args.command == "check":

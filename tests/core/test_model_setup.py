@@ -157,6 +157,18 @@ def test_extra_model_paths_and_other_packs_folders_are_honoured(comfyui: Path, t
     assert f"{comfyui / 'models' / 'insightface' / 'models' / 'antelopev2' / 'glintr100.onnx'}  (used instead" in out
 
 
+def test_an_extra_model_paths_file_the_user_names_with_a_base_path_that_is_no_folder_is_refused(
+    comfyui: Path, tmp_path: Path
+):
+    """ComfyUI skips such a section without a word; the files the user put there would look missing."""
+    stale = tmp_path / "stale.yaml"
+    stale.write_text(f"drive:\n    base_path: {tmp_path / 'unmounted'}\n    multiid: multiid\n")
+    code, out, _ = run("check", "--comfyui", str(comfyui), "--extra-model-paths", str(stale))
+    assert code == 2
+    assert f"section 'drive' has base_path {tmp_path / 'unmounted'}, which is not a folder" in out
+    assert "Traceback" not in out
+
+
 def test_face_models_of_another_snapshot_serve_every_family(comfyui: Path):
     place(comfyui / "models", [f for f in CONSISID if "face_encoder" in f.path])
     code, out, _ = run("download", "--comfyui", str(comfyui), "--family", "Ingredients", "--dry-run")

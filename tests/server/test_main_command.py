@@ -89,7 +89,9 @@ def user_comfyui(tmp_path: Path) -> Path:
     return comfyui
 
 
-def test_a_photo_that_is_no_picture_or_an_out_that_cannot_be_written_is_refused_before_comfyui_starts(tmp_path: Path):
+def test_bad_photo_out_or_model_paths_are_refused_before_comfyui_starts(tmp_path: Path):
+    """A file that is no picture, an --out that cannot be written, a malformed, absent or stale
+    extra_model_paths.yaml: each a message before the server starts, never after sampling or as a traceback."""
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     not_a_picture = tmp_path / "me.jpg"
     not_a_picture.write_text("a text file named like a photo")
@@ -107,6 +109,21 @@ def test_a_photo_that_is_no_picture_or_an_out_that_cannot_be_written_is_refused_
         assert code != 0 and message in out, out
         assert "Starting ComfyUI" not in out and "Traceback" not in out
     assert not list(tmp_path.glob(".multiid-*")), "the write probe was left behind"
+
+    malformed, stale = tmp_path / "malformed.yaml", tmp_path / "stale.yaml"
+    malformed.write_text("shared: [unclosed\n  checkpoints: models\n")
+    stale.write_text(f"shared:\n  base_path: {tmp_path / 'unmounted'}\n  multiid: models/multiid\n")
+    for config, message in (
+        (malformed, f"Cannot read {malformed}"),
+        (tmp_path / "absent.yaml", f"Cannot read {tmp_path / 'absent.yaml'}"),
+        (stale, f"section 'shared' has base_path {tmp_path / 'unmounted'}, which is not a folder"),
+    ):
+        code, out = run(
+            sys.executable, "video", "--photo", str(sample_photo()), "--prompt", PROMPT, "--extra-model-paths",
+            str(config), cwd=tmp_path, env=env,
+        )  # fmt: skip
+        assert code != 0 and message in out, out
+        assert "Starting ComfyUI" not in out and "Traceback" not in out
 
 
 def test_inside_a_comfyui_extra_model_paths_serve_check_runner_and_nodes(user_comfyui: Path, tmp_path: Path):
