@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from comfy_api.latest import io
 
+from ..multiid_core.errors import MultiIDError
 from ..multiid_core.families import SamplingDefaults
 from .memory import PRECISIONS
 
@@ -27,6 +28,23 @@ def size_inputs(paper: SamplingDefaults, frames_name: str, limit: str) -> list[i
             f"{paper.fps:g} fps)."
         )),
     ]  # fmt: skip
+
+
+def check_video_size(width: int, height: int, frames: int, frames_name: str) -> None:
+    """The size inputs' grid (multiples of 16, 4k+1 frames). The editor keeps to it, an API prompt need not, and the
+    VAE would floor an off-grid value without a word."""
+    for name, value in (("width", width), ("height", height)):
+        if value % 16:
+            raise MultiIDError(
+                f"{name} must be a multiple of 16 (got {value}): use {max(16, value // 16 * 16)} or "
+                f"{(value // 16 + 1) * 16}."
+            )
+    if (frames - 1) % 4:
+        below = (frames - 1) // 4 * 4 + 1
+        raise MultiIDError(
+            f"{frames_name} must be 4k+1 frames (1, 5, 9, ..., 81), as the VAE packs 4 frames into one after the "
+            f"first: got {frames}; use {below} or {below + 4}."
+        )
 
 
 def precision_input(tooltip: str) -> io.Combo.Input:

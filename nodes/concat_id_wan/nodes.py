@@ -27,7 +27,7 @@ from ...multiid_core.routing import identity_set
 from ...multiid_core.wan.reference_tokens import latent_frames, token_regions
 from .. import family_tags, model_folders, types
 from ..input_checks import valid_inputs
-from ..schema import size_inputs
+from ..schema import check_video_size, size_inputs
 from ..wan.reference_model import WEIGHT_DTYPES
 from .model import REFERENCES, REGIONS, load_concat_id_wan
 
@@ -193,6 +193,7 @@ class ConcatIDWanReference(io.ComfyNode):
                     f"The {name} conditioning comes from {family_tags.MADE_BY.get(family, family)}. Concat-ID-Wan "
                     "reads UMT5 prompts: encode them with CLIP Text Encode from Load UMT5 Text Encoder (Wan)."
                 )
+        check_video_size(width, height, length, "length")
         check_video_memory(batch_size, length, height, width)
         people = identity_set(identity)
         identities, masks = people.identities, people.masks

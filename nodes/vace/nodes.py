@@ -19,7 +19,7 @@ from ...multiid_core.routing import identity_set
 from ...multiid_core.wan.reference_tokens import check_masks_apart, reference_owners
 from .. import types
 from ..input_checks import valid_inputs
-from ..schema import MAX_FRAMES, MAX_RESOLUTION
+from ..schema import MAX_FRAMES, MAX_RESOLUTION, check_video_size
 from .model import VacePlacement, place_people
 
 
@@ -131,6 +131,7 @@ class VaceReferences(io.ComfyNode):
         cls, model, positive, negative, vae, width, height, length, batch_size, strength, reference_images,
         control_video=None, control_masks=None, people=None, frames_per_person="",
     ) -> io.NodeOutput:  # fmt: skip
+        check_video_size(width, height, length, "length")
         positive, negative, latent, _ = WanVaceToVideo.execute(
             positive, negative, vae, width, height, length, batch_size, strength, control_video, control_masks, None
         ).result

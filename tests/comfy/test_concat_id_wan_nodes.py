@@ -399,6 +399,17 @@ def test_a_cogvideox_prompt_is_refused_and_the_outputs_say_they_are_wan(node_cla
     assert latent["multiid_family"] == positive[0][1]["multiid_family"] == "concat_id_wan"
 
 
+def test_a_size_off_the_grid_is_refused_not_floored(node_classes, prompts, vae, MultiIDError):
+    """An API prompt may send any integer: 10 frames would become 9 and a width of 70 would become 64 silently."""
+    for width, height, length, message in (
+        (64, 48, 10, "length must be 4k\\+1 frames .* got 10; use 9 or 13"),
+        (70, 48, 9, "width must be a multiple of 16 \\(got 70\\): use 64 or 80"),
+    ):
+        with pytest.raises(MultiIDError, match=message):
+            execute(node_classes, "MultiID_ConcatIDWanReference", *prompts, vae, face(),
+                    width, height, length, 1, "one (as released)", True)  # fmt: skip
+
+
 def test_a_video_too_big_for_the_memory_is_refused_before_allocating(
     node_classes, prompts, vae, MultiIDError, monkeypatch
 ):

@@ -147,3 +147,7 @@ def test_bad_input_is_refused_with_what_to_do(comfy, node_classes, vae, MultiIDE
     overlapping = IdentitySet([random_identity(1), random_identity(2)], [left, torch.ones(1, H, W)], mode="masks")
     with pytest.raises(MultiIDError, match="overlap in .* pixels"):
         references(node_classes, vace, vae, images, overlapping)
+    positive, negative = prompts()
+    with pytest.raises(MultiIDError, match="length must be 4k\\+1 frames .* got 10; use 9 or 13"):
+        node_classes["MultiID_VaceReferences"].execute(vace, positive, negative, vae, W, H, 10, 1, 1.0, images, None,
+                                                       None, people, "")  # fmt: skip
