@@ -229,6 +229,15 @@ class WanReferenceDiT(comfy.ldm.wan.model.WanModel):
         x = comfy.ldm.common_dit.pad_to_patch_size(x, self.patch_size)
         tokens = self.patch_embedding(x.float()).to(x.dtype)
         grid_h, grid_w = tokens.shape[3:]
+        if regions is not None and tuple(regions.shape[2:]) != (frames, grid_h, grid_w):
+            placed, here = (
+                f"{4 * (f - 1) + 1} frames at {16 * w}x{16 * h} pixels"
+                for f, h, w in (regions.shape[2:], (frames, grid_h, grid_w))
+            )
+            raise MultiIDError(
+                f"The people were placed for a video of {placed}, but the latent sampled here is {here}: sample the "
+                f"latent of the same {self.reference_node} node (or give that node this latent's size)."
+            )
         tokens = tokens.flatten(2).transpose(1, 2)
         n_video = frames * grid_h * grid_w
         n_refs, ref_grid, stream = 0, (grid_h, grid_w), None

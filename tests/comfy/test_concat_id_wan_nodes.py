@@ -243,6 +243,20 @@ def test_regions_from_id_router_masks_reach_the_model(comfy, node_classes, promp
     assert rel_err(unplaced[0]["samples"], native["samples"]) > 1e-4
 
 
+def test_placed_people_sampled_on_a_latent_of_another_length_are_refused(
+    comfy, node_classes, prompts, vae, models, MultiIDError
+):
+    """The regions fit the Reference node's video; a latent of another length must not meet them as a shape error."""
+    left, right = torch.zeros(1, 48, 64), torch.zeros(1, 48, 64)
+    left[..., :32], right[..., 32:] = 1.0, 1.0
+    placed = SimpleNamespace(identities=[face(0), face(1)], masks=[left, right])
+    positive, negative, _, _, _ = reference(node_classes, prompts, vae, placed, "all identities (experimental)")
+    longer = {"samples": torch.zeros(1, 16, 5, 6, 8)}
+    message = "placed for a video of 9 frames at 64x48 pixels, but the latent sampled here is 17 frames at 64x48"
+    with pytest.raises(MultiIDError, match=message):
+        comfy.nodes.common_ksampler(models["adaln"], 0, 2, 5.0, "euler", "simple", positive, negative, longer)
+
+
 def test_teacache_node_gives_the_released_teacache_in_ksampler(comfy, node_classes, prompts, vae, MultiIDError, pack):
     """KSampler on the TeaCache node's MODEL = TeaCache4Wan2.1 in the release's loop; the input MODEL is untouched."""
     sd = tiny_concat_id_wan_state_dict(adaln=True)
