@@ -92,7 +92,7 @@ def _extra_sections(config: Path) -> list[tuple[str, Path | None, dict]]:
     return sections
 
 
-def check_base_paths(config: Path) -> None:
+def _check_base_paths(config: Path) -> None:
     """Refuses an extra_model_paths.yaml the user named whose base_path is not a folder: ComfyUI would skip its
     folders without a word, and the run would not find the files the user put there."""
     for name, base, _ in _extra_sections(config):
@@ -141,6 +141,8 @@ def model_folders(comfyui: str | None, models_dir: str | None, extra_configs: It
             "/path/to/ComfyUI (or --models-dir /path/to/models, or set COMFYUI_PATH)."
         )
     configs = [Path(c).resolve() for c in extra_configs]
+    for config in configs:  # the user named these: a base_path that is no folder is a mistake to say
+        _check_base_paths(config)
     if root is not None and (root / "extra_model_paths.yaml").is_file():
         configs.insert(0, root / "extra_model_paths.yaml")
     folders = ModelFolders(base, configs=configs)
@@ -480,8 +482,6 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_argument("--timeout", type=float, default=PROBE_TIMEOUT, help="seconds to wait for the hub")
     args = parser.parse_args(argv)
     try:
-        for config in args.extra_model_paths:
-            check_base_paths(Path(config))
         folders = model_folders(args.comfyui, args.models_dir, args.extra_model_paths)
         names = family_names(args.family)
         if args.command == "check":

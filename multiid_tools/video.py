@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import PACK_DIR
-from .model_files import FileStatus, SetupError, check_base_paths, family_statuses, find_comfyui, model_folders
+from .model_files import FileStatus, SetupError, family_statuses, find_comfyui, model_folders
 
 UI_ONLY_NODES = {"Note", "MarkdownNote", "Reroute", "PrimitiveNode"}
 
@@ -428,8 +428,6 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"--steps must be at least 1 (got {args.steps}).")
     started = time.monotonic()
     try:
-        for config in args.extra_model_paths:
-            check_base_paths(Path(config))
         written = run_consisid(args)
     except SetupError as error:
         raise SystemExit(str(error)) from None
