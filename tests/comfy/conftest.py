@@ -4,7 +4,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
-from comfy_env import load_in_process, make_base_dir
+from comfy_env import load_in_process, make_base_dir, pack_error
 
 
 @pytest.fixture(scope="session")
@@ -15,6 +15,19 @@ def comfy_base(tmp_path_factory):
 @pytest.fixture(scope="session")
 def node_classes(comfy_base):
     return load_in_process(comfy_base)
+
+
+@pytest.fixture(scope="session")
+def MultiIDError(node_classes):  # noqa: N802 - the pack's exception class, as ComfyUI imported the pack
+    return pack_error(node_classes)
+
+
+@pytest.fixture(scope="module")
+def wan_vae(node_classes):
+    """The tiny Wan 2.1 VAE through ComfyUI's VAE loader, as the Wan workflows load it."""
+    import nodes
+
+    return nodes.VAELoader().load_vae("wan_2.1_vae.safetensors")[0]
 
 
 @pytest.fixture(scope="session")

@@ -52,12 +52,6 @@ def comfy(node_classes):
     )
 
 
-@pytest.fixture(scope="module")
-def MultiIDError(node_classes):  # noqa: N802 - the pack's exception class, as ComfyUI imported the pack
-    root = node_classes["MultiID_LoadConcatIDWan"].__module__.rsplit(".nodes.", 1)[0]
-    return sys.modules[f"{root}.multiid_core.errors"].MultiIDError
-
-
 def execute(node_classes, node_id, *args):
     return node_classes[node_id].execute(*args).result
 
@@ -65,11 +59,6 @@ def execute(node_classes, node_id, *args):
 @pytest.fixture(scope="module")
 def clip(node_classes):
     return execute(node_classes, "MultiID_LoadUMT5TextEncoder", UMT5, "default")[0]
-
-
-@pytest.fixture(scope="module")
-def vae(comfy):
-    return comfy.nodes.VAELoader().load_vae("wan_2.1_vae.safetensors")[0]
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +79,10 @@ def face(seed: int = 0) -> SimpleNamespace:
     return SimpleNamespace(primary=SimpleNamespace(face_on_black=image), label="")
 
 
-def reference(node_classes, prompts, vae, identity, references="one (as released)", regional=True, **size):
+def reference(node_classes, prompts, wan_vae, identity, references="one (as released)", regional=True, **size):
     size = {**SIZE, **size}
     return execute(
-        node_classes, "MultiID_ConcatIDWanReference", *prompts, vae, identity,
+        node_classes, "MultiID_ConcatIDWanReference", *prompts, wan_vae, identity,
         size["width"], size["height"], size["length"], 1, references, regional,
     )  # fmt: skip
 
@@ -139,12 +128,12 @@ def test_fp8_weight_storage_loads(node_classes):
 # ------------------------------------------------------------------------------------------ reference and sampling
 
 
-def test_reference_node_encodes_the_letterboxed_face_and_a_zero_reference(comfy, node_classes, prompts, vae):
+def test_reference_node_encodes_the_letterboxed_face_and_a_zero_reference(comfy, node_classes, prompts, wan_vae):
     identity = face()
-    positive, negative, no_reference, latent, images = reference(node_classes, prompts, vae, identity)
+    positive, negative, no_reference, latent, images = reference(node_classes, prompts, wan_vae, identity)
     expected = reference_image(identity.primary.face_on_black, SIZE["height"], SIZE["width"])
     assert torch.equal(images[0], expected)
-    encoded = vae.encode(expected[None])
+    encoded = wan_vae.encode(expected[None])
     for conditioning in (positive, negative):
         assert torch.equal(conditioning[0][1]["concat_id_references"], encoded)
     zero = comfy.latent.process_in(no_reference[0][1]["concat_id_references"])
@@ -154,11 +143,11 @@ def test_reference_node_encodes_the_letterboxed_face_and_a_zero_reference(comfy,
     assert "concat_id_regions" not in positive[0][1]
 
 
-def test_several_identities_need_the_experimental_setting(node_classes, prompts, vae, MultiIDError):
+def test_several_identities_need_the_experimental_setting(node_classes, prompts, wan_vae, MultiIDError):
     two = SimpleNamespace(identities=[face(0), face(1)], masks=[None, None])
     with pytest.raises(MultiIDError, match="take one reference"):
-        reference(node_classes, prompts, vae, two)
-    positive = reference(node_classes, prompts, vae, two, "all identities (experimental)")[0]
+        reference(node_classes, prompts, wan_vae, two)
+    positive = reference(node_classes, prompts, wan_vae, two, "all identities (experimental)")[0]
     assert positive[0][1]["concat_id_references"].shape == (1, 16, 2, 6, 8)
 
 
@@ -192,10 +181,12 @@ def core_sample(patcher, positive, negative, steps, cfg, image_cfg=1.0, seed=0, 
     [("adaln", 8, LINEAR_TIME), ("first", 30, LINEAR_TIME), ("adaln", 35, LINEAR_TIME), ("adaln", 50, LINEAR_TIME),
      ("first", 50, "simple")],
 )  # fmt: skip
-def test_ksampler_takes_the_released_sampling_steps(comfy, node_classes, prompts, vae, models, name, steps, scheduler):
+def test_ksampler_takes_the_released_sampling_steps(
+    comfy, node_classes, prompts, wan_vae, models, name, steps, scheduler
+):
     """KSampler (euler, shift 5) = the release's flow-match loop, text CFG, reference in both branches: with
     the pack's linear-time scheduler at any step count, with ComfyUI's simple when the count divides 1000."""
-    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
+    positive, negative, _, latent, _ = reference(node_classes, prompts, wan_vae, face())
     ksampler = comfy.nodes.common_ksampler
     native = ksampler(models[name], 0, steps, 5.0, "euler", scheduler, positive, negative, latent)[0]
     assert native["samples"].shape == latent["samples"].shape  # the reference slot never reaches the sampler
@@ -203,15 +194,15 @@ def test_ksampler_takes_the_released_sampling_steps(comfy, node_classes, prompts
     assert error < 1e-5, error
 
 
-def test_simple_at_a_count_that_does_not_divide_1000_is_not_the_release(comfy, node_classes, prompts, vae, models):
-    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
+def test_simple_at_a_count_that_does_not_divide_1000_is_not_the_release(comfy, node_classes, prompts, wan_vae, models):
+    positive, negative, _, latent, _ = reference(node_classes, prompts, wan_vae, face())
     native = comfy.nodes.common_ksampler(models["first"], 0, 30, 5.0, "euler", "simple", positive, negative, latent)
     assert rel_err(native[0]["samples"], core_sample(models["first"], positive, negative, 30, 5.0)) > 1e-5
 
 
-def test_dual_cfg_guider_gives_image_guidance(comfy, node_classes, prompts, vae, models):
+def test_dual_cfg_guider_gives_image_guidance(comfy, node_classes, prompts, wan_vae, models):
     """DualCFGGuider(positive, negative, negative_no_reference) = Phantom-style text + image guidance."""
-    positive, negative, no_reference, latent, _ = reference(node_classes, prompts, vae, face())
+    positive, negative, no_reference, latent, _ = reference(node_classes, prompts, wan_vae, face())
     custom = comfy.custom
     guider = custom.DualCFGGuider.execute(models["adaln"], positive, negative, no_reference, 5.0, 2.0, "regular")[0]
     sigmas = custom.BasicScheduler.execute(models["adaln"], "simple", 4, 1.0)[0]  # 4 divides 1000, as 50 does
@@ -225,45 +216,47 @@ def test_dual_cfg_guider_gives_image_guidance(comfy, node_classes, prompts, vae,
     assert rel_err(plain, expected) > 1e-3
 
 
-def test_regions_from_id_router_masks_reach_the_model(comfy, node_classes, prompts, vae, models):
+def test_regions_from_id_router_masks_reach_the_model(comfy, node_classes, prompts, wan_vae, models):
     left, right = torch.zeros(1, 48, 64), torch.zeros(1, 48, 64)
     left[..., :32], right[..., 32:] = 1.0, 1.0
     placed = SimpleNamespace(identities=[face(0), face(1)], masks=[left, right])
     positive, negative, no_reference, latent, _ = reference(
-        node_classes, prompts, vae, placed, "all identities (experimental)"
+        node_classes, prompts, wan_vae, placed, "all identities (experimental)"
     )
     regions = positive[0][1]["concat_id_regions"]
     assert regions.shape == (1, 2, 3, 3, 4) and regions[0, 0, :, :, :2].all() and not regions[0, 0, :, :, 2:].any()
     assert torch.equal(no_reference[0][1]["concat_id_regions"], regions)
     native = comfy.nodes.common_ksampler(models["adaln"], 0, 2, 5.0, "euler", "simple", positive, negative, latent)[0]
     assert rel_err(native["samples"], core_sample(models["adaln"], positive, negative, 2, 5.0)) < 1e-5
-    free = reference(node_classes, prompts, vae, placed, "all identities (experimental)", regional=False)
+    free = reference(node_classes, prompts, wan_vae, placed, "all identities (experimental)", regional=False)
     assert "concat_id_regions" not in free[0][0][1]
     unplaced = comfy.nodes.common_ksampler(models["adaln"], 0, 2, 5.0, "euler", "simple", free[0], free[1], latent)
     assert rel_err(unplaced[0]["samples"], native["samples"]) > 1e-4
 
 
 def test_placed_people_sampled_on_a_latent_of_another_length_are_refused(
-    comfy, node_classes, prompts, vae, models, MultiIDError
+    comfy, node_classes, prompts, wan_vae, models, MultiIDError
 ):
     """The regions fit the Reference node's video; a latent of another length must not meet them as a shape error."""
     left, right = torch.zeros(1, 48, 64), torch.zeros(1, 48, 64)
     left[..., :32], right[..., 32:] = 1.0, 1.0
     placed = SimpleNamespace(identities=[face(0), face(1)], masks=[left, right])
-    positive, negative, _, _, _ = reference(node_classes, prompts, vae, placed, "all identities (experimental)")
+    positive, negative, _, _, _ = reference(node_classes, prompts, wan_vae, placed, "all identities (experimental)")
     longer = {"samples": torch.zeros(1, 16, 5, 6, 8)}
     message = "placed for a video of 9 frames at 64x48 pixels, but the latent sampled here is 17 frames at 64x48"
     with pytest.raises(MultiIDError, match=message):
         comfy.nodes.common_ksampler(models["adaln"], 0, 2, 5.0, "euler", "simple", positive, negative, longer)
 
 
-def test_teacache_node_gives_the_released_teacache_in_ksampler(comfy, node_classes, prompts, vae, MultiIDError, pack):
+def test_teacache_node_gives_the_released_teacache_in_ksampler(
+    comfy, node_classes, prompts, wan_vae, MultiIDError, pack
+):
     """KSampler on the TeaCache node's MODEL = TeaCache4Wan2.1 in the release's loop; the input MODEL is untouched."""
     sd = tiny_concat_id_wan_state_dict(adaln=True)
     sd["time_embedding.0.weight"] = keep_slow_timestep_frequencies(sd["time_embedding.0.weight"])
     model = pack.concat_id_wan.concat_id_model_patcher(sd, ConcatIDWanConfig.from_state_dict(sd), "fp32")
     cached_model = execute(node_classes, "MultiID_WanTeaCache", model, "0.08")[0]
-    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
+    positive, negative, _, latent, _ = reference(node_classes, prompts, wan_vae, face())
 
     def ksampler(m):
         return comfy.nodes.common_ksampler(m, 0, 25, 5.0, "euler", "simple", positive, negative, latent)[0]["samples"]
@@ -278,12 +271,12 @@ def test_teacache_node_gives_the_released_teacache_in_ksampler(comfy, node_class
 
 
 @pytest.mark.parametrize("node", ["EasyCacheNode", "LazyCacheNode"])
-def test_comfyuis_easycache_and_lazycache_run_on_the_model(comfy, node_classes, prompts, vae, models, node):
+def test_comfyuis_easycache_and_lazycache_run_on_the_model(comfy, node_classes, prompts, wan_vae, models, node):
     """ComfyUI's own caches wrap this MODEL like any Wan: fewer model calls, a finite video, the input MODEL
     untouched (random tiny weights change too fast between steps for a closeness bound to mean anything)."""
     import comfy_extras.nodes_easycache
 
-    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
+    positive, negative, _, latent, _ = reference(node_classes, prompts, wan_vae, face())
     cached_model = getattr(comfy_extras.nodes_easycache, node).execute(models["adaln"], 1.0, 0.15, 0.95, False)[0]
     calls = []
     hook = models["adaln"].model.diffusion_model.head.register_forward_hook(lambda *_: calls.append(1))
@@ -305,9 +298,9 @@ def test_comfyuis_easycache_and_lazycache_run_on_the_model(comfy, node_classes, 
 
 
 def test_phantom_conditioning_mixed_with_a_reference_is_refused_with_advice(
-    comfy, node_classes, models, prompts, vae, MultiIDError
+    comfy, node_classes, models, prompts, wan_vae, MultiIDError
 ):
-    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
+    positive, negative, _, latent, _ = reference(node_classes, prompts, wan_vae, face())
     phantom = [[positive[0][0], {**positive[0][1], "time_dim_concat": torch.zeros(1, 16, 1, 6, 8)}]]
     with pytest.raises(MultiIDError, match="WanPhantomSubjectToVideo"):
         comfy.nodes.common_ksampler(models["first"], 0, 1, 1.0, "euler", "simple", phantom, negative, latent)
@@ -317,10 +310,10 @@ def test_phantom_conditioning_mixed_with_a_reference_is_refused_with_advice(
     assert out[0]["samples"].shape == latent["samples"].shape
 
 
-def test_decoded_video_has_the_requested_frames(comfy, node_classes, prompts, vae, models):
-    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face(), length=13)
+def test_decoded_video_has_the_requested_frames(comfy, node_classes, prompts, wan_vae, models):
+    positive, negative, _, latent, _ = reference(node_classes, prompts, wan_vae, face(), length=13)
     samples = comfy.nodes.common_ksampler(models["first"], 1, 1, 5.0, "euler", "simple", positive, negative, latent)
-    frames = comfy.nodes.VAEDecode().decode(vae, samples[0])[0]
+    frames = comfy.nodes.VAEDecode().decode(wan_vae, samples[0])[0]
     assert frames.shape == (13, 48, 64, 3)
 
 
@@ -366,7 +359,7 @@ def test_a_t5_v11_file_is_refused_by_the_umt5_loader(comfy_base, node_classes, M
 
 
 @pytest.mark.parametrize("dim", [8, 96])
-def test_tiny_wan_vae_keys_are_comfyuis_and_load_natively(comfy, vae, dim):
+def test_tiny_wan_vae_keys_are_comfyuis_and_load_natively(comfy, wan_vae, dim):
     import comfy.ldm.wan.vae
 
     reference_vae = comfy.ldm.wan.vae.WanVAE(
@@ -374,8 +367,8 @@ def test_tiny_wan_vae_keys_are_comfyuis_and_load_natively(comfy, vae, dim):
         temperal_downsample=[False, True, True],
     )  # fmt: skip
     assert {k: tuple(v.shape) for k, v in reference_vae.state_dict().items()} == wan_vae_shapes(dim)
-    assert vae.latent_channels == 16 and vae.first_stage_model.dim == 8
-    assert math.prod(vae.upscale_index_formula) == 4 * 8 * 8
+    assert wan_vae.latent_channels == 16 and wan_vae.first_stage_model.dim == 8
+    assert math.prod(wan_vae.upscale_index_formula) == 4 * 8 * 8
 
 
 def test_wan_loras_in_comfyuis_format_patch_the_model(models):
@@ -389,9 +382,11 @@ def test_wan_loras_in_comfyuis_format_patch_the_model(models):
     assert list(patched.patches) == ["diffusion_model.blocks.0.self_attn.q.weight"]
 
 
-def test_a_prediction_turning_nan_stops_ksampler_with_the_step(comfy, node_classes, prompts, vae, models, MultiIDError):
+def test_a_prediction_turning_nan_stops_ksampler_with_the_step(
+    comfy, node_classes, prompts, wan_vae, models, MultiIDError
+):
     """NaN weights (a damaged file, or fp16 overflow on a card) stop the run with a message, not a black video."""
-    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
+    positive, negative, _, latent, _ = reference(node_classes, prompts, wan_vae, face())
     head = models["adaln"].model.diffusion_model.head.head
     saved = head.weight.detach().clone()
     try:
@@ -404,33 +399,33 @@ def test_a_prediction_turning_nan_stops_ksampler_with_the_step(comfy, node_class
             head.weight.copy_(saved)
 
 
-def test_a_cogvideox_prompt_is_refused_and_the_outputs_say_they_are_wan(node_classes, prompts, vae, MultiIDError):
+def test_a_cogvideox_prompt_is_refused_and_the_outputs_say_they_are_wan(node_classes, prompts, wan_vae, MultiIDError):
     cogvideox = [[prompts[0][0][0], {"multiid_family": "cogvideox"}]]
     with pytest.raises(MultiIDError, match="MultiID Text Encode.*Load UMT5 Text Encoder"):
-        execute(node_classes, "MultiID_ConcatIDWanReference", cogvideox, prompts[1], vae, face(),
+        execute(node_classes, "MultiID_ConcatIDWanReference", cogvideox, prompts[1], wan_vae, face(),
                 64, 48, 9, 1, "one (as released)", True)  # fmt: skip
-    positive, negative, _, latent, _ = reference(node_classes, prompts, vae, face())
+    positive, negative, _, latent, _ = reference(node_classes, prompts, wan_vae, face())
     assert latent["multiid_family"] == positive[0][1]["multiid_family"] == "concat_id_wan"
 
 
-def test_a_size_off_the_grid_is_refused_not_floored(node_classes, prompts, vae, MultiIDError):
+def test_a_size_off_the_grid_is_refused_not_floored(node_classes, prompts, wan_vae, MultiIDError):
     """An API prompt may send any integer: 10 frames would become 9 and a width of 70 would become 64 silently."""
     for width, height, length, message in (
         (64, 48, 10, "length must be 4k\\+1 frames .* got 10; use 9 or 13"),
         (70, 48, 9, "width must be a multiple of 16 \\(got 70\\): use 64 or 80"),
     ):
         with pytest.raises(MultiIDError, match=message):
-            execute(node_classes, "MultiID_ConcatIDWanReference", *prompts, vae, face(),
+            execute(node_classes, "MultiID_ConcatIDWanReference", *prompts, wan_vae, face(),
                     width, height, length, 1, "one (as released)", True)  # fmt: skip
 
 
 def test_a_video_too_big_for_the_memory_is_refused_before_allocating(
-    node_classes, prompts, vae, MultiIDError, monkeypatch
+    node_classes, prompts, wan_vae, MultiIDError, monkeypatch
 ):
     wan_nodes = sys.modules[node_classes["MultiID_ConcatIDWanReference"].__module__]
     monkeypatch.setattr(wan_nodes.mm, "get_free_memory", lambda device=None: 16 * 2**30)
     # 64 videos of 1025 frames at 2048x2048: 64 x 16 x 257 x 256 x 256 fp32 latents, four copies while sampling
     with pytest.raises(MultiIDError, match=r"need at least 257\.0 GB .* 16\.0 GB are free\. Lower batch_size, length"):
-        execute(node_classes, "MultiID_ConcatIDWanReference", *prompts, vae, face(),
+        execute(node_classes, "MultiID_ConcatIDWanReference", *prompts, wan_vae, face(),
                 2048, 2048, 1025, 64, "one (as released)", True)  # fmt: skip
-    assert reference(node_classes, prompts, vae, face())[3]["samples"].shape == (1, 16, 3, 6, 8)  # small still runs
+    assert reference(node_classes, prompts, wan_vae, face())[3]["samples"].shape == (1, 16, 3, 6, 8)  # small still runs

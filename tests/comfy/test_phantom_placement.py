@@ -7,7 +7,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from comfy_env import pack_error
 from tensors import rel_err
 
 from multiid_core.routing import IdentitySet
@@ -30,16 +29,6 @@ def comfy(node_classes):
     return SimpleNamespace(nodes=nodes, sd=comfy.sd, wan=comfy_extras.nodes_wan, easycache=comfy_extras.nodes_easycache)
 
 
-@pytest.fixture(scope="module")
-def MultiIDError(node_classes):
-    return pack_error(node_classes)
-
-
-@pytest.fixture(scope="module")
-def vae(comfy):
-    return comfy.nodes.VAELoader().load_vae("wan_2.1_vae.safetensors")[0]
-
-
 def phantom(comfy, name: str = PHANTOM, weight_dtype: str = "default"):
     return comfy.nodes.UNETLoader().load_unet(name, weight_dtype)[0]
 
@@ -48,11 +37,13 @@ def images(seed: int, count: int) -> torch.Tensor:
     return torch.rand(count, 80, 80, 3, generator=torch.Generator().manual_seed(seed))
 
 
-def conditioning(comfy, vae, reference_images, seed: int = 0):
+def conditioning(comfy, wan_vae, reference_images, seed: int = 0):
     """Native WanPhantomSubjectToVideo: (positive, negative_text, negative_img_text, latent)."""
     g = torch.Generator().manual_seed(seed)
     positive, negative = [[torch.randn(1, 512, 4096, generator=g), {}]], [[torch.randn(1, 512, 4096, generator=g), {}]]
-    return comfy.wan.WanPhantomSubjectToVideo.execute(positive, negative, vae, W, H, LENGTH, 1, reference_images).result
+    return comfy.wan.WanPhantomSubjectToVideo.execute(
+        positive, negative, wan_vae, W, H, LENGTH, 1, reference_images
+    ).result
 
 
 def place(node_classes, model, people, frames_per_person: str = ""):
@@ -71,9 +62,9 @@ def ksampler(comfy, model, positive, negative, latent, steps: int = 3):
     ]
 
 
-def test_without_masks_the_model_is_native_phantom(comfy, node_classes, vae):
+def test_without_masks_the_model_is_native_phantom(comfy, node_classes, wan_vae):
     model = phantom(comfy)
-    positive, negative, _, latent = conditioning(comfy, vae, images(1, 2))
+    positive, negative, _, latent = conditioning(comfy, wan_vae, images(1, 2))
     people = IdentitySet([random_identity(1), random_identity(2)], [None, None])
     placed = place(node_classes, model, people)
     assert torch.equal(
@@ -81,11 +72,11 @@ def test_without_masks_the_model_is_native_phantom(comfy, node_classes, vae):
     )
 
 
-def test_the_placed_path_is_native_phantom_where_the_masks_allow_everything(comfy, node_classes, vae):
+def test_the_placed_path_is_native_phantom_where_the_masks_allow_everything(comfy, node_classes, wan_vae):
     """One person, two reference images, a mask over the whole frame: every token sees both images, as natively,
     but through the pack's regional path: KSampler with the three-branch conditioning equals native Phantom."""
     model = phantom(comfy)
-    positive, negative_text, negative_img_text, latent = conditioning(comfy, vae, images(2, 2))
+    positive, negative_text, negative_img_text, latent = conditioning(comfy, wan_vae, images(2, 2))
     people = IdentitySet([random_identity(3)], [torch.ones(1, H, W)], mode="masks")
     placed = place(node_classes, model, people, "2")
     dit = placed.model.diffusion_model
@@ -101,7 +92,7 @@ def test_the_placed_path_is_native_phantom_where_the_masks_allow_everything(comf
         assert set(calls) == {3, 2}  # the pack's path: the video's 3 frames and the 2 references embedded apart
 
 
-def test_a_token_outside_person_1s_mask_is_untouched_by_person_1s_images(comfy, node_classes, vae):
+def test_a_token_outside_person_1s_mask_is_untouched_by_person_1s_images(comfy, node_classes, wan_vae):
     """One block (with more, video tokens pass what they saw on to each other): a token in the right half (person
     2's) does not change when person 1's image changes, a token in the left half does; unplaced, both change."""
     sd = {k: v for k, v in tiny_concat_id_wan_state_dict(adaln=False, seed=6).items() if not k.startswith("blocks.1.")}
@@ -114,7 +105,7 @@ def test_a_token_outside_person_1s_mask_is_untouched_by_person_1s_images(comfy, 
     second = images(4, 1)
 
     def predict(m, first_seed: int) -> torch.Tensor:
-        positive = conditioning(comfy, vae, torch.cat([images(first_seed, 1), second]))[0]
+        positive = conditioning(comfy, wan_vae, torch.cat([images(first_seed, 1), second]))[0]
         refs = m.model.process_latent_in(positive[0][1]["time_dim_concat"])
         options = m.model_options["transformer_options"]
         with torch.no_grad():
@@ -143,11 +134,11 @@ def tiny_wan_lora(name: str) -> str:
     return name
 
 
-def test_14b_fp8_loras_easycache_and_offloading(comfy, node_classes, vae):
+def test_14b_fp8_loras_easycache_and_offloading(comfy, node_classes, wan_vae):
     """The 14B file in fp16 and fp8: placed where the masks allow everything it samples as native; a LoRA before
     or after the node gives the same video; EasyCache runs; ComfyUI's partial loading (lowvram: weights cast and
     LoRA-patched per layer as they are used) predicts what the fully loaded model does."""
-    positive, negative, _, latent = conditioning(comfy, vae, images(7, 2))
+    positive, negative, _, latent = conditioning(comfy, wan_vae, images(7, 2))
     everywhere = IdentitySet([random_identity(3)], [torch.ones(1, H, W)], mode="masks")
     for weight_dtype, bound in (("default", 1e-3), ("fp8_e4m3fn", 1e-2)):
         model = phantom(comfy, PHANTOM_14B, weight_dtype)
@@ -189,7 +180,7 @@ def test_14b_fp8_loras_easycache_and_offloading(comfy, node_classes, vae):
     assert rel_err(partial, full) < 1e-5
 
 
-def test_bad_input_is_refused_with_what_to_do(comfy, node_classes, vae, MultiIDError):
+def test_bad_input_is_refused_with_what_to_do(comfy, node_classes, wan_vae, MultiIDError):
     left, right = halves()
     people = IdentitySet([random_identity(1), random_identity(2)], [left, right], mode="masks")
     concat_id = node_classes["MultiID_LoadConcatIDWan"].execute("Concat-ID-Wan/first_stage.pt", "default").result[0]
@@ -205,15 +196,15 @@ def test_bad_input_is_refused_with_what_to_do(comfy, node_classes, vae, MultiIDE
     with pytest.raises(MultiIDError, match="not a list of whole numbers"):
         place(node_classes, phantom(comfy), people, "one, two")
     placed = place(node_classes, phantom(comfy), people)
-    positive, negative, _, latent = conditioning(comfy, vae, images(5, 3))
+    positive, negative, _, latent = conditioning(comfy, wan_vae, images(5, 3))
     with pytest.raises(MultiIDError, match=r"encoded 3 reference image\(s\), but .* assigns 2"):
         ksampler(comfy, placed, positive, negative, latent, steps=1)
-    plain = conditioning(comfy, vae, None)
+    plain = conditioning(comfy, wan_vae, None)
     with pytest.raises(MultiIDError, match="this conditioning has none"):
         ksampler(comfy, placed, plain[0], plain[1], plain[3], steps=1)
     with pytest.raises(MultiIDError, match="already has people placed"):
         place(node_classes, placed, people)
     square = IdentitySet([random_identity(1), random_identity(2)], [torch.ones(1, 64, 64), None], mode="masks")
-    positive, negative, _, latent = conditioning(comfy, vae, images(5, 2))
+    positive, negative, _, latent = conditioning(comfy, wan_vae, images(5, 2))
     with pytest.raises(MultiIDError, match=r"mask for identity 1 is 64x64 and the video 96x64.*video's size"):
         ksampler(comfy, place(node_classes, phantom(comfy), square), positive, negative, latent, steps=1)

@@ -8,7 +8,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from comfy_env import pack_error
 from stand_in_release import release_forward, release_sample
 from tensors import rel_err
 
@@ -43,22 +42,12 @@ def stand_in(node_classes):
     return sys.modules[f"{root}.nodes.stand_in.model"]
 
 
-@pytest.fixture(scope="module")
-def MultiIDError(node_classes):
-    return pack_error(node_classes)
-
-
-@pytest.fixture(scope="module")
-def vae(comfy):
-    return comfy.nodes.VAELoader().load_vae("wan_2.1_vae.safetensors")[0]
-
-
 def unet(comfy, name: str = BF16, weight_dtype: str = "default"):
     return comfy.nodes.UNETLoader().load_unet(name, weight_dtype)[0]
 
 
-def apply(node_classes, model, vae, identity, adapter: str = ADAPTER, regional: bool = True):
-    return node_classes["MultiID_ApplyStandIn"].execute(model, adapter, vae, identity, regional).result
+def apply(node_classes, model, wan_vae, identity, adapter: str = ADAPTER, regional: bool = True):
+    return node_classes["MultiID_ApplyStandIn"].execute(model, adapter, wan_vae, identity, regional).result
 
 
 def adapter_weights(comfy_base, name: str = ADAPTER) -> dict:
@@ -80,10 +69,10 @@ def face_list(latents: torch.Tensor) -> list[torch.Tensor]:
 
 @pytest.mark.parametrize("people", [1, 2])
 def test_the_forward_follows_the_authors_equations_and_later_calls_reuse_the_faces(
-    comfy, node_classes, stand_in, vae, comfy_base, people
+    comfy, node_classes, stand_in, wan_vae, comfy_base, people
 ):
     identity = random_identity(1) if people == 1 else IdentitySet([random_identity(1), random_identity(2)], [None] * 2)
-    model = apply(node_classes, unet(comfy), vae, identity)[0]
+    model = apply(node_classes, unet(comfy), wan_vae, identity)[0]
     faces = faces_of(stand_in, model)
     dit = model.model.diffusion_model
     lora = adapter_weights(comfy_base)
@@ -107,8 +96,8 @@ def test_the_forward_follows_the_authors_equations_and_later_calls_reuse_the_fac
     assert embedded == [3, people, 3, 3]  # the faces are embedded by the first call only
 
 
-def test_ksampler_samples_the_authors_loop(comfy, node_classes, stand_in, vae, comfy_base):
-    model = apply(node_classes, unet(comfy), vae, random_identity(3))[0]
+def test_ksampler_samples_the_authors_loop(comfy, node_classes, stand_in, wan_vae, comfy_base):
+    model = apply(node_classes, unet(comfy), wan_vae, random_identity(3))[0]
     dit, faces, lora = model.model.diffusion_model, faces_of(stand_in, model), adapter_weights(comfy_base)
     positive, negative = prompts()
     latent = {"samples": torch.zeros(1, 16, 3, 8, 12)}
@@ -124,11 +113,11 @@ def test_ksampler_samples_the_authors_loop(comfy, node_classes, stand_in, vae, c
 
 
 def test_wan22_experts_in_two_ksampler_advanced_switch_where_the_authors_do(
-    comfy, node_classes, stand_in, vae, comfy_base
+    comfy, node_classes, stand_in, wan_vae, comfy_base
 ):
     identity = random_identity(4)
-    high = apply(node_classes, unet(comfy, EXPERTS[0]), vae, identity, HIGH)[0]
-    low = apply(node_classes, unet(comfy, EXPERTS[1]), vae, identity, LOW)[0]
+    high = apply(node_classes, unet(comfy, EXPERTS[0]), wan_vae, identity, HIGH)[0]
+    low = apply(node_classes, unet(comfy, EXPERTS[1]), wan_vae, identity, LOW)[0]
     positive, negative = prompts(1)
     latent = {"samples": torch.zeros(1, 16, 3, 8, 12)}
     steps, sampler = 8, comfy.nodes.KSamplerAdvanced()
@@ -172,7 +161,9 @@ def one_block_model(comfy_base):
     return comfy.sd.load_diffusion_model_state_dict(one)
 
 
-def test_placed_faces_reach_only_the_video_tokens_inside_their_masks(comfy, node_classes, stand_in, vae, comfy_base):
+def test_placed_faces_reach_only_the_video_tokens_inside_their_masks(
+    comfy, node_classes, stand_in, wan_vae, comfy_base
+):
     """Person 1 left, person 2 right: a token on the right is untouched when person 1's face changes, a token on
     the left changes; without placement both change (every token sees every face); with it, the authors'
     equations with the masks' attention rule."""
@@ -185,7 +176,7 @@ def test_placed_faces_reach_only_the_video_tokens_inside_their_masks(comfy, node
 
     def applied(first_seed: int, placed: bool):
         people = IdentitySet([random_identity(first_seed), random_identity(20)], [left, right], mode="masks")
-        return apply(node_classes, model, vae, people, "Stand-In/one_block.ckpt", regional=placed)[0]
+        return apply(node_classes, model, wan_vae, people, "Stand-In/one_block.ckpt", regional=placed)[0]
 
     def predict(first_seed: int, placed: bool) -> torch.Tensor:
         m = applied(first_seed, placed)
@@ -205,7 +196,7 @@ def test_placed_faces_reach_only_the_video_tokens_inside_their_masks(comfy, node
     assert rel_err(a, theirs) < 1e-5
 
 
-def test_loras_stack_in_either_order_and_reach_the_faces(comfy, node_classes, vae, tmp_path):
+def test_loras_stack_in_either_order_and_reach_the_faces(comfy, node_classes, wan_vae, tmp_path):
     """A Wan LoRA from ComfyUI's loader before or after Apply Stand-In gives the same video."""
     import folder_paths
     from safetensors.torch import save_file
@@ -223,9 +214,9 @@ def test_loras_stack_in_either_order_and_reach_the_faces(comfy, node_classes, va
     loader = comfy.nodes.LoraLoaderModelOnly()
     identity = random_identity(6)
     name = "wan_tiny_test_lora.safetensors"
-    before = apply(node_classes, loader.load_lora_model_only(unet(comfy), name, 1.0)[0], vae, identity)[0]
-    after = loader.load_lora_model_only(apply(node_classes, unet(comfy), vae, identity)[0], name, 1.0)[0]
-    plain = apply(node_classes, unet(comfy), vae, identity)[0]
+    before = apply(node_classes, loader.load_lora_model_only(unet(comfy), name, 1.0)[0], wan_vae, identity)[0]
+    after = loader.load_lora_model_only(apply(node_classes, unet(comfy), wan_vae, identity)[0], name, 1.0)[0]
+    plain = apply(node_classes, unet(comfy), wan_vae, identity)[0]
     positive, negative = prompts(2)
     latent = {"samples": torch.zeros(1, 16, 3, 8, 12)}
     runs = [comfy.nodes.common_ksampler(m, 1, 3, 5.0, "euler", "simple", positive, negative, latent)[0]["samples"]
@@ -233,11 +224,11 @@ def test_loras_stack_in_either_order_and_reach_the_faces(comfy, node_classes, va
     assert rel_err(runs[0], runs[1]) < 1e-5 and rel_err(runs[0], runs[2]) > 1e-3
 
 
-def test_fp8_files_and_comfyuis_caches_run(comfy, node_classes, stand_in, vae, MultiIDError):
+def test_fp8_files_and_comfyuis_caches_run(comfy, node_classes, stand_in, wan_vae, MultiIDError):
     identity = random_identity(7)
     positive, negative = prompts(3)
     latent = {"samples": torch.zeros(1, 16, 3, 8, 12)}
-    fp8 = apply(node_classes, unet(comfy, FP8, "fp8_e4m3fn"), vae, identity)[0]
+    fp8 = apply(node_classes, unet(comfy, FP8, "fp8_e4m3fn"), wan_vae, identity)[0]
     assert fp8.model.diffusion_model.blocks[0].self_attn.q.weight.dtype == torch.float8_e4m3fn
     runs = {"fp8": comfy.nodes.common_ksampler(fp8, 1, 6, 5.0, "euler", "simple", positive, negative, latent)[0]}
     teacache = node_classes["MultiID_WanTeaCache"].execute(fp8, "0.14").result[0]
@@ -259,27 +250,27 @@ def test_fp8_files_and_comfyuis_caches_run(comfy, node_classes, stand_in, vae, M
         node_classes["MultiID_WanTeaCache"].execute(other, "0.14")
 
 
-def test_bad_input_is_refused_with_what_to_do(comfy, node_classes, vae, comfy_base, tmp_path, MultiIDError):
+def test_bad_input_is_refused_with_what_to_do(comfy, node_classes, wan_vae, comfy_base, tmp_path, MultiIDError):
     identity = random_identity(9)
     concat_id = node_classes["MultiID_LoadConcatIDWan"].execute("Concat-ID-Wan/first_stage.pt", "default").result[0]
     with pytest.raises(MultiIDError, match="takes a Wan text-to-video MODEL from Load Diffusion Model"):
-        apply(node_classes, concat_id, vae, identity)
-    applied = apply(node_classes, unet(comfy), vae, identity)[0]
+        apply(node_classes, concat_id, wan_vae, identity)
+    applied = apply(node_classes, unet(comfy), wan_vae, identity)[0]
     with pytest.raises(MultiIDError, match="already has Stand-In applied"):
-        apply(node_classes, applied, vae, identity)
+        apply(node_classes, applied, wan_vae, identity)
     folder = comfy_base / "models" / "multiid" / "Stand-In"
     narrow = {k: v[:, :128] if k.endswith("down.weight") else v[:128] for k, v in adapter_weights(comfy_base).items()}
     torch.save(narrow, folder / "narrow_adapter.ckpt")
     with pytest.raises(MultiIDError, match=r"width 128 with 2 blocks .* this MODEL has width 256"):
-        apply(node_classes, unet(comfy), vae, identity, "Stand-In/narrow_adapter.ckpt")
+        apply(node_classes, unet(comfy), wan_vae, identity, "Stand-In/narrow_adapter.ckpt")
     (folder / "truncated.ckpt").write_bytes((folder / "Stand-In_wan2.1_T2V_14B_ver1.0.ckpt").read_bytes()[:5000])
     with pytest.raises(MultiIDError, match="truncated.ckpt .*download it again"):
-        apply(node_classes, unet(comfy), vae, identity, "Stand-In/truncated.ckpt")
+        apply(node_classes, unet(comfy), wan_vae, identity, "Stand-In/truncated.ckpt")
     torch.save({"blocks.0.self_attn.q.lora_A.weight": torch.zeros(4, 256)}, folder / "a_lora.ckpt")
     with pytest.raises(MultiIDError, match="not a Stand-In adapter .*ordinary LoRA"):
-        apply(node_classes, unet(comfy), vae, identity, "Stand-In/a_lora.ckpt")
+        apply(node_classes, unet(comfy), wan_vae, identity, "Stand-In/a_lora.ckpt")
     with pytest.raises(MultiIDError, match="was not found.*BowenXue/Stand-In"):
-        apply(node_classes, unet(comfy), vae, identity, "Stand-In/missing.ckpt")
+        apply(node_classes, unet(comfy), wan_vae, identity, "Stand-In/missing.ckpt")
     image_vae = SimpleNamespace(encode=lambda pixels: torch.zeros(1, 4, 1, 64, 64))
     with pytest.raises(MultiIDError, match="needs the Wan 2.1 VAE"):
         apply(node_classes, unet(comfy), image_vae, identity)
